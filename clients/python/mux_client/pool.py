@@ -1,0 +1,196 @@
+"""Connection-pool bookkeeping as pure code (httpcore ``_assign_requests_to_connections``).
+
+Theory of operation
+-------------------
+Every call takes a :class:`Ticket` (a claim on one stream slot) from the
+:class:`PoolBook`, and gives it back when its stream is closed. The book knows, for
+each pooled connection, its status, how many calls hold a slot on it (``active``)
+and the server's MAX_CONCURRENT_STREAMS (``max_streams``); it never does I/O.
+:meth:`PoolBook.assign` serves waiting tickets in FIFO order:
+
+1. a usable connection (connecting or ready, not draining) with a free slot: the
+   oldest one, so traffic concentrates and spare connections can idle out;
+2. otherwise, while fewer than ``max_connections`` connections are usable, open a
+   new one and assign the ticket to it; its ``max_streams`` is assumed to be the
+   last value the server announced (spec default 100) until SETTINGS arrive.
+   Tickets that arrive while that connection is still connecting join it
+   (single-flight connect: no stampede);
+3. during a reconnection backoff no connection is opened: if no connection is
+   usable the ticket fails at once (gRPC fail-fast), otherwise it keeps waiting;
+4. otherwise the ticket waits until a slot frees (never "too many streams").
+
+Every mutating method returns the tickets whose state changed, so the async
+layer (:mod:`mux_client.channel`) wakes exactly those callers.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from collections.abc import Iterator
+from typing import Final
+
+import attrs
+
+#: The spec's default MAX_CONCURRENT_STREAMS, assumed until the server's SETTINGS.
+DEFAULT_MAX_STREAMS: Final = 100
+
+
+class ConnStatus(enum.Enum):
+    """Lifecycle of one pooled connection."""
+
+    CONNECTING = "connecting"
+    READY = "ready"
+    #: GOAWAY received: running calls finish, no new ones are assigned.
+    DRAINING = "draining"
+
+
+@attrs.define
+class ConnBook:
+    """Bookkeeping for one pooled connection."""
+
+    key: int
+    status: ConnStatus = ConnStatus.CONNECTING
+    active: int = 0
+    max_streams: int = DEFAULT_MAX_STREAMS
+
+    def is_usable(self) -> bool:
+        """True when new calls may be assigned to this connection."""
+        return self.status is not ConnStatus.DRAINING
+
+    def has_capacity(self) -> bool:
+        """True when it is usable and below the server's stream limit."""
+        return self.is_usable() and self.active < self.max_streams
+
+
+@attrs.define(eq=False)
+class Ticket:
+    """One call's claim on a stream slot.
+
+    Exactly one of these ends up set: ``key`` (the connection to use; ``opens``
+    is True for the one ticket whose arrival created it) or ``failure``.
+    """
+
+    key: int | None = None
+    opens: bool = False
+    #: Why the ticket cannot be served (e.g. reconnection backoff in force).
+    failure: str | None = None
+    #: Seconds until the backoff allows a connection attempt (with ``failure``).
+    retry_in: float | None = None
+
+    #: Set by :meth:`PoolBook.release`; a released ticket is inert.
+    released: bool = False
+
+    def is_settled(self) -> bool:
+        """True once the ticket has a connection or a failure."""
+        return self.key is not None or self.failure is not None
+
+
+@attrs.define
+class PoolBook:
+    """The pool's whole state, mutated only through its methods."""
+
+    max_connections: int = 1
+    conns: dict[int, ConnBook] = attrs.field(factory=dict)
+    waiting: collections.deque[Ticket] = attrs.field(factory=collections.deque)
+    #: Stream limit assumed for a connection until its server's SETTINGS arrive.
+    assumed_max_streams: int = DEFAULT_MAX_STREAMS
+    #: Reason of the last connection failure, while a backoff is in force.
+    backoff_reason: str | None = None
+    #: No connection may be opened before this time.
+    not_before: float = float("-inf")
+    _next_key: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {self.max_connections}")
+
+    def request(self, now: float) -> list[Ticket]:
+        """Queue a new ticket (last in the returned list) and assign what can be."""
+        ticket = Ticket()
+        self.waiting.append(ticket)
+        changed = self.assign(now)
+        if ticket not in changed:
+            changed.append(ticket)
+        return changed
+
+    def release(self, ticket: Ticket, now: float) -> list[Ticket]:
+        """Give back ``ticket`` (call done, cancelled or failed); may wake others."""
+        if ticket.released:
+            return []
+        ticket.released = True
+        if not ticket.is_settled():
+            self.waiting.remove(ticket)
+        elif ticket.key is not None and ticket.key in self.conns:
+            self.conns[ticket.key].active -= 1
+        return self.assign(now)
+
+    def connected(self, key: int, max_streams: int, now: float) -> list[Ticket]:
+        """Connection ``key`` is ready; ``max_streams`` is the server's limit."""
+        book = self.conns[key]
+        book.status = ConnStatus.READY
+        self.not_before, self.backoff_reason = float("-inf"), None
+        return self.limit_changed(key, max_streams, now)
+
+    def limit_changed(self, key: int, max_streams: int, now: float) -> list[Ticket]:
+        """The server of connection ``key`` announced a new MAX_CONCURRENT_STREAMS."""
+        if key in self.conns:
+            self.conns[key].max_streams = max_streams
+            self.assumed_max_streams = max(1, max_streams)
+        return self.assign(now)
+
+    def draining(self, key: int, now: float) -> list[Ticket]:
+        """Connection ``key`` got GOAWAY: assign no new calls to it."""
+        if key in self.conns:
+            self.conns[key].status = ConnStatus.DRAINING
+        return self.assign(now)
+
+    def closed(
+        self, key: int, now: float, *, failure: str | None = None, retry_at: float | None = None
+    ) -> list[Ticket]:
+        """Connection ``key`` is gone; ``failure``/``retry_at`` start a connect backoff."""
+        self.conns.pop(key, None)
+        if failure is not None and retry_at is not None:
+            self.backoff_reason, self.not_before = failure, retry_at
+        return self.assign(now)
+
+    def assign(self, now: float) -> list[Ticket]:
+        """Serve waiting tickets in FIFO order; return those that got settled."""
+        settled: list[Ticket] = []
+        while self.waiting:
+            ticket = self.waiting[0]
+            if not self._settle(ticket, now):
+                break
+            self.waiting.popleft()
+            settled.append(ticket)
+        return settled
+
+    def _settle(self, ticket: Ticket, now: float) -> bool:
+        book = next((b for b in self._by_age() if b.has_capacity()), None)
+        if book is None and self._usable_count() < self.max_connections:
+            if now < self.not_before:
+                if self._usable_count() > 0:
+                    return False
+                ticket.failure = self.backoff_reason or "reconnection backoff"
+                ticket.retry_in = self.not_before - now
+                return True
+            book = self._open()
+            ticket.opens = True
+        if book is None:
+            return False
+        book.active += 1
+        ticket.key = book.key
+        return True
+
+    def _open(self) -> ConnBook:
+        book = ConnBook(self._next_key, max_streams=self.assumed_max_streams)
+        self._next_key += 1
+        self.conns[book.key] = book
+        return book
+
+    def _by_age(self) -> Iterator[ConnBook]:
+        # Keys only grow and dicts keep insertion order: this is oldest first.
+        return iter(self.conns.values())
+
+    def _usable_count(self) -> int:
+        return sum(1 for b in self.conns.values() if b.is_usable())
