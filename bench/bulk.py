@@ -1,0 +1,97 @@
+"""(c) Bulk throughput of ONE stream against raw Trio socket streams with large writes.
+
+Download: the server sends SIZE bytes (mux: ``/bytes/{n}``); upload: the client sends SIZE
+bytes (mux: client-streamed to ``/sink``). The raw baseline is a bare Trio socket with 256 KiB
+writes, server in its own process in both cases.
+
+Usage: ``python bench/bulk.py [--mib 256] [--only mux|raw]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import trio
+from common import ROOT, free_port, mux_server_cmd, server
+
+CHUNK = b"\0" * (256 * 1024)
+
+
+async def raw_download(port: int, size: int) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(f"GET {size}\n".encode())
+    got = 0
+    while chunk := await stream.receive_some(256 * 1024):
+        got += len(chunk)
+    assert got == size, (got, size)
+
+
+async def raw_upload(port: int, size: int) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(f"PUT {size}\n".encode())
+    sent = 0
+    while sent < size:
+        await stream.send_all(CHUNK[: min(len(CHUNK), size - sent)])
+        sent += min(len(CHUNK), size - sent)
+    assert await stream.receive_some(16) == b"ok"
+
+
+async def mux_download(port: int, size: int) -> None:
+    import mux_client
+
+    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+        got = 0
+        async with client.stream("GET", f"/bytes/{size}") as call:
+            async for chunk in call:
+                got += len(chunk)
+        assert got == size, (got, size)
+
+
+async def mux_upload(port: int, size: int) -> None:
+    import mux_client
+
+    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+        async with client.stream("POST", "/sink") as call:
+            sent = 0
+            while sent < size:
+                await call.send(CHUNK[: min(len(CHUNK), size - sent)])
+                sent += min(len(CHUNK), size - sent)
+            await call.end()
+            body = b"".join([chunk async for chunk in call])
+        assert str(size).encode() in body, body
+
+
+def timed(fn: object, port: int, size: int) -> float:
+    t0 = time.perf_counter()
+    trio.run(fn, port, size)  # type: ignore[arg-type]
+    return size / (time.perf_counter() - t0) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--only", choices=["mux", "raw"])
+    args = parser.parse_args()
+    size = args.mib * 2**20
+    print(f"## (c) bulk throughput, one stream, {args.mib} MiB each way")
+    results: dict[str, tuple[float, float]] = {}
+    if args.only in (None, "raw"):
+        port = free_port()
+        with server([sys.executable, str(ROOT / "bench" / "raw_server.py"), str(port)], port):
+            results["raw"] = (timed(raw_download, port, size), timed(raw_upload, port, size))
+    if args.only in (None, "mux"):
+        port = free_port()
+        with server(mux_server_cmd(port), port):
+            results["mux"] = (timed(mux_download, port, size), timed(mux_upload, port, size))
+    for name, (down, up) in results.items():
+        label = "raw Trio socket stream" if name == "raw" else "mux stream (mux/msgpack)"
+        print(f"{label:<30} download {down:8.1f} MiB/s   upload {up:8.1f} MiB/s", flush=True)
+    if len(results) == 2:
+        (rd, ru), (md, mu) = results["raw"], results["mux"]
+        print(f"ratio mux / raw: download {md / rd:.2f}, upload {mu / ru:.2f}")
+
+
+if __name__ == "__main__":
+    main()
