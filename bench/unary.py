@@ -1,8 +1,8 @@
 """(a) Unary requests/s over ONE connection with 100 requests in flight.
 
-mux SDK -> ``mux serve`` (mux/msgpack, /echo) beside httpx (http2=True, prior knowledge) -> hypercorn
-(trio worker, the same echo). Each client runs in this process under Trio; the server runs
-in its own process, so the two share the machine's 2 cores like a real deployment would.
+mux SDK -> ``mux serve`` (mux/msgpack, /echo) beside httpx (http2=True, prior knowledge)
+-> hypercorn (trio worker, the same echo). Each client runs in this process under Trio;
+the server runs in its own process, so the two share the machine's 2 cores.
 
 Usage: ``python bench/unary.py [--seconds 5] [--inflight 100] [--only mux|hypercorn]``
 """
