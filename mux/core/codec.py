@@ -1,0 +1,164 @@
+"""Incremental decoder: bytes in, raw frames out (no connection state).
+
+Theory of operation
+-------------------
+:class:`FrameDecoder` turns a byte stream into :class:`~mux.core.frames.Frame`
+objects (spec/mux-protocol.md "Preface" and "Frame header"). It is used on its
+own by the conformance runner and, through :meth:`FrameDecoder.next_raw`, by
+:class:`mux.core.connection.MuxConnection`.
+
+Invariants:
+
+* With ``expect_preface`` the first 8 bytes must be the preface: a wrong magic
+  is ``PROTOCOL_ERROR``, the right magic with another version byte is
+  :class:`~mux.errors.UnsupportedVersionError` (``peer_version`` records it).
+* A frame's ``length`` is checked against ``max_frame_size`` as soon as its 10
+  header bytes are in, *before* any payload is buffered, so a 4 GB length
+  prefix costs 10 bytes of memory (:class:`~mux.errors.FrameSizeError`).
+* Buffering: when the previous input was consumed entirely, new input is kept
+  as the caller's ``bytes`` object without copying and payloads are sliced
+  from it (one copy per payload, zero when one frame fills the input). Only a
+  partial frame is moved into a ``bytearray``, which then grows by amortized
+  appends, so a peer trickling one byte at a time costs O(n), not O(n^2). The
+  buffer never holds more than one unfinished frame beyond what the caller fed.
+* After an error the decoder is poisoned: every later call re-raises it.
+"""
+
+from __future__ import annotations
+
+from mux.core.frames import (
+    FRAME_HEADER_SIZE,
+    HEADER_STRUCT,
+    PREFACE_MAGIC,
+    PREFACE_SIZE,
+    STREAM_ID_MASK,
+    VERSION,
+    Frame,
+)
+from mux.errors import (
+    ErrorCode,
+    FrameSizeError,
+    RemoteProtocolError,
+    UnsupportedVersionError,
+)
+
+#: A decoded frame as a plain tuple: (type, flags, stream id, payload).
+RawFrame = tuple[int, int, int, bytes]
+
+_unpack_header = HEADER_STRUCT.unpack_from
+
+
+class FrameDecoder:
+    """Split a byte stream into frames, enforcing the frame size limit early.
+
+    Args:
+        max_frame_size: the largest payload accepted (our MAX_FRAME_SIZE);
+            may be changed later through the ``max_frame_size`` attribute.
+        expect_preface: consume and check the 8-byte preface first.
+
+    Attributes:
+        max_frame_size: current payload limit in bytes.
+        peer_version: the version byte of the peer's preface once read.
+    """
+
+    __slots__ = ("_buf", "_error", "_pos", "_preface_pending", "max_frame_size", "peer_version")
+
+    def __init__(self, max_frame_size: int, *, expect_preface: bool = True) -> None:
+        self.max_frame_size = max_frame_size
+        self.peer_version: int | None = None
+        self._preface_pending = expect_preface
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buf) - self._pos
+
+    def receive_data(self, data: bytes) -> None:
+        """Append received bytes (never copies more than an unfinished frame)."""
+        if not data:
+            return
+        buf = self._buf
+        if self._pos >= len(buf):
+            self._buf = data
+            self._pos = 0
+        elif isinstance(buf, bytearray):
+            if self._pos:
+                del buf[: self._pos]
+                self._pos = 0
+            buf += data
+        else:
+            grown = bytearray(buf[self._pos :])
+            grown += data
+            self._buf = grown
+            self._pos = 0
+
+    def next_frame(self) -> Frame | None:
+        """Return the next complete frame, or None when more bytes are needed.
+
+        Raises:
+            FrameSizeError: a frame header announced more than ``max_frame_size``.
+            UnsupportedVersionError: the preface names another version.
+            RemoteProtocolError: PROTOCOL_ERROR for a wrong preface magic.
+            The decoder keeps raising the same error afterwards.
+        """
+        raw = self.next_raw()
+        if raw is None:
+            return None
+        return Frame(raw[0], raw[1], raw[2], raw[3])
+
+    def next_raw(self) -> RawFrame | None:
+        """Like :meth:`next_frame` but returns a plain tuple (the hot path)."""
+        if self._error is not None:
+            raise self._error
+        if self._preface_pending and not self._read_preface():
+            return None
+        buf = self._buf
+        pos = self._pos
+        available = len(buf) - pos
+        if available < FRAME_HEADER_SIZE:
+            return None
+        length, ftype, flags, stream_id = _unpack_header(buf, pos)
+        if length > self.max_frame_size:
+            self._error = FrameSizeError(
+                f"frame of type {ftype} on stream {stream_id & STREAM_ID_MASK} announces "
+                f"length {length}, max frame size {self.max_frame_size}"
+            )
+            raise self._error
+        end = pos + FRAME_HEADER_SIZE + length
+        if end > len(buf):
+            return None
+        start = pos + FRAME_HEADER_SIZE
+        if type(buf) is bytes:
+            payload = buf[start:end]
+        else:
+            with memoryview(buf) as view:
+                payload = bytes(view[start:end])
+        self._pos = end
+        return ftype, flags, stream_id & STREAM_ID_MASK, payload
+
+    def _read_preface(self) -> bool:
+        buf = self._buf
+        pos = self._pos
+        have = len(buf) - pos
+        prefix = bytes(buf[pos : pos + min(have, len(PREFACE_MAGIC))])
+        if not PREFACE_MAGIC.startswith(prefix):
+            self._error = RemoteProtocolError(
+                f"bad preface: expected magic {PREFACE_MAGIC!r}, got {prefix!r}",
+                ErrorCode.PROTOCOL_ERROR,
+            )
+            raise self._error
+        if have < PREFACE_SIZE:
+            return False
+        version = buf[pos + len(PREFACE_MAGIC)]
+        self.peer_version = version
+        self._pos = pos + PREFACE_SIZE
+        self._preface_pending = False
+        if version != VERSION:
+            self._error = UnsupportedVersionError(
+                f"unsupported version {version}; supported: {VERSION}"
+            )
+            raise self._error
+        return True
