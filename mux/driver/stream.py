@@ -1,0 +1,359 @@
+"""The one stream abstraction: a request/response exchange over any engine.
+
+Theory of operation
+-------------------
+A :class:`Stream` is a small slotted object owned by a
+:class:`~mux.driver.connection.ConnectionDriver`. It has no task of its own:
+the driver's reader task pushes events into it (``_on_*`` methods) and wakes
+whoever waits on it; application tasks call the public ``send_*`` /
+``receive_*`` coroutines, which issue engine commands and wake the driver's
+single writer task.
+
+It is forwardable: headers, body chunks, trailers, end and reset are explicit,
+so a gateway can copy one stream onto another frame by frame.
+
+Backpressure: ``send_data`` never hands the engine more than the peer's
+flow-control window (large chunks go out in pieces as credit arrives) and also
+waits while the connection's unsent bytes are above a high-water mark (a peer
+that stops reading TCP cannot make us buffer). Received data stays in a queue
+bounded by the window we advertise; :meth:`Stream.receive_data` acknowledges
+each chunk to the engine only when the application takes it, so credit goes
+back to the peer only as fast as the application consumes.
+
+Errors: once reset, every call raises :class:`mux.errors.StreamReset`
+(:class:`mux.errors.StreamRefused` for REFUSED_STREAM); when the connection
+ends they raise :class:`mux.errors.ConnectionClosed`. A stream whose peer half
+already ended (END_STREAM received) still yields its buffered body afterwards.
+A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowError`
+after resetting the stream with CANCEL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING
+
+import trio
+
+from mux.core.events import Headers
+from mux.errors import ErrorCode, LocalProtocolError, StreamRefused, StreamReset
+
+if TYPE_CHECKING:
+    from mux.driver.connection import ConnectionDriver
+
+#: Largest piece handed to the engine at once (bytes): bounds what a sender adds
+#: to the connection's unsent buffer in one step.
+MAX_SEND_PIECE = 65536
+
+
+class Stream:
+    """One logical request/response stream on a connection.
+
+    Attributes:
+        stream_id: the stream id.
+        headers: the peer's headers (request headers on a server, response
+            headers on a client); ``None`` until they arrive.
+        trailers: the peer's trailers, once received.
+        deadline: a :func:`trio.current_time` value after which every wait fails.
+    """
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_driver",
+        "_error",
+        "_handler_scope",
+        "_headers_sent",
+        "_local_ended",
+        "_lot",
+        "_remote_ended",
+        "deadline",
+        "headers",
+        "stream_id",
+        "trailers",
+    )
+
+    def __init__(
+        self,
+        driver: ConnectionDriver,
+        stream_id: int,
+        *,
+        headers: Headers | None = None,
+        remote_ended: bool = False,
+        headers_sent: bool = False,
+    ) -> None:
+        self._driver = driver
+        self.stream_id = stream_id
+        self.headers = headers
+        self.trailers: Headers | None = None
+        self.deadline = math.inf
+        self._chunks: deque[tuple[bytes, int]] | None = None
+        self._buffered = 0
+        self._remote_ended = remote_ended
+        self._local_ended = False
+        self._headers_sent = headers_sent
+        self._error: BaseException | None = None
+        self._lot: trio.lowlevel.ParkingLot | None = None
+        self._handler_scope: trio.CancelScope | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Stream {self.stream_id} local_ended={self._local_ended} "
+            f"remote_ended={self._remote_ended} error={self._error!r}>"
+        )
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def is_done(self) -> bool:
+        """True once both halves ended, or the stream was reset or failed."""
+        return (self._local_ended and self._remote_ended) or self._error is not None
+
+    @property
+    def local_ended(self) -> bool:
+        """True once our half is closed (END_STREAM sent or stream aborted)."""
+        return self._local_ended
+
+    @property
+    def remote_ended(self) -> bool:
+        """True once the peer's END_STREAM arrived."""
+        return self._remote_ended
+
+    @property
+    def headers_sent(self) -> bool:
+        """True once our (request or response) headers went out."""
+        return self._headers_sent
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the stream failed, if it did."""
+        return self._error
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Received body bytes waiting for the application."""
+        return self._buffered
+
+    # ------------------------------------------------------------------ send
+
+    async def send_headers(self, headers: Headers, *, end_stream: bool = False) -> None:
+        """Send our headers (the response on a server).
+
+        Raises:
+            LocalProtocolError: headers were already sent or our half ended.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_sendable()
+        if self._headers_sent:
+            raise LocalProtocolError(f"stream {self.stream_id}: headers already sent")
+        self._driver._engine.send_headers(self.stream_id, headers, end_stream=end_stream)
+        self._headers_sent = True
+        self._driver._wake_writer()
+        if end_stream:
+            self._end_local()
+
+    async def send_data(self, data: bytes, *, end_stream: bool = False) -> None:
+        """Send body bytes, waiting for flow-control credit as needed.
+
+        Never buffers beyond the peer's window: a chunk larger than the
+        window goes out in pieces as credit arrives.
+        """
+        self._check_sendable()
+        if not self._headers_sent:
+            raise LocalProtocolError(f"stream {self.stream_id}: send headers before data")
+        total = len(data)
+        if total == 0:
+            if end_stream:
+                await self.end()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            return
+        view = memoryview(data)
+        offset = 0
+        while offset < total:
+            window = await self._wait_for_credit()
+            size = min(window, total - offset, MAX_SEND_PIECE)
+            piece = data if size == total else bytes(view[offset : offset + size])
+            offset += size
+            last = end_stream and offset == total
+            self._driver._engine.send_data(self.stream_id, piece, end_stream=last)
+            self._driver._note_queued(size)
+        if end_stream:
+            self._end_local()
+
+    async def end(self) -> None:
+        """Half-close our side (empty END_STREAM)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_sendable()
+        if not self._headers_sent:
+            raise LocalProtocolError(f"stream {self.stream_id}: send headers before ending")
+        self._driver._engine.end_stream(self.stream_id)
+        self._driver._wake_writer()
+        self._end_local()
+
+    async def send_trailers(self, trailers: Headers) -> None:
+        """Send trailing headers; they end our side of the stream."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_sendable()
+        if not self._headers_sent:
+            raise LocalProtocolError(f"stream {self.stream_id}: send headers before trailers")
+        self._driver._engine.send_headers(self.stream_id, trailers, end_stream=True)
+        self._driver._wake_writer()
+        self._end_local()
+
+    def reset(self, code: ErrorCode = ErrorCode.CANCEL) -> None:
+        """Abort the stream with RST_STREAM(code); a no-op once it is done."""
+        if self.is_done:
+            return
+        self._driver._engine.reset_stream(self.stream_id, code)
+        self._driver._wake_writer()
+        self._fail(StreamReset(self.stream_id, code, remote=False))
+
+    async def aclose(self) -> None:
+        """Reset with CANCEL unless the exchange already completed."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self.reset(ErrorCode.CANCEL)
+
+    # --------------------------------------------------------------- receive
+
+    async def receive_headers(self) -> Headers:
+        """Wait for the peer's headers (the response, on a client)."""
+        while self.headers is None:
+            if self._error is not None:
+                raise self._error.with_traceback(None)
+            await self._park()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        return self.headers
+
+    async def receive_data(self) -> bytes:
+        """The next body chunk, or ``b""`` once the peer ended the stream.
+
+        Taking a chunk returns its flow-control credit to the peer.
+        """
+        while True:
+            chunks = self._chunks
+            if chunks:
+                data, flow = chunks.popleft()
+                self._buffered -= len(data)
+                self._driver._acknowledge(self.stream_id, flow)
+                await trio.lowlevel.checkpoint_if_cancelled()
+                return data
+            if self._remote_ended:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                return b""
+            if self._error is not None:
+                raise self._error.with_traceback(None)
+            await self._park()
+
+    async def receive_trailers(self) -> Headers | None:
+        """Drain the body and return the trailers (None if there were none)."""
+        while await self.receive_data():
+            pass
+        return self.trailers
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data = await self.receive_data()
+        if not data:
+            raise StopAsyncIteration
+        return data
+
+    # ------------------------------------------------ driver-side (internal)
+
+    def _on_data(self, data: bytes, flow: int, end_stream: bool) -> None:
+        if data:
+            if self._chunks is None:
+                self._chunks = deque()
+            self._chunks.append((data, flow))
+            self._buffered += len(data)
+        elif flow:
+            self._driver._acknowledge(self.stream_id, flow)
+        if end_stream:
+            self._end_remote()
+        self._wake()
+
+    def _on_response(self, headers: Headers, end_stream: bool) -> None:
+        self.headers = headers
+        if end_stream:
+            self._end_remote()
+        self._wake()
+
+    def _on_trailers(self, headers: Headers) -> None:
+        self.trailers = headers
+        self._end_remote()
+        self._wake()
+
+    def _on_end(self) -> None:
+        self._end_remote()
+        self._wake()
+
+    def _on_reset(self, code: ErrorCode | int, remote: bool) -> None:
+        cls = StreamRefused if remote and code == ErrorCode.REFUSED_STREAM else StreamReset
+        self._fail(cls(self.stream_id, code, remote=remote))
+        if remote and self._handler_scope is not None:
+            self._handler_scope.cancel()
+
+    def _fail(self, error: BaseException) -> None:
+        """Record a terminal error: sends fail; receives fail unless the peer
+        already ended (its body stays readable)."""
+        if self._error is not None:
+            return
+        self._error = error
+        self._local_ended = True
+        if not self._remote_ended and self._chunks:
+            flow = sum(f for _, f in self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            self._driver._acknowledge(self.stream_id, flow)
+        self._wake()
+        self._driver._stream_done(self)
+
+    def _wake(self) -> None:
+        if self._lot is not None:
+            self._lot.unpark_all()
+
+    # --------------------------------------------------------------- helpers
+
+    def _check_sendable(self) -> None:
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if self._local_ended:
+            raise LocalProtocolError(f"stream {self.stream_id}: our side already ended")
+
+    def _end_remote(self) -> None:
+        self._remote_ended = True
+        if self._local_ended:
+            self._driver._stream_done(self)
+
+    def _end_local(self) -> None:
+        self._local_ended = True
+        if self._remote_ended:
+            self._driver._stream_done(self)
+
+    async def _wait_for_credit(self) -> int:
+        driver = self._driver
+        while True:
+            self._check_sendable()
+            window = driver._engine.local_flow_control_window(self.stream_id)
+            if window > 0 and not driver._send_backlogged:
+                return window
+            driver._window_waiters.add(self)
+            try:
+                await self._park()
+            finally:
+                driver._window_waiters.discard(self)
+
+    async def _park(self) -> None:
+        if self._lot is None:
+            self._lot = trio.lowlevel.ParkingLot()
+        if self.deadline == math.inf:
+            await self._lot.park()
+            return
+        with trio.move_on_at(self.deadline):
+            await self._lot.park()
+            return
+        self.reset(ErrorCode.CANCEL)
+        raise trio.TooSlowError(f"stream {self.stream_id}: deadline exceeded")
