@@ -1,0 +1,305 @@
+"""A pre-parser that inspects every HTTP/2 frame header before h2 sees the frame.
+
+Theory of operation
+-------------------
+python h2's ``FrameBuffer`` waits for a whole frame (up to 16 MiB claimed by the
+24-bit length) before it checks the length, and it accepts any frame first,
+answers every PING and SETTINGS without limit, and keeps RFC 7540 priority
+state. :class:`FrameGuard` sits in front of it: the engine feeds it received
+bytes, and it yields complete frames (:class:`RawFrame`) only after checking
+each 9-byte header *before* any payload is buffered.
+
+Connection-scoped checks made here (each raises :class:`GuardViolation`, which
+the engine turns into GOAWAY + :class:`mux.errors.RemoteProtocolError`):
+
+* the client connection preface (server side), byte by byte (RFC 9113 §3.4):
+  PROTOCOL_ERROR;
+* the first frame must be a non-ACK SETTINGS (RFC 9113 §3.4): PROTOCOL_ERROR;
+* ``length > max_frame_size`` (RFC 9113 §4.2), checked on the header alone:
+  FRAME_SIZE_ERROR;
+* a header block (HEADERS/PUSH_PROMISE without END_HEADERS) must be followed
+  by CONTINUATION frames on the same stream only (RFC 9113 §6.10):
+  PROTOCOL_ERROR; the block is bounded in frames and in bytes
+  (CONTINUATION flood): ENHANCE_YOUR_CALM;
+* floods: consecutive frames with an empty payload (CVE-2019-9518), control
+  frames that do no work (PING, SETTINGS, PRIORITY, RST_STREAM, unknown types:
+  CVE-2019-9512/9513/9515) drawn from a token budget refilled by useful work,
+  SETTINGS frames with too many entries (CVE-2020-11080): ENHANCE_YOUR_CALM.
+
+The guard knows no stream state: state-aware triage (PRIORITY dropping,
+WINDOW_UPDATE 0, late frames) happens in :mod:`mux.core.h2engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final
+
+import attrs
+
+from mux.errors import ErrorCode
+
+#: The HTTP/2 client connection preface (RFC 9113 §3.4).
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: Bytes in a frame header (RFC 9113 §4.1).
+FRAME_HEADER_SIZE: Final = 9
+
+# Frame types (RFC 9113 §6).
+DATA: Final = 0x0
+HEADERS: Final = 0x1
+PRIORITY: Final = 0x2
+RST_STREAM: Final = 0x3
+SETTINGS: Final = 0x4
+PUSH_PROMISE: Final = 0x5
+PING: Final = 0x6
+GOAWAY: Final = 0x7
+WINDOW_UPDATE: Final = 0x8
+CONTINUATION: Final = 0x9
+#: Highest frame type h2 understands (ALTSVC 0xa); above is "unknown".
+_KNOWN_MAX: Final = 0xA
+
+# Flags.
+FLAG_END_STREAM: Final = 0x1
+FLAG_ACK: Final = 0x1
+FLAG_END_HEADERS: Final = 0x4
+FLAG_PADDED: Final = 0x8
+FLAG_PRIORITY: Final = 0x20
+
+#: Frame types that cost a control-budget token: they make us work but carry
+#: no application data.
+_CONTROL_TYPES: Final = frozenset({PING, SETTINGS, PRIORITY, RST_STREAM})
+
+
+def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
+
+
+@attrs.frozen
+class H2Limits:
+    """Knobs of the HTTP/2 engine and its guard (server-side defaults).
+
+    Values follow threats.md §3/§4: small concurrent-stream limit, bounded
+    header blocks, bounded control-frame work.
+    """
+
+    #: SETTINGS_MAX_CONCURRENT_STREAMS we advertise; excess streams are refused.
+    max_concurrent_streams: int = attrs.field(default=100, validator=_positive)
+    #: SETTINGS_INITIAL_WINDOW_SIZE we advertise (per-stream receive window, bytes).
+    initial_stream_window: int = attrs.field(default=256 * 1024, validator=_positive)
+    #: Connection receive window (bytes); raised by WINDOW_UPDATE at start.
+    connection_window: int = attrs.field(default=1024 * 1024, validator=_positive)
+    #: SETTINGS_MAX_FRAME_SIZE we advertise and enforce (16 KiB .. 16 MiB - 1).
+    max_frame_size: int = attrs.field(default=16_384)
+    #: SETTINGS_MAX_HEADER_LIST_SIZE (decoded: name + value + 32 per field).
+    max_header_list_size: int = attrs.field(default=64 * 1024, validator=_positive)
+    #: CONTINUATION frames allowed in one header block.
+    max_continuation_frames: int = attrs.field(default=16, validator=_positive)
+    #: Consecutive frames with an empty payload and no END_STREAM.
+    max_consecutive_empty_frames: int = attrs.field(default=16, validator=_positive)
+    #: Control-frame token bucket size (PING, SETTINGS, PRIORITY, RST, unknown).
+    control_frame_burst: int = attrs.field(default=1000, validator=_positive)
+    #: Entries allowed in one SETTINGS frame.
+    max_settings_entries: int = attrs.field(default=32, validator=_positive)
+    #: Bytes we may queue *in reply to peer input* (PONGs, SETTINGS ACKs, RSTs)
+    #: before the driver drains them; beyond → ENHANCE_YOUR_CALM.
+    max_induced_bytes: int = attrs.field(default=64 * 1024, validator=_positive)
+    #: Resets (by the peer, or by us because of the peer) tolerated before the
+    #: reset ratio is checked (Rapid Reset / MadeYouReset).
+    reset_min_count: int = attrs.field(default=200, validator=_positive)
+    #: Closed-stream records kept to classify late frames (h2 keeps 65536).
+    closed_stream_memory: int = attrs.field(default=512, validator=_positive)
+
+    @max_frame_size.validator
+    def _check_frame_size(self, _: attrs.Attribute[int], value: int) -> None:
+        if not 16_384 <= value <= 2**24 - 1:
+            raise ValueError(f"max_frame_size must be in [16384, 16777215], got {value}")
+
+
+@attrs.frozen
+class RawFrame:
+    """One complete frame as it arrived."""
+
+    type: int
+    flags: int
+    stream_id: int
+    payload: bytes
+
+    def serialize(self) -> bytes:
+        """The frame's wire bytes (header + payload)."""
+        header = len(self.payload).to_bytes(3, "big") + bytes((self.type, self.flags))
+        return header + self.stream_id.to_bytes(4, "big") + self.payload
+
+
+class GuardViolation(Exception):
+    """The peer broke a connection-scoped rule the guard checks.
+
+    Attributes:
+        code: the GOAWAY error code to send.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@attrs.define
+class FrameGuard:
+    """Splits inbound bytes into frames, checking each header before buffering.
+
+    Args:
+        limits: the limits to enforce.
+        expect_preface: True on the server side (the client sends the preface).
+    """
+
+    limits: H2Limits
+    expect_preface: bool
+    _buffer: bytearray = attrs.field(factory=bytearray)
+    _preface_left: int = attrs.field(init=False)
+    _seen_settings: bool = False
+    #: Stream whose header block is open (awaiting CONTINUATION), else 0.
+    _block_stream: int = 0
+    _block_frames: int = 0
+    _block_bytes: int = 0
+    _empty_run: int = 0
+    _tokens: int = attrs.field(init=False)
+    #: Frame header already checked for the frame being buffered, if any.
+    _pending: tuple[int, int, int, int] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self._preface_left = len(PREFACE) if self.expect_preface else 0
+        self._tokens = self.limits.control_frame_burst
+
+    def credit(self, tokens: int = 1) -> None:
+        """Refill the control budget after useful work (new stream, data)."""
+        self._tokens = min(self.limits.control_frame_burst, self._tokens + tokens)
+
+    def feed(self, data: bytes) -> Iterator[RawFrame]:
+        """Add received bytes and yield every complete, pre-checked frame.
+
+        Raises:
+            GuardViolation: a connection-scoped rule was broken; the guard must
+                not be used again.
+        """
+        view = memoryview(data)
+        if self._preface_left:
+            view = self._eat_preface(view)
+        self._buffer += view
+        while True:
+            if self._pending is None:
+                if len(self._buffer) < FRAME_HEADER_SIZE:
+                    return
+                self._pending = self._check_header(bytes(self._buffer[:FRAME_HEADER_SIZE]))
+            length, ftype, flags, stream_id = self._pending
+            end = FRAME_HEADER_SIZE + length
+            if len(self._buffer) < end:
+                return
+            payload = bytes(self._buffer[FRAME_HEADER_SIZE:end])
+            del self._buffer[:end]
+            self._pending = None
+            self._check_payload(ftype, flags, payload)
+            yield RawFrame(ftype, flags, stream_id, payload)
+
+    def _eat_preface(self, view: memoryview) -> memoryview:
+        offset = len(PREFACE) - self._preface_left
+        take = min(self._preface_left, len(view))
+        if bytes(view[:take]) != PREFACE[offset : offset + take]:
+            raise GuardViolation(ErrorCode.PROTOCOL_ERROR, "invalid HTTP/2 connection preface")
+        self._preface_left -= take
+        return view[take:]
+
+    def _check_header(self, header: bytes) -> tuple[int, int, int, int]:
+        length = int.from_bytes(header[:3], "big")
+        ftype, flags = header[3], header[4]
+        stream_id = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
+        if length > self.limits.max_frame_size:
+            raise GuardViolation(
+                ErrorCode.FRAME_SIZE_ERROR,
+                f"frame length {length} exceeds SETTINGS_MAX_FRAME_SIZE "
+                f"{self.limits.max_frame_size}",
+            )
+        if not self._seen_settings:
+            if ftype != SETTINGS or flags & FLAG_ACK:
+                raise GuardViolation(
+                    ErrorCode.PROTOCOL_ERROR,
+                    f"first frame must be SETTINGS, got type 0x{ftype:x}",
+                )
+            self._seen_settings = True
+        self._check_header_block(length, ftype, flags, stream_id)
+        self._check_budgets(length, ftype, flags)
+        return length, ftype, flags, stream_id
+
+    def _check_header_block(self, length: int, ftype: int, flags: int, stream_id: int) -> None:
+        if self._block_stream:
+            if ftype != CONTINUATION or stream_id != self._block_stream:
+                raise GuardViolation(
+                    ErrorCode.PROTOCOL_ERROR,
+                    f"expected CONTINUATION on stream {self._block_stream}, "
+                    f"got type 0x{ftype:x} on stream {stream_id}",
+                )
+            self._block_frames += 1
+            self._block_bytes += length
+            if self._block_frames > self.limits.max_continuation_frames:
+                raise GuardViolation(
+                    ErrorCode.ENHANCE_YOUR_CALM,
+                    f"header block exceeds {self.limits.max_continuation_frames} "
+                    "CONTINUATION frames",
+                )
+            if flags & FLAG_END_HEADERS:
+                self._block_stream = 0
+        elif ftype in (HEADERS, PUSH_PROMISE) and not flags & FLAG_END_HEADERS:
+            self._block_stream, self._block_frames, self._block_bytes = stream_id, 0, length
+        if self._block_bytes > 2 * self.limits.max_header_list_size:
+            raise GuardViolation(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"header block of {self._block_bytes} bytes exceeds twice "
+                f"MAX_HEADER_LIST_SIZE {self.limits.max_header_list_size}",
+            )
+        if not self._block_stream:
+            self._block_bytes = 0
+
+    def _check_budgets(self, length: int, ftype: int, flags: int) -> None:
+        if ftype == SETTINGS and (length % 6 or (flags & FLAG_ACK and length)):
+            raise GuardViolation(
+                ErrorCode.FRAME_SIZE_ERROR, f"SETTINGS frame with invalid length {length}"
+            )
+        if ftype == SETTINGS and length // 6 > self.limits.max_settings_entries:
+            raise GuardViolation(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"SETTINGS frame with {length // 6} entries (max "
+                f"{self.limits.max_settings_entries})",
+            )
+        costly = ftype > _KNOWN_MAX or (ftype in _CONTROL_TYPES and not flags & FLAG_ACK)
+        if costly:
+            self._tokens -= 1
+            if self._tokens < 0:
+                raise GuardViolation(
+                    ErrorCode.ENHANCE_YOUR_CALM,
+                    "control frame flood (PING/SETTINGS/PRIORITY/RST_STREAM/unknown)",
+                )
+
+    def _check_payload(self, ftype: int, flags: int, payload: bytes) -> None:
+        if ftype not in (DATA, HEADERS, CONTINUATION):
+            return
+        empty = not _data_length(flags, payload) and not (
+            ftype != CONTINUATION and flags & FLAG_END_STREAM
+        )
+        if not empty:
+            self._empty_run = 0
+            return
+        self._empty_run += 1
+        if self._empty_run > self.limits.max_consecutive_empty_frames:
+            raise GuardViolation(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"more than {self.limits.max_consecutive_empty_frames} consecutive "
+                "empty DATA/HEADERS/CONTINUATION frames",
+            )
+
+
+def _data_length(flags: int, payload: bytes) -> int:
+    """Payload bytes excluding padding (malformed padding counts as non-empty:
+    h2 rejects it later)."""
+    if flags & FLAG_PADDED and payload:
+        size = len(payload) - 1 - payload[0]
+        return size if size >= 0 else 1
+    return len(payload)
