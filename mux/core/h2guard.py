@@ -33,7 +33,7 @@ WINDOW_UPDATE 0, late frames) happens in :mod:`mux.core.h2engine`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -109,6 +109,20 @@ class H2Limits:
     reset_min_count: int = attrs.field(default=200, validator=_positive)
     #: Closed-stream records kept to classify late frames (h2 keeps 65536).
     closed_stream_memory: int = attrs.field(default=512, validator=_positive)
+
+    @classmethod
+    def from_protocol_limits(cls, limits: Any) -> H2Limits:
+        """Build H2 limits from a :class:`mux.core.limits.ProtocolLimits` (the
+        windows, stream and size limits shared by both framings); the
+        H2-specific flood budgets keep their defaults."""
+        frame_size = min(max(int(limits.max_frame_size), 16_384), 2**24 - 1)
+        return cls(
+            max_concurrent_streams=int(limits.max_concurrent_streams),
+            initial_stream_window=min(int(limits.initial_stream_window), 2**31 - 1),
+            connection_window=min(int(limits.connection_window), 2**31 - 1),
+            max_frame_size=frame_size,
+            max_header_list_size=int(limits.max_header_list_size),
+        )
 
     @max_frame_size.validator
     def _check_frame_size(self, _: attrs.Attribute[int], value: int) -> None:

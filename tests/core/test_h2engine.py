@@ -360,3 +360,12 @@ def test_H2Engine_late_frames_after_response_do_not_kill() -> None:
     engine.data_to_send()
     assert engine.receive_data(window_update(1, 5) + rst(1) + rst(3) + priority(1, 0)) == []
     assert goaway(engine.data_to_send()) is None
+
+
+def test_H2Limits_from_protocol_limits() -> None:
+    """Shared ProtocolLimits map onto the HTTP/2 engine's limits."""
+    from mux.core.limits import ProtocolLimits
+
+    limits = H2Limits.from_protocol_limits(ProtocolLimits(max_concurrent_streams=9))
+    assert limits.max_concurrent_streams == 9
+    assert 16_384 <= limits.max_frame_size <= 2**24 - 1
