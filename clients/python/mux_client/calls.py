@@ -1,0 +1,238 @@
+"""Calls (one request/response exchange on one stream) and responses.
+
+Theory of operation
+-------------------
+A :class:`Call` wraps one driver stream (``mux.driver.stream``) and records how
+far the exchange got (:class:`~mux_client.retry.Phase`), so that any failure is
+translated, in :func:`translate_failure`, into a
+:class:`~mux_client.errors.CallError` saying whether the server may have
+processed the request. The driver's errors are translated at this one boundary.
+
+Resource handling:
+    :meth:`Call.abort` resets the stream with RST_STREAM(CANCEL) unless the
+    exchange finished cleanly in both directions; the client calls it from a
+    ``finally`` (it is synchronous), so deadline expiry, Trio cancellation and exceptions in
+    user code all reset exactly this stream and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+import attrs
+import trio
+
+from mux.core.events import Headers
+from mux.driver.stream import Stream
+from mux.errors import ConnectionClosed, ErrorCode, StreamError, code_from_int
+from mux_client.errors import CallError, CallReset, ConnectionLost, Processed, StatusError
+from mux_client.retry import Phase, classify_connection_loss, classify_reset
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _header(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def split_status(headers: Headers) -> tuple[int, Headers]:
+    """Return the ``:status`` as an int and the headers without pseudo-headers."""
+    raw = _header(headers, b":status")
+    try:
+        status = int(raw or b"")
+    except ValueError:
+        status = 0
+    return status, [(k, v) for k, v in headers if not k.startswith(b":")]
+
+
+@attrs.frozen
+class Response:
+    """A complete response to a unary call."""
+
+    status: int
+    headers: Headers
+    body: bytes
+    trailers: Headers = attrs.field(factory=list)
+    #: ``"METHOD /path"``, used in error messages.
+    call: str = ""
+
+    @property
+    def is_success(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    def header(self, name: str | bytes) -> bytes | None:
+        """The first header (or trailer) called ``name`` (case-insensitive), or None."""
+        key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
+        found = _header(self.headers, key)
+        return found if found is not None else _header(self.trailers, key)
+
+    def raise_for_status(self) -> Response:
+        """Raise :class:`~mux_client.errors.StatusError` unless the status is 2xx."""
+        if not self.is_success:
+            raise StatusError(self.call, self.status, self.body)
+        return self
+
+
+def _find_cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    seen: BaseException | None = exc
+    for _ in range(8):  # bounded walk down __cause__/__context__
+        if seen is None:
+            return None
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def translate_failure(
+    exc: BaseException, *, phase: Phase, stream_id: int | None, what: str
+) -> CallError | None:
+    """Map a driver/transport exception to a :class:`CallError` (None: not ours).
+
+    ``last_stream_id`` from a GOAWAY and the reset code decide ``processed``.
+    """
+    if isinstance(exc, CallError):
+        return exc
+    reset = _find_cause(exc, StreamError)
+    if reset is not None:
+        code = code_from_int(int(reset.code))
+        processed = classify_reset(code, phase)
+        return CallReset(reset.stream_id, code, remote=reset.remote, processed=processed)
+    closed = _find_cause(exc, ConnectionClosed)
+    if closed is not None:
+        processed = classify_connection_loss(phase, stream_id, closed.last_stream_id)
+        return ConnectionLost(
+            f"{what}: connection closed ({closed})",
+            processed=processed,
+            code=closed.code,
+            last_stream_id=closed.last_stream_id,
+        )
+    if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError, OSError)):
+        processed = classify_connection_loss(phase, stream_id, None)
+        return ConnectionLost(f"{what}: connection lost ({exc!r})", processed=processed)
+    return None
+
+
+class Call:
+    """One exchange on one stream: send the request, receive the response.
+
+    Obtained from :meth:`mux_client.Client.stream` or
+    :meth:`mux_client.Client.open_call`. Not safe for concurrent use by two tasks
+    in the same direction (one sender and one receiver task is fine).
+    """
+
+    def __init__(self, stream: Stream, *, what: str, request_ended: bool) -> None:
+        self._stream = stream
+        self._what = what
+        self._request_ended = request_ended
+        self._response_ended = False
+        self._aborted = False
+        #: How far the exchange got (for failure classification).
+        self.phase = Phase.SENT
+        #: The response status (0 until the response headers arrived).
+        self.status = 0
+        #: The response headers, without pseudo-headers.
+        self.headers: Headers = []
+
+    @property
+    def stream_id(self) -> int:
+        """The id of the stream carrying this call."""
+        return self._stream.stream_id
+
+    @property
+    def trailers(self) -> Headers:
+        """The response trailers (empty until the response ended)."""
+        return list(self._stream.trailers or [])
+
+    @property
+    def is_finished(self) -> bool:
+        """True when both directions ended cleanly (no reset needed)."""
+        return self._request_ended and self._response_ended
+
+    async def send(self, data: bytes, *, end: bool = False) -> None:
+        """Send a chunk of the request body (waits for flow-control credit).
+
+        ``end=True`` also finishes the request body.
+        """
+        await self._guard(self._stream.send_data(data, end_stream=end))
+        if end:
+            self._request_ended = True
+
+    async def end(self, trailers: Headers | None = None) -> None:
+        """Finish the request body, optionally with trailers."""
+        if self._request_ended:
+            return
+        if trailers:
+            await self._guard(self._stream.send_trailers(trailers))
+        else:
+            await self._guard(self._stream.end())
+        self._request_ended = True
+
+    async def response(self) -> tuple[int, Headers]:
+        """Wait for the response headers; return ``(status, headers)``."""
+        if self.phase is not Phase.ANSWERED:
+            raw = await self._guard(self._stream.receive_headers())
+            self.status, self.headers = split_status(raw)
+            self.phase = Phase.ANSWERED
+        return self.status, self.headers
+
+    async def receive(self) -> bytes:
+        """The next chunk of the response body; ``b""`` once it ended."""
+        await self.response()
+        if self._response_ended:
+            return b""
+        chunk = await self._guard(self._stream.receive_data())
+        if not chunk:
+            self._response_ended = True
+        return chunk
+
+    async def read(self) -> bytes:
+        """The rest of the response body."""
+        parts = []
+        while chunk := await self.receive():
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self.receive():
+            yield chunk
+
+    def to_response(self, body: bytes) -> Response:
+        """Build the :class:`Response` of a finished call."""
+        return Response(self.status, self.headers, body, self.trailers, self._what)
+
+    def abort(self) -> None:
+        """Reset the stream with CANCEL unless it finished cleanly (idempotent).
+
+        Synchronous (the driver queues RST_STREAM and wakes its writer), so it
+        is safe in ``finally`` blocks of cancelled tasks.
+        """
+        if self.is_finished or self._aborted:
+            return
+        self._aborted = True
+        self._stream.reset(ErrorCode.CANCEL)
+
+    async def _guard(self, operation: Awaitable[_T]) -> _T:
+        try:
+            return await operation
+        except Exception as exc:
+            error = translate_failure(
+                exc, phase=self.phase, stream_id=self._stream.stream_id, what=self._what
+            )
+            if error is None:
+                raise
+            if isinstance(error, CallReset):
+                self._aborted = True  # already reset: nothing to send
+            raise error from exc
+
+
+__all__ = ["Call", "Processed", "Response", "split_status", "translate_failure"]

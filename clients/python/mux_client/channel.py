@@ -1,0 +1,261 @@
+"""The connection pool to one target: connect, reconnect, hand out stream slots.
+
+Theory of operation
+-------------------
+A :class:`Channel` owns every connection to one ``host:port``. Decisions are
+taken by the pure :class:`~mux_client.pool.PoolBook`; this module only performs
+them: it starts one task per connection in the client's nursery, wakes the
+callers the book settled, and feeds the book what the drivers learnt
+(``MAX_CONCURRENT_STREAMS`` from SETTINGS, GOAWAY, closure).
+
+A connection task connects (TCP, bounded by ``connect_timeout``), starts the
+shared :class:`mux.driver.ConnectionDriver` over a client-side
+``MuxConnection`` engine, waits for the server's SETTINGS, then marks itself
+ready and lives until the driver closes. A failed attempt starts the
+:class:`~mux_client.backoff.Backoff`; during it, calls fail fast with
+:class:`~mux_client.errors.ConnectError` when no connection is usable (gRPC
+semantics), and the first call after it reconnects. Calls are never failed for
+lack of stream slots: the book queues them, and the driver's ``open_stream``
+also waits for a slot under the server's limit.
+
+Resource handling:
+    Connection tasks live in the nursery of :func:`mux_client.connect`;
+    :meth:`Channel.aclose` closes every driver (GOAWAY) and waits for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from mux.config import ConnectionTimeouts
+from mux.core.engine import Engine
+from mux.driver.connection import ConnectionDriver
+from mux.errors import MuxError
+from mux_client.backoff import Backoff, BackoffPolicy
+from mux_client.errors import ClientClosedError, ConnectError
+from mux_client.pool import PoolBook, Ticket
+
+#: Polling period while waiting for the server's first SETTINGS (seconds); see
+#: :func:`_wait_peer_settings`.
+_SETTINGS_POLL = 0.002
+
+
+def default_engine() -> Engine:
+    """A client-side mux/msgpack engine with default limits."""
+    from mux.core.connection import MuxConnection
+
+    return MuxConnection(client_side=True)
+
+
+@attrs.frozen
+class ChannelOptions:
+    """How a client connects and pools.
+
+    Attributes:
+        max_connections: connections opened to the target at most; extra
+            connections open only when every connection is at the server's
+            MAX_CONCURRENT_STREAMS.
+        connect_timeout: bound on one connection attempt (TCP + handshake), seconds.
+        backoff: reconnection backoff after a failed attempt.
+        timeouts: the driver's connection timers (keepalive, idle, ...).
+        engine_factory: builds the client-side engine of each connection.
+    """
+
+    max_connections: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    connect_timeout: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
+    backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
+    timeouts: ConnectionTimeouts = attrs.field(factory=ConnectionTimeouts)
+    engine_factory: Callable[[], Engine] = default_engine
+
+
+def parse_target(target: str) -> tuple[str, int]:
+    """Split ``host:port`` (or ``[v6]:port``) and validate the port."""
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"target must be HOST:PORT with a port in 1..65535, got {target!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+@attrs.define(eq=False)
+class PooledConnection:
+    """One pooled connection, as the channel sees it."""
+
+    key: int
+    ready: trio.Event = attrs.field(factory=trio.Event)
+    driver: ConnectionDriver | None = None
+    #: Why connecting failed (set together with ``ready``).
+    failure: str | None = None
+
+
+class Channel:
+    """Pooled, reconnecting connections to one target."""
+
+    def __init__(self, target: str, nursery: trio.Nursery, options: ChannelOptions) -> None:
+        self.target = target
+        self._host, self._port = parse_target(target)
+        self._nursery = nursery
+        self._options = options
+        self._book = PoolBook(max_connections=options.max_connections)
+        self._backoff = Backoff(options.backoff)
+        self._conns: dict[int, PooledConnection] = {}
+        self._waiters: dict[Ticket, trio.Event] = {}
+        self._closed = False
+
+    @property
+    def connections(self) -> list[PooledConnection]:
+        """The pooled connections (connecting, ready or draining)."""
+        return list(self._conns.values())
+
+    async def acquire(self) -> tuple[Ticket, ConnectionDriver]:
+        """Wait for a stream slot on a ready connection.
+
+        Raises:
+            ConnectError: connecting failed, or a backoff is in force.
+            ClientClosedError: the client is closed.
+        """
+        if self._closed:
+            raise ClientClosedError()
+        self._refresh()
+        settled = self._book.request(trio.current_time())
+        ticket = settled[-1]
+        self._act(settled)
+        try:
+            return ticket, await self._wait_ready(ticket)
+        except BaseException:
+            self.release(ticket)
+            raise
+
+    async def _wait_ready(self, ticket: Ticket) -> ConnectionDriver:
+        if not ticket.is_settled():
+            event = self._waiters[ticket] = trio.Event()
+            try:
+                await event.wait()
+            finally:
+                self._waiters.pop(ticket, None)
+        if ticket.failure is not None:
+            raise ConnectError(self.target, ticket.failure, retry_in=ticket.retry_in)
+        assert ticket.key is not None
+        conn = self._conns[ticket.key]
+        await conn.ready.wait()
+        if conn.failure is not None or conn.driver is None:
+            raise ConnectError(self.target, conn.failure or "connection closed")
+        return conn.driver
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back a slot (the call finished, failed or was cancelled)."""
+        self._refresh()
+        self._act(self._book.release(ticket, trio.current_time()))
+
+    async def aclose(self) -> None:
+        """Close every connection (GOAWAY) and fail waiting callers."""
+        self._closed = True
+        for conn in list(self._conns.values()):
+            if conn.driver is not None:
+                await conn.driver.aclose()
+            conn.failure = conn.failure or "the client is closed"
+            conn.ready.set()
+
+    # ------------------------------------------------------------- internals
+
+    def _act(self, settled: list[Ticket]) -> None:
+        for ticket in settled:
+            if ticket.opens and ticket.key is not None and ticket.key not in self._conns:
+                conn = self._conns[ticket.key] = PooledConnection(ticket.key)
+                self._nursery.start_soon(self._run_connection, conn)
+            event = self._waiters.get(ticket)
+            if event is not None:
+                event.set()
+
+    def _refresh(self) -> None:
+        """Feed the book what the drivers learnt (limits, GOAWAY)."""
+        now = trio.current_time()
+        for conn in self._conns.values():
+            driver = conn.driver
+            if driver is None or not conn.ready.is_set():
+                continue
+            if not driver.is_available:
+                self._act(self._book.draining(conn.key, now))
+            else:
+                limit = driver.engine.max_outbound_streams
+                book = self._book.conns.get(conn.key)
+                if book is not None and book.max_streams != limit:
+                    self._act(self._book.limit_changed(conn.key, limit, now))
+
+    async def _run_connection(self, conn: PooledConnection) -> None:
+        try:
+            driver = await self._connect()
+        except (OSError, trio.TooSlowError, MuxError) as exc:
+            self._connect_failed(conn, _reason(exc))
+            return
+        conn.driver = driver
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(driver.run)
+                if await self._handshake(driver):
+                    self._backoff.record_success()
+                    limit = driver.engine.max_outbound_streams
+                    conn.ready.set()
+                    self._act(self._book.connected(conn.key, limit, trio.current_time()))
+                else:
+                    self._connect_failed(conn, _reason(driver.error))
+        finally:
+            self._conns.pop(conn.key, None)
+            if not conn.ready.is_set():
+                conn.failure = conn.failure or "connection closed during the handshake"
+                conn.ready.set()
+            self._act(self._book.closed(conn.key, trio.current_time()))
+
+    async def _connect(self) -> ConnectionDriver:
+        with trio.fail_after(self._options.connect_timeout):
+            transport = await trio.open_tcp_stream(self._host, self._port)
+        engine = self._options.engine_factory()
+        return ConnectionDriver(transport, engine, timeouts=self._options.timeouts)
+
+    async def _handshake(self, driver: ConnectionDriver) -> bool:
+        """Wait for the server's SETTINGS within ``connect_timeout``; False if it failed."""
+        with trio.move_on_after(self._options.connect_timeout) as scope:
+            await _wait_peer_settings(driver)
+        if scope.cancelled_caught:
+            await driver.aclose()
+            return False
+        return not driver.is_closed
+
+    def _connect_failed(self, conn: PooledConnection, reason: str) -> None:
+        now = trio.current_time()
+        wait = self._backoff.record_failure(now)
+        conn.failure = reason
+        conn.ready.set()
+        self._conns.pop(conn.key, None)
+        self._act(self._book.closed(conn.key, now, failure=reason, retry_at=now + wait))
+
+
+async def _wait_peer_settings(driver: ConnectionDriver) -> None:
+    """Wait until the server's first SETTINGS arrived (or the driver closed).
+
+    WORKAROUND: the driver exposes no public "peer SETTINGS seen" event, so this
+    polls its private flag; ``open_stream`` itself already waits for it, this
+    only lets the pool learn MAX_CONCURRENT_STREAMS before assigning calls.
+    """
+    while not getattr(driver, "_peer_settings_seen", True) and not driver.is_closed:  # noqa: ASYNC110
+        await trio.sleep(_SETTINGS_POLL)
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "connection closed"
+    if isinstance(exc, trio.TooSlowError):
+        return "connect timeout"
+    if isinstance(exc, OSError):
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror  # trio wraps the per-address errors
+        return exc.strerror or str(exc)
+    return str(exc) or type(exc).__name__
+
+
+__all__ = ["Channel", "ChannelOptions", "PooledConnection", "parse_target"]
