@@ -116,6 +116,7 @@ class ConnectionDriver:
         self._shutting_down = False
         self._final_goaway_sent = False
         self._peer_settings_seen = False
+        self._shutdown_on_start = False
         # Timers: absolute trio times, None when not armed.
         self._handshake_at: float | None = None
         self._settings_ack_at: float | None = None
@@ -193,6 +194,8 @@ class ConnectionDriver:
                 self._engine.initiate_connection()
                 self._wake_writer()
                 nursery.start_soon(self._writer_loop)
+                if self._shutdown_on_start:
+                    self.start_graceful_shutdown()
                 task_status.started()
                 await self._reader_loop()
         finally:
@@ -214,6 +217,9 @@ class ConnectionDriver:
         Client: GOAWAY(NO_ERROR) and no new streams.
         """
         if self._shutting_down or self._closing:
+            return
+        if self._nursery is None:
+            self._shutdown_on_start = True
             return
         self._shutting_down = True
         if self._engine.client_side:

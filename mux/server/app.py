@@ -1,0 +1,352 @@
+"""The handler API: Request, Response, incremental responses and a router.
+
+Theory of operation
+-------------------
+A handler is ``async def handler(request: Request) -> Response | None``. It is
+protocol-agnostic: it sees a :class:`Request` built on the one
+:class:`~mux.driver.stream.Stream` abstraction, so the same handler answers
+over mux/msgpack, HTTP/2 or HTTP/1.1.
+
+Two styles, freely mixed:
+
+* unary: ``return Response(200, headers, body=b"...", trailers=[...])``; the body
+  may also be an async iterable of ``bytes`` (streamed as it is produced);
+* streaming: ``async for chunk in request`` / ``await request.body()`` to read,
+  ``resp = await request.respond(200, headers)`` then ``await resp.write(chunk)``,
+  ``await resp.send_trailers(...)`` or ``await resp.end()`` to answer
+  incrementally (returning ``None`` ends the response if needed).
+
+:func:`handle_stream` adapts a handler to the driver: it applies the
+``mux-timeout`` deadline, turns :class:`HTTPError` into its status, and any other
+exception into a 500 (or RST_STREAM INTERNAL_ERROR when headers already went
+out). It never lets an exception reach the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from mux.core.events import Headers
+from mux.driver.stream import Stream
+from mux.errors import ConnectionClosed, ErrorCode, StreamError
+
+logger = logging.getLogger("mux.server")
+
+#: Largest body :meth:`Request.body` reads by default (bytes).
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+#: Largest accepted ``mux-timeout`` (ms): one day.
+MAX_TIMEOUT_MS = 86_400_000
+
+HeadersLike = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
+Handler = Callable[["Request"], Awaitable["Response | None"]]
+
+
+def _b(value: str | bytes) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else value
+
+
+def to_headers(headers: HeadersLike | None) -> Headers:
+    """Normalise a mapping or pairs of str/bytes to wire headers (lowercase names)."""
+    if headers is None:
+        return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return [(_b(name).lower(), _b(value)) for name, value in pairs]
+
+
+def _optional_headers(headers: HeadersLike | None) -> Headers | None:
+    return None if headers is None else to_headers(headers)
+
+
+class HTTPError(Exception):
+    """Raise from a handler to answer with ``status`` and a plain-text message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@attrs.define(slots=True)
+class Response:
+    """A complete response (unary handlers return one).
+
+    Attributes:
+        status: the status code (200..599).
+        headers: response headers (a mapping or pairs of str/bytes).
+        body: the body, or an async iterable of chunks streamed as produced.
+        trailers: trailing headers, sent after the body.
+    """
+
+    status: int = 200
+    headers: Headers = attrs.field(factory=list, converter=to_headers)
+    body: bytes | AsyncIterable[bytes] = b""
+    trailers: Headers | None = attrs.field(default=None, converter=_optional_headers)
+
+    @classmethod
+    def text(cls, status: int, text: str, headers: HeadersLike | None = None) -> Response:
+        """A ``text/plain; charset=utf-8`` response."""
+        hdrs = [(b"content-type", b"text/plain; charset=utf-8"), *to_headers(headers)]
+        return cls(status, hdrs, text.encode())
+
+
+class ResponseWriter:
+    """An incremental response returned by :meth:`Request.respond`."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    async def write(self, chunk: bytes) -> None:
+        """Send a body chunk (waits for flow-control credit)."""
+        if chunk:
+            await self._stream.send_data(chunk)
+
+    async def send_trailers(self, trailers: HeadersLike) -> None:
+        """Send trailers; this ends the response."""
+        await self._stream.send_trailers(to_headers(trailers))
+
+    async def end(self) -> None:
+        """End the response (no-op if already ended)."""
+        if not self._stream.local_ended:
+            await self._stream.end()
+
+
+class Request:
+    """An incoming request: method, path, headers, and a body to read.
+
+    Attributes:
+        method: e.g. ``"GET"``.
+        path: the path without the query string.
+        query: the raw query string (``""`` if none).
+        scheme: the ``:scheme`` pseudo-header (``""`` if absent).
+        authority: the ``:authority`` pseudo-header (``""`` if absent).
+        headers: the regular (non-pseudo) headers.
+        path_params: values captured by the :class:`Router` (``{n}`` segments).
+        stream: the underlying stream (for forwarding).
+    """
+
+    __slots__ = (
+        "authority",
+        "headers",
+        "method",
+        "path",
+        "path_params",
+        "query",
+        "scheme",
+        "stream",
+    )
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.method = self.scheme = self.authority = ""
+        raw_path = b""
+        regular: Headers = []
+        for name, value in stream.headers or ():
+            if name == b":method":
+                self.method = value.decode("latin-1")
+            elif name == b":path":
+                raw_path = value
+            elif name == b":scheme":
+                self.scheme = value.decode("latin-1")
+            elif name == b":authority":
+                self.authority = value.decode("latin-1")
+            elif not name.startswith(b":"):
+                regular.append((name, value))
+        path, _, query = raw_path.decode("latin-1").partition("?")
+        self.path = path
+        self.query = query
+        self.headers = regular
+        self.path_params: dict[str, str] = {}
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of header ``name`` (case-insensitive), decoded latin-1."""
+        key = name.lower().encode("latin-1")
+        for hname, value in self.headers:
+            if hname == key:
+                return value.decode("latin-1")
+        return default
+
+    @property
+    def trailers(self) -> Headers | None:
+        """The request trailers, once the body has been read to the end."""
+        return self.stream.trailers
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.stream.__aiter__()
+
+    async def body(self, max_size: int = DEFAULT_MAX_BODY) -> bytes:
+        """Read the whole body.
+
+        Raises:
+            HTTPError: 413 when it exceeds ``max_size`` bytes.
+        """
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.stream:
+            size += len(chunk)
+            if size > max_size:
+                raise HTTPError(413, f"request body exceeds {max_size} bytes")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def respond(
+        self, status: int = 200, headers: HeadersLike | None = None
+    ) -> ResponseWriter:
+        """Send the response headers now and return a writer for the body."""
+        await self.stream.send_headers(_status_headers(status, to_headers(headers)))
+        return ResponseWriter(self.stream)
+
+
+def _status_headers(status: int, headers: Headers) -> Headers:
+    if not 100 <= status <= 599:
+        raise ValueError(f"status must be in 100..599, got {status}")
+    return [(b":status", str(status).encode()), *headers]
+
+
+async def send_response(stream: Stream, response: Response) -> None:
+    """Write a complete :class:`Response` on ``stream``."""
+    headers = _status_headers(response.status, response.headers)
+    body = response.body
+    trailers = response.trailers
+    if isinstance(body, bytes | bytearray | memoryview):
+        if not body and trailers is None:
+            await stream.send_headers(headers, end_stream=True)
+            return
+        await stream.send_headers(headers)
+        if body:
+            await stream.send_data(bytes(body), end_stream=trailers is None)
+    else:
+        await stream.send_headers(headers)
+        async for chunk in body:
+            if chunk:
+                await stream.send_data(chunk)
+        if trailers is None:
+            await stream.end()
+    if trailers is not None:
+        await stream.send_trailers(trailers)
+
+
+def _deadline_of(stream: Stream) -> float | None:
+    for name, value in stream.headers or ():
+        if name == b"mux-timeout":
+            if not value.isdigit() or int(value) > MAX_TIMEOUT_MS:
+                raise HTTPError(
+                    400, f"invalid mux-timeout {value!r}: integer ms 0..{MAX_TIMEOUT_MS}"
+                )
+            return trio.current_time() + int(value) / 1000
+    return None
+
+
+async def handle_stream(handler: Handler, stream: Stream) -> None:
+    """Run ``handler`` for one request stream; map its failures to responses."""
+    try:
+        deadline = _deadline_of(stream)
+        request = Request(stream)
+        with trio.move_on_at(deadline if deadline is not None else math.inf) as scope:
+            result = await handler(request)
+            await _finish(stream, result)
+        if scope.cancelled_caught:
+            await _fail(stream, 504, "deadline (mux-timeout) exceeded", ErrorCode.CANCEL)
+    except (StreamError, ConnectionClosed, trio.TooSlowError):
+        raise
+    except HTTPError as exc:
+        await _fail(stream, exc.status, exc.message, ErrorCode.INTERNAL_ERROR)
+    except Exception:
+        logger.exception("handler failed on stream %d", stream.stream_id)
+        await _fail(stream, 500, "internal server error", ErrorCode.INTERNAL_ERROR)
+
+
+async def _finish(stream: Stream, result: Response | None) -> None:
+    if result is not None:
+        if stream.headers_sent:
+            logger.error(
+                "handler on stream %d returned a Response after respond()", stream.stream_id
+            )
+            stream.reset(ErrorCode.INTERNAL_ERROR)
+            return
+        await send_response(stream, result)
+    elif not stream.headers_sent:
+        await _fail(stream, 500, "handler returned no response", ErrorCode.INTERNAL_ERROR)
+    elif not stream.local_ended:
+        await stream.end()
+
+
+async def _fail(stream: Stream, status: int, message: str, code: ErrorCode) -> None:
+    """Answer ``status`` if headers are not out yet, else reset with ``code``."""
+    if stream.is_done:
+        return
+    if stream.headers_sent:
+        stream.reset(code)
+        return
+    await send_response(stream, Response.text(status, message + "\n"))
+
+
+def stream_handler(handler: Handler) -> Callable[[Stream], Awaitable[None]]:
+    """Adapt a request handler to the driver's per-stream callback."""
+
+    async def on_stream(stream: Stream) -> None:
+        await handle_stream(handler, stream)
+
+    return on_stream
+
+
+@attrs.frozen
+class _Route:
+    segments: tuple[str, ...]
+    handler: Handler
+    methods: frozenset[str] | None
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        if len(parts) != len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        for pattern, part in zip(self.segments, parts, strict=True):
+            if pattern.startswith("{") and pattern.endswith("}"):
+                params[pattern[1:-1]] = part
+            elif pattern != part:
+                return None
+        return params
+
+
+class Router:
+    """Dispatch by path (``/bytes/{n}`` captures one segment) and method."""
+
+    def __init__(self) -> None:
+        self._routes: list[_Route] = []
+
+    def add(self, pattern: str, handler: Handler, methods: Iterable[str] | None = None) -> None:
+        """Route ``pattern`` to ``handler`` (optionally only for ``methods``)."""
+        allowed = frozenset(m.upper() for m in methods) if methods is not None else None
+        self._routes.append(_Route(tuple(pattern.strip("/").split("/")), handler, allowed))
+
+    def route(self, pattern: str, methods: Iterable[str] | None = None) -> Callable[[Any], Any]:
+        """Decorator form of :meth:`add`."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(pattern, handler, methods)
+            return handler
+
+        return register
+
+    async def __call__(self, request: Request) -> Response | None:
+        parts = request.path.strip("/").split("/")
+        method_mismatch = False
+        for route in self._routes:
+            params = route.match(parts)
+            if params is None:
+                continue
+            if route.methods is not None and request.method not in route.methods:
+                method_mismatch = True
+                continue
+            request.path_params = params
+            return await route.handler(request)
+        if method_mismatch:
+            return Response.text(405, f"method {request.method} not allowed on {request.path}")
+        return Response.text(404, f"not found: {request.path}")
