@@ -1,0 +1,27 @@
+"""Conformance tester: check any server against the mux spec or HTTP/2 (h2spec style).
+
+Server mode connects to a target and runs cases over raw frames; see
+:mod:`mux.conformance.cli` for the command line and
+:func:`mux.conformance.runner.run_cases` for the library entry point. A later
+client mode (``mux conformance serve``) will reuse the same cases, verifiers
+and reports with the roles swapped.
+"""
+
+from __future__ import annotations
+
+from mux.conformance.case import CaseFailed, CaseResult, CaseSkipped, Group, TestCase
+from mux.conformance.cli import main
+from mux.conformance.runner import run_cases, select_cases
+from mux.conformance.wire import Target
+
+__all__ = [
+    "CaseFailed",
+    "CaseResult",
+    "CaseSkipped",
+    "Group",
+    "Target",
+    "TestCase",
+    "main",
+    "run_cases",
+    "select_cases",
+]

@@ -1,0 +1,89 @@
+"""Shared helpers of the HTTP/2 groups: error verdicts and common exchanges."""
+
+from __future__ import annotations
+
+from mux.conformance.context import CaseContext
+from mux.conformance.h2wire import H2Peer
+from mux.conformance.verify import (
+    is_error_frame,
+    verify_connection_error,
+    verify_frame,
+    verify_stream_error,
+)
+from mux.conformance.wire import FrameEvent
+
+RFC9113 = "RFC 9113"
+RFC7541 = "RFC 7541"
+
+PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x1, 0x2, 0x3
+STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL = 0x5, 0x6, 0x7, 0x8
+COMPRESSION_ERROR = 0x9
+
+
+async def connection_error(ctx: CaseContext, peer: H2Peer, *codes: int) -> None:
+    """RFC 9113 §5.4.1: GOAWAY is a SHOULD, the close a MUST; --strict wants both."""
+    await verify_connection_error(peer, *codes, require_goaway=ctx.strict)
+
+
+async def stream_error(peer: H2Peer, stream_id: int, *codes: int) -> None:
+    """A stream error; escalating it to a connection error is allowed (h2spec rule)."""
+    await verify_stream_error(peer, stream_id, *codes, allow_connection_error=True)
+
+
+async def response_headers(peer: H2Peer, stream_id: int) -> FrameEvent:
+    """Wait for the response HEADERS on ``stream_id``; an error frame fails."""
+    return await verify_frame(
+        peer,
+        f"HEADERS response on stream {stream_id}",
+        lambda f: f.kind == "HEADERS" and f.stream_id == stream_id,
+        reject=is_error_frame,
+    )
+
+
+async def stream_end(peer: H2Peer, stream_id: int) -> FrameEvent:
+    """Wait for the frame that ends the response on ``stream_id``."""
+    return await verify_frame(
+        peer,
+        f"the end of the response on stream {stream_id}",
+        lambda f: (
+            f.kind in ("HEADERS", "DATA") and f.stream_id == stream_id and f.has("END_STREAM")
+        ),
+        reject=is_error_frame,
+    )
+
+
+async def open_post(peer: H2Peer, stream_id: int = 1) -> None:
+    """Open ``stream_id`` with a POST whose body is still to come (stream stays open)."""
+    await peer.send_headers(stream_id, peer.request_headers("POST"), end_stream=False)
+
+
+def literal_block(fields: list[tuple[str, str]]) -> bytes:
+    """Encode a field block without going through the encoder's table.
+
+    Literal without indexing, new name, no Huffman (RFC 7541 §6.2.2), so the
+    block is byte-for-byte what the case says and leaves no dynamic table state.
+    """
+    out = bytearray()
+    for name, value in fields:
+        out.append(0x00)
+        out += _string(name.encode())
+        out += _string(value.encode())
+    return bytes(out)
+
+
+def _string(data: bytes) -> bytes:
+    return encode_integer(len(data), 7, 0x00) + data
+
+
+def encode_integer(value: int, prefix_bits: int, first_byte_flags: int) -> bytes:
+    """HPACK integer (RFC 7541 §5.1) with ``first_byte_flags`` in the high bits."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first_byte_flags | value])
+    out = bytearray([first_byte_flags | limit])
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
