@@ -120,11 +120,11 @@ class EnginePair:
 
     def to_server(self) -> list[ev.Event]:
         """Move the client's queued bytes to the server; return the server's events."""
-        return self.server.receive_data(self.client.data_to_send())
+        return self._feed(self.client, self.server)
 
     def to_client(self) -> list[ev.Event]:
         """Move the server's queued bytes to the client; return the client's events."""
-        return self.client.receive_data(self.server.data_to_send())
+        return self._feed(self.server, self.client)
 
     def pump(self) -> tuple[list[ev.Event], list[ev.Event]]:
         """One round trip: client -> server, then server -> client."""

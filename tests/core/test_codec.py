@@ -1,0 +1,130 @@
+"""FrameDecoder: whole input, split at every offset, one byte at a time, failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from mux.core.codec import FrameDecoder
+from mux.core.frames import PREFACE, PREFACE_MAGIC, Frame, encode_frame
+from mux.errors import (
+    ErrorCode,
+    FrameSizeError,
+    RemoteProtocolError,
+    UnsupportedVersionError,
+)
+
+FRAMES = [
+    Frame(3, 0, 0, b"\x80"),
+    Frame(1, 1, 1, b"\x92\xc4\x01a\xc4\x01b"),
+    Frame(0, 0, 1, b"x" * 300),
+    Frame(0, 1, 3, b""),
+    Frame(0x42, 0xFF, 7, b"unknown type kept raw"),
+]
+STREAM = PREFACE + b"".join(f.encode() for f in FRAMES)
+
+
+def decode_chunks(chunks: list[bytes], max_frame_size: int = 1024) -> list[Frame]:
+    decoder = FrameDecoder(max_frame_size)
+    out: list[Frame] = []
+    for chunk in chunks:
+        decoder.receive_data(chunk)
+        while (frame := decoder.next_frame()) is not None:
+            out.append(frame)
+    assert decoder.buffered == 0
+    assert decoder.peer_version == 1
+    return out
+
+
+def test_FrameDecoder_whole_input() -> None:
+    """All frames come out of one chunk in order."""
+    assert decode_chunks([STREAM]) == FRAMES
+
+
+def test_FrameDecoder_split_at_every_offset() -> None:
+    """Splitting the input in two anywhere changes nothing."""
+    for cut in range(len(STREAM) + 1):
+        assert decode_chunks([STREAM[:cut], STREAM[cut:]]) == FRAMES, cut
+
+
+def test_FrameDecoder_one_byte_at_a_time() -> None:
+    """Feeding one byte at a time changes nothing."""
+    assert decode_chunks([STREAM[i : i + 1] for i in range(len(STREAM))]) == FRAMES
+
+
+def test_FrameDecoder_without_preface() -> None:
+    """With expect_preface=False frames start at byte 0."""
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.receive_data(FRAMES[1].encode())
+    assert decoder.next_frame() == FRAMES[1]
+    assert decoder.next_frame() is None
+
+
+def test_FrameDecoder_reserved_stream_bit_ignored() -> None:
+    """The high bit of the stream id is masked off."""
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.receive_data(encode_frame(0, 0, 0x80000005, b"a"))
+    assert decoder.next_frame() == Frame(0, 0, 5, b"a")
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "code"),
+    [
+        (b"GET / HTTP/1.1\r\n", RemoteProtocolError, ErrorCode.PROTOCOL_ERROR),
+        (b"PRI * HTTP/2.0", RemoteProtocolError, ErrorCode.PROTOCOL_ERROR),
+        (b"\x89MUX\r\n\x00\x01", RemoteProtocolError, ErrorCode.PROTOCOL_ERROR),
+        (PREFACE_MAGIC + b"\x02", UnsupportedVersionError, ErrorCode.UNSUPPORTED_VERSION),
+        (PREFACE_MAGIC + b"\x00", UnsupportedVersionError, ErrorCode.UNSUPPORTED_VERSION),
+        (PREFACE + b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x01", FrameSizeError, None),
+        (PREFACE + encode_frame(0, 0, 1, b"x" * 1025), FrameSizeError, None),
+    ],
+)
+def test_FrameDecoder_failures(
+    data: bytes, error: type[RemoteProtocolError], code: ErrorCode | None
+) -> None:
+    """Bad prefaces and oversized frames raise the right error, whole or bytewise."""
+    for chunks in ([data], [data[i : i + 1] for i in range(len(data))]):
+        decoder = FrameDecoder(1024)
+        with pytest.raises(error) as info:
+            for chunk in chunks:
+                decoder.receive_data(chunk)
+                while decoder.next_frame() is not None:
+                    pass
+        assert info.value.code == (code or ErrorCode.FRAME_SIZE_ERROR)
+        with pytest.raises(error):  # the decoder stays poisoned
+            decoder.next_frame()
+
+
+def test_FrameDecoder_bad_magic_detected_on_first_byte() -> None:
+    """A wrong first byte fails at once, without waiting for 8 bytes."""
+    decoder = FrameDecoder(1024)
+    decoder.receive_data(b"G")
+    with pytest.raises(RemoteProtocolError):
+        decoder.next_frame()
+
+
+def test_FrameDecoder_size_checked_on_header_before_payload() -> None:
+    """A 4 GB length prefix fails on its 10 header bytes: nothing is buffered."""
+    decoder = FrameDecoder(65536)
+    decoder.receive_data(PREFACE + b"\xff\xff\xff\xff\x00\x00\x00\x00\x00\x01")
+    with pytest.raises(FrameSizeError, match="4294967295"):
+        decoder.next_frame()
+
+
+def test_FrameDecoder_max_frame_size_is_settable() -> None:
+    """Raising max_frame_size later admits bigger frames."""
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.max_frame_size = 4096
+    decoder.receive_data(encode_frame(0, 0, 1, b"y" * 4096))
+    frame = decoder.next_frame()
+    assert frame is not None and len(frame.payload) == 4096
+
+
+def test_FrameDecoder_partial_frame_waits() -> None:
+    """A frame missing its last byte yields None until the byte arrives."""
+    data = encode_frame(0, 0, 1, b"abc")
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.receive_data(data[:-1])
+    assert decoder.next_frame() is None
+    assert decoder.buffered == len(data) - 1
+    decoder.receive_data(data[-1:])
+    assert decoder.next_frame() == Frame(0, 0, 1, b"abc")
