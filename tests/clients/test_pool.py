@@ -103,3 +103,16 @@ def test_PoolBook_rejects_zero_connections() -> None:
     """max_connections below 1 is a configuration error."""
     with pytest.raises(ValueError, match="max_connections"):
         PoolBook(max_connections=0)
+
+
+def test_PoolBook_requeues_overflow_when_the_real_limit_is_lower() -> None:
+    """Tickets that joined a connecting connection beyond its SETTINGS limit move on."""
+    book = PoolBook(max_connections=2)
+    tickets = [_take(book) for _ in range(6)]
+    assert all(t.key == 1 for t in tickets)
+    moved = book.connected(1, max_streams=4, now=0.0)
+    assert [t.key for t in tickets] == [1, 1, 1, 1, 2, 2]
+    assert moved == tickets[4:] and tickets[4].opens and not tickets[5].opens
+    assert book.conns[1].active == 4 and book.conns[2].active == 2
+    book.release(tickets[5], 0.0)
+    assert book.conns[2].active == 1 and book.conns[2].pending == [tickets[4]]

@@ -131,20 +131,33 @@ class Channel:
             raise
 
     async def _wait_ready(self, ticket: Ticket) -> ConnectionDriver:
-        if not ticket.is_settled():
-            event = self._waiters[ticket] = trio.Event()
-            try:
-                await event.wait()
-            finally:
-                self._waiters.pop(ticket, None)
-        if ticket.failure is not None:
-            raise ConnectError(self.target, ticket.failure, retry_in=ticket.retry_in)
-        assert ticket.key is not None
-        conn = self._conns[ticket.key]
-        await conn.ready.wait()
-        if conn.failure is not None or conn.driver is None:
-            raise ConnectError(self.target, conn.failure or "connection closed")
-        return conn.driver
+        while True:
+            if not ticket.is_settled():
+                event = self._waiters[ticket] = trio.Event()
+                try:
+                    await event.wait()
+                finally:
+                    self._waiters.pop(ticket, None)
+            if ticket.failure is not None:
+                raise ConnectError(self.target, ticket.failure, retry_in=ticket.retry_in)
+            key = ticket.key
+            assert key is not None
+            conn = self._conns.get(key)
+            if conn is None:
+                raise ConnectError(self.target, "connection closed")
+            await conn.ready.wait()
+            if conn.failure is not None or conn.driver is None:
+                raise ConnectError(self.target, conn.failure or "connection closed")
+            if ticket.key == key:
+                return conn.driver
+            # Re-queued: the server's stream limit was lower than assumed.
+
+    def retire(self, driver: ConnectionDriver) -> None:
+        """Open no new streams on ``driver`` (it refused one); it closes once idle."""
+        for conn in self._conns.values():
+            if conn.driver is driver:
+                driver.start_graceful_shutdown()
+                self._act(self._book.draining(conn.key, trio.current_time()))
 
     def release(self, ticket: Ticket) -> None:
         """Give back a slot (the call finished, failed or was cancelled)."""

@@ -31,10 +31,11 @@ import trio
 
 from mux.core.events import Headers
 from mux.driver.connection import ConnectionDriver
+from mux.errors import ErrorCode
 from mux_client.backoff import BackoffPolicy
 from mux_client.calls import Call, Response, translate_failure
 from mux_client.channel import Channel, ChannelOptions
-from mux_client.errors import CallError, DeadlineExceeded
+from mux_client.errors import CallError, CallReset, DeadlineExceeded
 from mux_client.pool import Ticket
 from mux_client.retry import (
     DEFAULT_MAX_ATTEMPTS,
@@ -218,6 +219,8 @@ class Client:
             try:
                 return ticket, await self._attempt(request, driver, started)
             except CallError as exc:
+                if isinstance(exc, CallReset) and exc.code == ErrorCode.REFUSED_STREAM:
+                    self._channel.retire(driver)  # the retry goes to a fresh connection
                 self._channel.release(ticket)
                 replayable = request.body is not None
                 if not can_retry(
@@ -293,11 +296,18 @@ async def connect(
             connect_timeout=connect_timeout,
             backoff=backoff if backoff is not None else BackoffPolicy(),
         )
-    async with trio.open_nursery() as nursery:
-        channel = Channel(target, nursery, options)
-        try:
-            yield Client(channel, max_attempts=max_attempts, default_timeout=timeout)
-        finally:
-            with trio.CancelScope(shield=True):
-                await channel.aclose()
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            channel = Channel(target, nursery, options)
+            try:
+                yield Client(channel, max_attempts=max_attempts, default_timeout=timeout)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await channel.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The nursery is an implementation detail: let the caller's own
+        # exception (or Cancelled) out unwrapped when it is the only one.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise

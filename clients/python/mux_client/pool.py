@@ -14,7 +14,9 @@ and the server's MAX_CONCURRENT_STREAMS (``max_streams``); it never does I/O.
    new one and assign the ticket to it; its ``max_streams`` is assumed to be the
    last value the server announced (spec default 100) until SETTINGS arrive.
    Tickets that arrive while that connection is still connecting join it
-   (single-flight connect: no stampede);
+   (single-flight connect: no stampede); when its SETTINGS reveal a lower
+   limit, the tickets beyond it go back to the head of the queue (and may open
+   another connection);
 3. during a reconnection backoff no connection is opened: if no connection is
    usable the ticket fails at once (gRPC fail-fast), otherwise it keeps waiting;
 4. otherwise the ticket waits until a slot frees (never "too many streams").
@@ -53,6 +55,8 @@ class ConnBook:
     status: ConnStatus = ConnStatus.CONNECTING
     active: int = 0
     max_streams: int = DEFAULT_MAX_STREAMS
+    #: Tickets assigned while connecting (re-queued if the real limit is lower).
+    pending: list[Ticket] = attrs.field(factory=list)
 
     def is_usable(self) -> bool:
         """True when new calls may be assigned to this connection."""
@@ -122,7 +126,10 @@ class PoolBook:
         if not ticket.is_settled():
             self.waiting.remove(ticket)
         elif ticket.key is not None and ticket.key in self.conns:
-            self.conns[ticket.key].active -= 1
+            book = self.conns[ticket.key]
+            book.active -= 1
+            if ticket in book.pending:
+                book.pending.remove(ticket)
         return self.assign(now)
 
     def connected(self, key: int, max_streams: int, now: float) -> list[Ticket]:
@@ -130,6 +137,14 @@ class PoolBook:
         book = self.conns[key]
         book.status = ConnStatus.READY
         self.not_before, self.backoff_reason = float("-inf"), None
+        # Tickets that joined beyond the real limit go back to the head of the
+        # queue, in order, so they may open another connection.
+        overflow = book.pending[max(max_streams, 0) :]
+        book.pending = []
+        for ticket in reversed(overflow):
+            ticket.key, ticket.opens = None, False
+            book.active -= 1
+            self.waiting.appendleft(ticket)
         return self.limit_changed(key, max_streams, now)
 
     def limit_changed(self, key: int, max_streams: int, now: float) -> list[Ticket]:
@@ -180,6 +195,8 @@ class PoolBook:
             return False
         book.active += 1
         ticket.key = book.key
+        if book.status is ConnStatus.CONNECTING:
+            book.pending.append(ticket)
         return True
 
     def _open(self) -> ConnBook:
