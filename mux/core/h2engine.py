@@ -196,6 +196,7 @@ class H2Engine:
             raise
         except Exception as exc:  # an h2/hpack bug must not escape as such
             self._fail(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+        self._induced += len(self._out) - base
         self._h2.prune_closed_streams()
         return out
 
