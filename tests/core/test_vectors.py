@@ -230,6 +230,7 @@ class _Run:
         except LocalProtocolError:
             if not expect_error:
                 raise
+            assert not self.conn.data_to_send(), f"a refused action sent bytes: {step}"
             return
         assert not expect_error, f"local action did not fail: {step}"
 
