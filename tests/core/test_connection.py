@@ -174,7 +174,7 @@ def test_MuxConnection_connection_errors(frame: bytes, code: ErrorCode) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         server.receive_data(frame)
     assert info.value.code == code
-    last, goaway_code, debug = goaway_of(server)
+    _last, goaway_code, debug = goaway_of(server)
     assert goaway_code == code and debug
     assert server.is_closed
     assert server.receive_data(ff.ping()) == []  # input after the error is ignored
@@ -457,7 +457,7 @@ def test_MuxConnection_close_with_error_refuses_work() -> None:
     server_events, _ = pair.pump()
     assert server_events == [ev.GoAwayReceived(ErrorCode.INTERNAL_ERROR, 0, b"bug")]
     with pytest.raises(LocalProtocolError):
-        pair.client.get_next_available_stream_id() and pair.client.send_headers(1, REQUEST)
+        pair.client.send_headers(1, REQUEST)
 
 
 def test_MuxConnection_frame_too_large_for_our_limit() -> None:

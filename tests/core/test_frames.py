@@ -28,7 +28,7 @@ def test_constants() -> None:
     """The preface, header size and flag values match the draft contract."""
     assert PREFACE == b"\x89MUX\r\n\x1a\x01"
     assert FRAME_HEADER_SIZE == 10
-    assert Flag.END_STREAM == Flag.ACK == 1
+    assert int(Flag.END_STREAM) == int(Flag.ACK) == 1
     assert [t.value for t in FrameType] == list(range(7))
 
 
