@@ -17,6 +17,12 @@ overriding h2's per-frame handlers (``_receive_headers_frame`` and
   END_STREAM, content-length mismatch. h2 raises a connection error; we reset
   the one stream with PROTOCOL_ERROR and, for discarded DATA, return the
   connection credit at once (python-hyper/h2#1210).
+* **GOAWAY does not freeze the connection.** h2 moves to CLOSED on any GOAWAY
+  and then rejects every frame, which breaks graceful shutdown (in-flight
+  streams must complete, PINGs must be answered: RFC 9113 §6.8). Our state
+  machine ignores GOAWAY; after *we* sent one, new inbound streams are refused.
+* **HPACK decoding failures are COMPRESSION_ERROR** (RFC 9113 §4.3), not h2's
+  PROTOCOL_ERROR; an oversized decoded list stays ENHANCE_YOUR_CALM.
 * **Closed streams are remembered only boundedly**: ``_closed_streams`` keeps
   ``closed_stream_memory`` records instead of 65536.
 
@@ -28,13 +34,52 @@ from __future__ import annotations
 from typing import Any
 
 from h2.config import H2Configuration
-from h2.connection import AllowedStreamIDs, ConnectionInputs, H2Connection, _decode_headers
+from h2.connection import (
+    AllowedStreamIDs,
+    ConnectionInputs,
+    ConnectionState,
+    H2Connection,
+    H2ConnectionStateMachine,
+    _decode_headers,
+)
 from h2.errors import ErrorCodes
 from h2.events import StreamReset as H2StreamReset
-from h2.exceptions import InvalidBodyLengthError, ProtocolError, StreamClosedError
+from h2.exceptions import (
+    DenialOfServiceError,
+    InvalidBodyLengthError,
+    ProtocolError,
+    StreamClosedError,
+)
 from h2.stream import StreamClosedBy, StreamState
 from h2.utilities import SizeLimitDict
 from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
+
+_GOAWAY_INPUTS = frozenset({ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY})
+
+
+class CompressionError(ProtocolError):
+    """The header block could not be decoded (HPACK state lost)."""
+
+    error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
+    """h2's connection state machine, except that GOAWAY changes nothing once open."""
+
+    def process_input(self, input_: ConnectionInputs) -> list[Any]:
+        if input_ in _GOAWAY_INPUTS and self.state != ConnectionState.IDLE:
+            return []
+        result: list[Any] = super().process_input(input_)
+        return result
+
+
+def _decode(decoder: Any, block: bytes) -> Any:
+    try:
+        return _decode_headers(decoder, block)
+    except DenialOfServiceError:
+        raise
+    except ProtocolError as exc:
+        raise CompressionError(str(exc)) from exc
 
 
 class HardenedH2Connection(H2Connection):
@@ -42,6 +87,9 @@ class HardenedH2Connection(H2Connection):
 
     def __init__(self, config: H2Configuration, closed_stream_memory: int) -> None:
         super().__init__(config=config)
+        self.state_machine = _GoAwayTolerantStateMachine()
+        #: True once we queued a GOAWAY: new inbound streams are refused.
+        self.goaway_sent = False
         self._closed_streams = SizeLimitDict(size_limit=closed_stream_memory)
         #: Streams refused because of MAX_CONCURRENT_STREAMS (a counter).
         self.refused_streams = 0
@@ -60,7 +108,7 @@ class HardenedH2Connection(H2Connection):
         return [frame], [event]
 
     def _refuse(self, frame: Any) -> tuple[list[Any], list[Any]]:
-        _decode_headers(self.decoder, frame.data)  # keep HPACK in sync (may raise)
+        _decode(self.decoder, frame.data)  # keep HPACK in sync (may raise)
         self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
         self.highest_inbound_stream_id = frame.stream_id
         self._closed_streams[frame.stream_id] = StreamClosedBy.SEND_RST_STREAM
@@ -70,9 +118,11 @@ class HardenedH2Connection(H2Connection):
     def _receive_headers_frame(self, frame: Any) -> tuple[list[Any], list[Any]]:
         stream_id = frame.stream_id
         limit = self.local_settings.max_concurrent_streams
-        if self._is_new_inbound(stream_id) and self.open_inbound_streams >= limit:
+        if self._is_new_inbound(stream_id) and (
+            self.goaway_sent or self.open_inbound_streams >= limit
+        ):
             return self._refuse(frame)
-        headers = _decode_headers(self.decoder, frame.data)
+        headers = _decode(self.decoder, frame.data)
         events = self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
         stream = self._get_or_create_stream(
             stream_id, AllowedStreamIDs(not self.config.client_side)
@@ -111,6 +161,11 @@ class HardenedH2Connection(H2Connection):
             stream_id=stream.stream_id, error_code=ErrorCodes.PROTOCOL_ERROR, remote_reset=False
         )
         return frames, [event]
+
+    def close_connection(self, *args: Any, **kwargs: Any) -> None:
+        """Queue GOAWAY (h2's), remembering that we did."""
+        super().close_connection(*args, **kwargs)
+        self.goaway_sent = True
 
     def prune_closed_streams(self) -> None:
         """Move closed streams out of ``streams`` (h2 does it lazily)."""

@@ -115,6 +115,7 @@ class H2Engine:
         self._doomed_done: set[int] = set()
         self._pending_resets: list[Event] = []
         self._failure: RemoteProtocolError | None = None
+        self._goaway_received = False
         self._resets = 0
         self._streams_seen = 0
         if not client_side:
@@ -368,6 +369,7 @@ class H2Engine:
         if isinstance(e, h2e.PingAckReceived):
             return [ev.PingAcknowledged(e.ping_data)]
         if isinstance(e, h2e.ConnectionTerminated):
+            self._goaway_received = True
             code = code_from_int(int(e.error_code or 0))
             return [ev.GoAwayReceived(code, e.last_stream_id or 0, e.additional_data or b"")]
         return []  # PriorityUpdated, UnknownFrameReceived, AltSvc, pushes: ignored
@@ -409,6 +411,8 @@ class H2Engine:
         Raises:
             LocalProtocolError: invalid headers, closed stream, too many streams.
         """
+        if self._goaway_received and self._stream_state(stream_id) == "idle":
+            raise LocalProtocolError(f"peer sent GOAWAY: cannot open stream {stream_id}")
         with _local_errors():
             self._h2.send_headers(stream_id, headers, end_stream=end_stream)
         self._guard.credit()

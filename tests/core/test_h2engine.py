@@ -369,3 +369,55 @@ def test_H2Limits_from_protocol_limits() -> None:
     limits = H2Limits.from_protocol_limits(ProtocolLimits(max_concurrent_streams=9))
     assert limits.max_concurrent_streams == 9
     assert 16_384 <= limits.max_frame_size <= 2**24 - 1
+
+
+def test_h2spec_4_3_invalid_hpack_is_compression_error() -> None:
+    """4.3: an undecodable header block is a connection error COMPRESSION_ERROR."""
+    engine, _ = server()
+    bad = HeadersFrame(1, data=b"\xff\xff\xff\xff\x0f", flags=["END_HEADERS"]).serialize()
+    assert _conn_error(engine, bad)[0] == ErrorCode.COMPRESSION_ERROR
+
+
+def test_h2spec_7_ping_after_peer_goaway_is_answered() -> None:
+    """7/6.8: after the peer's GOAWAY (even with an unknown code) PING is still answered."""
+    from hyperframe.frame import GoAwayFrame
+
+    engine, peer = server()
+    engine.receive_data(peer.headers(1, POST, end_stream=False))
+    events = engine.receive_data(GoAwayFrame(0, last_stream_id=0, error_code=0xFF).serialize())
+    assert events == [ev.GoAwayReceived(0xFF, 0, b"")]
+    assert engine.receive_data(ping()) == [ev.PingReceived(b"12345678")]
+    assert engine.receive_data(data(1, b"x", "END_STREAM"))[0] == ev.DataReceived(1, b"x", 1, True)
+    engine.send_headers(1, [(b":status", b"200")], end_stream=True)
+    assert goaway(engine.data_to_send()) is None
+
+
+def test_H2Engine_graceful_goaway_lets_inflight_streams_finish() -> None:
+    """After our GOAWAY, in-flight streams complete and new streams are refused."""
+    engine, peer = server()
+    engine.receive_data(peer.headers(1, POST, end_stream=False))
+    engine.close_connection(last_stream_id=2**31 - 1)
+    assert goaway(engine.data_to_send()) is not None
+    events = engine.receive_data(data(1, b"body", "END_STREAM"))
+    assert events[0] == ev.DataReceived(1, b"body", 4, True)
+    assert engine.receive_data(peer.headers(3)) == [
+        ev.StreamReset(3, ErrorCode.REFUSED_STREAM, remote=False)
+    ]
+    engine.send_headers(1, [(b":status", b"200")])
+    engine.send_data(1, b"done", end_stream=True)
+    frames = parse(engine.data_to_send())
+    assert any(isinstance(f, DataFrame) and f.data == b"done" for f in frames)
+
+
+def test_H2Engine_client_cannot_open_after_goaway() -> None:
+    """A client engine refuses to open streams after the server's GOAWAY."""
+    client, srv = H2Engine(client_side=True), H2Engine(client_side=False)
+    client.initiate_connection()
+    srv.initiate_connection()
+    srv.receive_data(client.data_to_send())
+    srv.close_connection()
+    client.receive_data(srv.data_to_send())
+    from mux.errors import LocalProtocolError
+
+    with pytest.raises(LocalProtocolError):
+        client.send_headers(1, REQUEST)
