@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for each expected answer (default 2)",
     )
     parser.add_argument("--path", default="/", help="request path for cases that need a response")
+    parser.add_argument(
+        "--hold-path",
+        help="path that keeps a request open without reading its body (default: --path)",
+    )
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     return parser
 
@@ -82,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not cases:
         parser.error(f"no case matches --section {' '.join(args.section)}")
     host, port = args.target
-    target = Target(host, port, tls=args.tls, insecure=args.insecure, path=args.path)
+    target = Target(
+        host, port, tls=args.tls, insecure=args.insecure, path=args.path, hold_path=args.hold_path
+    )
     colour = sys.stdout.isatty() and not args.json
 
     def progress(result: CaseResult) -> None:

@@ -39,7 +39,11 @@ def render_text(results: Sequence[CaseResult], *, colour: bool = False) -> str:
     """The human-readable table, grouped by section, ending in the summary."""
     lines: list[str] = []
     current = None
+    order: dict[tuple[str, str], int] = {}
     for result in results:
+        order.setdefault((result.case.source, result.case.section), len(order))
+    grouped = sorted(results, key=lambda r: order[(r.case.source, r.case.section)])
+    for result in grouped:
         case = result.case
         key = (case.source, case.section)
         if key != current:

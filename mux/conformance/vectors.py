@@ -1,27 +1,136 @@
-"""Spec vectors as server cases: every scripted exchange in spec/vectors/sessions/.
+"""Spec vectors as server cases: the scripted exchanges in spec/vectors/sessions/.
 
 Theory of operation
 -------------------
-The language-neutral vectors (see spec/README.md) describe what a receiver
-must do with given input bytes. Each session vector whose role is the server
-becomes one mux case: the tester sends the vector's client bytes after its own
-handshake and checks the outcome the vector names (a connection error, a
-stream error, or the connection staying usable). Vectors are read once, when
-the mux cases are first asked for; a checkout without vectors yields none.
+A session vector (format: spec/README.md) gives the bytes an engine receives
+(``recv`` steps), local actions of the engine under test, and the outcome:
+an ``error`` (scope and code), ``frames`` the engine must send (matched in
+order, by the fields the vector names) and ``absent`` frames it must not
+send. Against a live server the tester can only play the peer, so a vector
+becomes a case when its role is ``server`` and every step is a ``recv`` (no
+local action, no ``local_settings``, not ``heavy``). The case sends the
+bytes as they are, preface and SETTINGS included, then reads until every
+expected frame has arrived (and, for a connection error, the GOAWAY), failing
+on any frame listed as absent.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from mux.conformance.case import TestCase
+from mux.conformance.case import CaseFailed, TestCase
+from mux.conformance.context import CaseContext
+from mux.conformance.wire import FrameEvent
+from mux.errors import ErrorCode
 
 #: Where the vectors live, relative to the repository root.
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "sessions"
+_SOURCE = "spec/vectors"
+
+Spec = dict[str, Any]
+
+
+def _code(value: str | int) -> int:
+    return int(ErrorCode[value]) if isinstance(value, str) else value
+
+
+def _field_matches(key: str, value: Any, frame: FrameEvent) -> bool:
+    if key == "type":
+        return bool(frame.kind == value)
+    if key == "stream_id":
+        return bool(frame.stream_id == value)
+    if key == "error_code":
+        return frame.code == _code(value)
+    if key in ("ack", "end_stream"):
+        return frame.has(key.upper()) == value
+    if key == "data":
+        return frame.payload == bytes.fromhex(value)
+    if key == "length":
+        return len(frame.payload) == value
+    if key == "increment":
+        return frame.detail == f"+{value}"
+    if key == "last_stream_id":
+        return bool(frame.last_stream_id == value)
+    if key == "headers":
+        status = [v for n, v in value if n == ":status"]
+        return not status or frame.detail == f":status {status[0]}"
+    return True
+
+
+def matches(spec: Spec, frame: FrameEvent) -> bool:
+    """True when ``frame`` has every field the vector's frame ``spec`` names."""
+    return all(_field_matches(key, value, frame) for key, value in spec.items())
+
+
+def _describe(spec: Spec) -> str:
+    fields = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "type")
+    return f"{spec.get('type', 'frame')}({fields})"
+
+
+def _runner(vector: Spec) -> Any:
+    data = b"".join(bytes.fromhex(step["recv"]) for step in vector["steps"])
+    expect: Spec = vector["expect"]
+    wanted: list[Spec] = list(expect.get("frames", []))
+    error: Spec | None = expect.get("error")
+    if error is not None and error["scope"] == "connection":
+        wanted.append({"type": "GOAWAY", "error_code": error["code"]})
+    absent: list[Spec] = list(expect.get("absent", []))
+
+    async def run(ctx: CaseContext) -> None:
+        peer = await ctx.mux(handshake=False)
+        await peer.send_raw(data)
+        pending = list(wanted)
+        seen: list[FrameEvent] = []
+        while pending:
+            event = await peer.next_event()
+            if isinstance(event, FrameEvent):
+                for spec in absent:
+                    if matches(spec, event):
+                        raise CaseFailed(f"no {_describe(spec)}", event.describe())
+                if matches(pending[0], event):
+                    pending.pop(0)
+                else:
+                    seen.append(event)
+                continue
+            actual = event.describe()
+            if seen:
+                actual += " (received only " + ", ".join(f.describe() for f in seen[-4:]) + ")"
+            raise CaseFailed(_describe(pending[0]), actual)
+
+    return run
+
+
+def _usable(vector: Spec) -> bool:
+    return (
+        vector.get("role") == "server"
+        and not vector.get("local_settings")
+        and not vector.get("heavy")
+        and all(set(step) <= {"note", "recv"} for step in vector["steps"])
+    )
 
 
 def vector_cases(directory: Path = VECTOR_DIR) -> list[TestCase]:
-    """One case per session vector in ``directory`` (none when it does not exist)."""
+    """One case per usable server vector in ``directory`` (none when it does not exist)."""
     if not directory.is_dir():
         return []
-    return []
+    cases: list[TestCase] = []
+    for path in sorted(directory.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for vector in document.get("vectors", []):
+            if not _usable(vector):
+                continue
+            cases.append(
+                TestCase(
+                    id=f"vector/{path.stem}/{vector['id']}",
+                    protocol="mux",
+                    section=str(vector["section"]),
+                    source=_SOURCE,
+                    title=f"{path.stem}.json",
+                    description=vector["description"],
+                    requirement=f"spec §{vector['section']}: {vector['description']}",
+                    run=_runner(vector),
+                )
+            )
+    return cases

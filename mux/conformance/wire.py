@@ -44,8 +44,11 @@ class Target:
     insecure: bool = False
     #: Server name for SNI and certificate checks (defaults to ``host``).
     server_name: str | None = None
-    #: Request path used by cases that need a response.
+    #: Request path used by cases that need a response (ideally with a body).
     path: str = "/"
+    #: Path of a resource that keeps the request open without reading its body
+    #: (flow-control and concurrency cases); defaults to ``path``.
+    hold_path: str | None = None
 
 
 async def open_transport(target: Target, alpn: list[str]) -> trio.abc.Stream:

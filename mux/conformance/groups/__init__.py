@@ -25,7 +25,7 @@ H2_MODULES = (
     "hpack",
 )
 #: mux group modules, in spec order.
-MUX_MODULES: tuple[str, ...] = ()
+MUX_MODULES: tuple[str, ...] = ("mux_2_connection", "mux_3_frames", "mux_7_streams")
 
 
 def _groups(module_names: tuple[str, ...]) -> list[Group]:

@@ -1,0 +1,19 @@
+"""Shared helpers of the mux groups: the verdicts the spec prescribes."""
+
+from __future__ import annotations
+
+from mux.conformance.muxwire import MuxPeer
+from mux.conformance.verify import verify_alive, verify_connection_error, verify_stream_error
+
+SPEC = "spec/mux-protocol.md"
+
+
+async def connection_error(peer: MuxPeer, code: int) -> None:
+    """§10.1: GOAWAY carrying ``code``, then close; a bare close fails."""
+    await verify_connection_error(peer, code, require_goaway=True)
+
+
+async def stream_error(peer: MuxPeer, stream_id: int, code: int) -> None:
+    """§10.2: RST_STREAM(``code``) on the stream, and the connection lives on."""
+    await verify_stream_error(peer, stream_id, code, allow_connection_error=False)
+    await verify_alive(peer)
