@@ -44,11 +44,11 @@ def _field_matches(key: str, value: Any, frame: FrameEvent) -> bool:
     if key == "error_code":
         return frame.code == _code(value)
     if key in ("ack", "end_stream"):
-        return frame.has(key.upper()) == value
+        return bool(frame.has(key.upper()) == value)
     if key == "data":
         return frame.payload == bytes.fromhex(value)
     if key == "length":
-        return len(frame.payload) == value
+        return bool(len(frame.payload) == value)
     if key == "increment":
         return frame.detail == f"+{value}"
     if key == "last_stream_id":

@@ -38,6 +38,9 @@ class Rule:
     #: Frame types the rule inspects (others stream through unbuffered).
     watches: frozenset[int]
     drops: Callable[[FrameInfo], bool]
+    #: False: ``drops`` decides from the header alone (payload passed as b"") and the
+    #: payload streams through (or is discarded) unbuffered.
+    needs_payload: bool = True
 
 
 class _Filter:
@@ -48,6 +51,7 @@ class _Filter:
         self.preface_left, self.header_size, self.length_size = _LAYOUT[rule.protocol]
         self.buffer = bytearray()
         self.passthrough = 0  # payload bytes of an unwatched frame still to forward
+        self.discard = False  # whether those bytes are dropped instead
 
     def feed(self, data: bytes | bytearray) -> bytes:
         out = bytearray()
@@ -62,27 +66,35 @@ class _Filter:
                 chunk = self.buffer[: self.passthrough]
                 del self.buffer[: len(chunk)]
                 self.passthrough -= len(chunk)
-                out += chunk
+                if not self.discard:
+                    out += chunk
                 continue
             if len(self.buffer) < self.header_size:
                 break
             length = int.from_bytes(self.buffer[: self.length_size], "big")
             frame_type = self.buffer[self.length_size]
-            if frame_type not in self.rule.watches:
-                out += self.buffer[: self.header_size]
+            if frame_type not in self.rule.watches or not self.rule.needs_payload:
+                header = bytes(self.buffer[: self.header_size])
                 del self.buffer[: self.header_size]
+                self.discard = frame_type in self.rule.watches and self.rule.drops(
+                    self._info(header, b"")
+                )
+                if not self.discard:
+                    out += header
                 self.passthrough = length
                 continue
             if len(self.buffer) < self.header_size + length:
                 break
             raw = bytes(self.buffer[: self.header_size + length])
             del self.buffer[: self.header_size + length]
-            flags = raw[self.length_size + 1]
-            stream_id = int.from_bytes(raw[self.length_size + 2 : self.header_size], "big")
-            info = (frame_type, flags, stream_id & 0x7FFFFFFF, raw[self.header_size :])
-            if not self.rule.drops(info):
+            if not self.rule.drops(self._info(raw, raw[self.header_size :])):
                 out += raw
         return bytes(out)
+
+    def _info(self, header: bytes, payload: bytes) -> FrameInfo:
+        frame_type, flags = header[self.length_size], header[self.length_size + 1]
+        stream_id = int.from_bytes(header[self.length_size + 2 : self.header_size], "big")
+        return frame_type, flags, stream_id & 0x7FFFFFFF, payload
 
 
 async def _client_to_server(rule: Rule, source: trio.abc.Stream, sink: trio.abc.Stream) -> None:

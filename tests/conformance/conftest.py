@@ -36,18 +36,9 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], limit: float = 
     raise RuntimeError(f"server did not listen on {port} within {limit} s")
 
 
-@pytest.fixture(scope="session")
-def hypercorn_port() -> Iterator[int]:
-    """Run hypercorn with the trio worker serving tests/conformance/asgi_app.py."""
-    if not _HYPERCORN.exists():
-        pytest.skip("hypercorn is not installed in this environment")
+def _serve(command: list[str]) -> Iterator[int]:
     port = free_port()
-    command = [
-        str(_HYPERCORN),
-        "--worker-class", "trio",
-        "--bind", f"127.0.0.1:{port}",
-        "tests.conformance.asgi_app:app",
-    ]  # fmt: skip
+    command = [part.replace("{port}", str(port)) for part in command]
     process = subprocess.Popen(
         command, cwd=_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -61,3 +52,23 @@ def hypercorn_port() -> Iterator[int]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def hypercorn_port() -> Iterator[int]:
+    """Run hypercorn with the trio worker serving tests/conformance/asgi_app.py."""
+    if not _HYPERCORN.exists():
+        pytest.skip("hypercorn is not installed in this environment")
+    command = [
+        str(_HYPERCORN),
+        "--worker-class", "trio",
+        "--bind", "127.0.0.1:{port}",
+        "tests.conformance.asgi_app:app",
+    ]  # fmt: skip
+    yield from _serve(command)
+
+
+@pytest.fixture(scope="session")
+def mux_port() -> Iterator[int]:
+    """Run ``mux serve`` (demo app) on a free loopback port."""
+    yield from _serve([sys.executable, "-m", "mux", "serve", "--listen", "127.0.0.1:{port}"])

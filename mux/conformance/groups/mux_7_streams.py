@@ -1,4 +1,4 @@
-"""spec/mux-protocol.md §7-9: concurrency, flow control, GOAWAY from the client."""
+"""spec/mux-protocol.md §7.4 and §8: concurrency and flow control."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from mux.conformance.case import CaseFailed, CaseSkipped, Group
 from mux.conformance.context import CaseContext
 from mux.conformance.groups._mux import SPEC, connection_error, stream_error
 from mux.conformance.muxwire import MuxPeer
-from mux.conformance.verify import is_error_frame, verify_alive, verify_frame, verify_silence
+from mux.conformance.verify import is_error_frame, verify_frame, verify_silence
 from mux.conformance.wire import FrameEvent
 from mux.core import frames as f
 from mux.errors import ErrorCode
@@ -14,7 +14,6 @@ from mux.errors import ErrorCode
 concurrency = Group("mux", "7.4", "Concurrency and REFUSED_STREAM", SPEC)
 principles = Group("mux", "8.1", "Flow control principles", SPEC)
 violations = Group("mux", "8.4", "Flow-control violations", SPEC)
-goaway = Group("mux", "9.1", "GOAWAY and graceful shutdown", SPEC)
 
 MAX_CONCURRENT_STREAMS, INITIAL_STREAM_WINDOW, CONNECTION_WINDOW = 0x1, 0x2, 0x3
 MAX_FRAME_SIZE = 0x4
@@ -130,14 +129,4 @@ async def connection_window_exceeded(ctx: CaseContext) -> None:
     await connection_error(peer, ErrorCode.FLOW_CONTROL_ERROR)
 
 
-@goaway.case(
-    "Sends GOAWAY(0, NO_ERROR) as a client",
-    "A client GOAWAY has no other effect: the connection keeps answering PING.",
-)
-async def client_goaway(ctx: CaseContext) -> None:
-    peer = await ctx.mux()
-    await peer.send_goaway(0, ErrorCode.NO_ERROR)
-    await verify_alive(peer)
-
-
-GROUPS = [concurrency, principles, violations, goaway]
+GROUPS = [concurrency, principles, violations]
