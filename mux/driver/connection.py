@@ -235,7 +235,7 @@ class ConnectionDriver:
 
     # ---------------------------------------------------------- client side
 
-    async def open_stream(self, headers: Headers, *, end_stream: bool = False) -> Stream:
+    async def open_stream(self, headers: Headers, end_stream: bool = False) -> Stream:
         """Open a stream by sending request headers (client side).
 
         Waits for a free slot when the peer's MAX_CONCURRENT_STREAMS is reached.
