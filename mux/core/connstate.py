@@ -1,0 +1,212 @@
+"""ConnectionState: the state and bookkeeping shared by both halves of MuxConnection.
+
+Theory of operation
+-------------------
+:class:`~mux.core.connection.MuxConnection` is split by concern into three
+layers of one slotted class hierarchy (no extra object, no indirection)::
+
+    ConnectionState (this module)   state, counters, output queue, bookkeeping
+      FrameReceiver (receive.py)    receive_data and the per-frame handlers
+        MuxConnection (connection.py)  the public commands and properties
+
+This module holds every slot of the connection plus the helpers both the
+receive side and the commands use: queuing frames the peer made us send
+(bounded by ``max_queued_control_frames``), stream errors (RST_STREAM + the
+recently-reset set), stream half-closes, the flood counters of
+:mod:`mux.core.limits`, returning connection credit (:mod:`mux.core.flow`),
+and our own settings: they are enforced with the *loosest* of the
+acknowledged value and every value still awaiting ACK (``_effective``), so a
+lowered limit binds only after the ACK while a raised one binds at once.
+
+Connection errors are raised here as :class:`~mux.errors.RemoteProtocolError`
+subclasses; :meth:`ConnectionState._fail` turns one into the GOAWAY the spec
+requires (preceded by our preface if we had not sent it).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mux.core import events as ev
+from mux.core.codec import FrameDecoder
+from mux.core.flow import update_due
+from mux.core.frames import (
+    HEADER_STRUCT,
+    PREFACE,
+    FrameType,
+    encode_frame,
+    encode_goaway,
+    encode_settings,
+)
+from mux.core.limits import DEFAULT_LIMITS, ProtocolLimits
+from mux.core.settings import DEFAULT_SETTINGS, Settings, known_settings
+from mux.core.streams import Stream, StreamInput, StreamState, StreamTable
+from mux.errors import CalmDownError, ErrorCode, RemoteProtocolError
+
+pack_header: Final = HEADER_STRUCT.pack
+DATA: Final = int(FrameType.DATA)
+HEADERS: Final = int(FrameType.HEADERS)
+RST: Final = int(FrameType.RST_STREAM)
+SETTINGS: Final = int(FrameType.SETTINGS)
+PING: Final = int(FrameType.PING)
+GOAWAY: Final = int(FrameType.GOAWAY)
+WINDOW_UPDATE: Final = int(FrameType.WINDOW_UPDATE)
+#: GOAWAY debug text is cut to this many bytes.
+MAX_DEBUG_SIZE: Final = 512
+
+
+def protocol_error(message: str) -> RemoteProtocolError:
+    """A connection error PROTOCOL_ERROR naming the problem."""
+    return RemoteProtocolError(message, ErrorCode.PROTOCOL_ERROR)
+
+
+class ConnectionState:
+    """Every field of one mux connection, and the helpers that keep them consistent.
+
+    Args:
+        client_side: True for the side that opens (odd) streams.
+        limits: our advertised settings and flood budgets.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_control_count",
+        "_decoder",
+        "_effective",
+        "_empty_count",
+        "_goaway_received_id",
+        "_goaway_sent_id",
+        "_got_settings",
+        "_initiated",
+        "_last_processed",
+        "_local",
+        "_opened",
+        "_out",
+        "_pending",
+        "_queued_control",
+        "_recv_unannounced",
+        "_recv_window",
+        "_refused",
+        "_remote",
+        "_resets",
+        "_send_window",
+        "_streams",
+        "_table",
+        "_unknown_count",
+        "client_side",
+        "limits",
+    )
+
+    def __init__(self, *, client_side: bool, limits: ProtocolLimits | None = None) -> None:
+        self.client_side = client_side
+        self.limits = limits or DEFAULT_LIMITS
+        self._out = bytearray()
+        self._decoder = FrameDecoder(DEFAULT_SETTINGS.max_frame_size)
+        self._initiated = self._closed = self._got_settings = False
+        self._local: Settings = DEFAULT_SETTINGS  # acknowledged by the peer
+        self._effective: Settings = DEFAULT_SETTINGS  # loosest of acked + pending
+        self._remote: Settings = DEFAULT_SETTINGS
+        self._pending: list[dict[int, int]] = []
+        self._table = StreamTable(
+            client_side=client_side, reset_memory=self.limits.recently_reset_memory
+        )
+        self._streams = self._table.streams
+        self._send_window = DEFAULT_SETTINGS.connection_window
+        self._recv_window = DEFAULT_SETTINGS.connection_window
+        self._recv_unannounced = 0
+        self._goaway_sent_id: int | None = None
+        self._goaway_received_id: int | None = None
+        self._last_processed = 0
+        self._queued_control = self._control_count = self._empty_count = 0
+        self._unknown_count = self._resets = self._refused = self._opened = 0
+
+    # ------------------------------------------------------------ our settings
+
+    def _initiate(self) -> None:
+        """Queue our preface and our first SETTINGS (non-default limits only)."""
+        self._initiated = True
+        self._out += PREFACE
+        self._send_settings(self.limits.to_settings())
+
+    def _send_settings(self, changes: dict[int, int]) -> None:
+        self._out += encode_frame(SETTINGS, 0, 0, encode_settings(changes))
+        self._pending.append(changes)
+        self._recompute_local()
+
+    def _recompute_local(self) -> None:
+        """Enforce the loosest of our acknowledged and pending settings."""
+        values = self._local.as_dict()
+        for pending in self._pending:
+            for key, value in known_settings(pending).items():
+                values[key] = max(values[key], value)
+        old, new = self._effective, self._local.with_changes(values)
+        if new == old:
+            return
+        delta = new.initial_stream_window - old.initial_stream_window
+        for stream in self._streams.values():
+            stream.recv_window += delta
+        self._recv_window += new.connection_window - old.connection_window
+        self._decoder.max_frame_size = new.max_frame_size
+        self._effective = new
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _count_control(self) -> None:
+        self._control_count += 1
+        if self._control_count > self.limits.max_control_frames_without_progress:
+            raise CalmDownError(f"{self._control_count} control frames without progress")
+
+    def _count_reset(self) -> None:
+        self._resets += 1
+        if self._resets > self.limits.max_premature_resets and 2 * self._resets > self._opened:
+            raise CalmDownError(
+                f"{self._resets} premature stream resets out of {self._opened} streams"
+            )
+
+    def _queue_control(self, frame: bytes) -> None:
+        """Queue a frame the peer made us send; bounded until the driver drains."""
+        self._out += frame
+        self._queued_control += 1
+        if self._queued_control > self.limits.max_queued_control_frames:
+            raise CalmDownError(
+                f"{self._queued_control} induced control frames queued and not drained"
+            )
+
+    def _stream_error(self, sid: int, code: ErrorCode, events: list[ev.Event]) -> None:
+        """Queue RST_STREAM(code); report it if the application knew the stream."""
+        self._queue_control(pack_header(4, RST, 0, sid) + code.to_bytes(4))
+        if sid in self._streams:
+            self._table.remove(sid, reset_by_us=True)
+            events.append(ev.StreamReset(sid, code, False))
+        else:
+            self._table.remember_reset(sid)
+        self._count_reset()
+
+    def _remote_end(self, stream: Stream, events: list[ev.Event]) -> None:
+        events.append(ev.StreamEnded(stream.stream_id))
+        if stream.advance(StreamInput.RECV_END_STREAM) is StreamState.CLOSED:
+            self._table.remove(stream.stream_id)
+
+    def _local_end(self, stream: Stream) -> None:
+        if stream.advance(StreamInput.SEND_END_STREAM) is StreamState.CLOSED:
+            self._table.remove(stream.stream_id)
+
+    def _credit_connection(self, size: int) -> None:
+        unannounced = self._recv_unannounced + size
+        if update_due(unannounced, self._effective.connection_window):
+            self._out += pack_header(4, WINDOW_UPDATE, 0, 0) + unannounced.to_bytes(4)
+            self._recv_window += unannounced
+            unannounced = 0
+        self._recv_unannounced = unannounced
+
+    def _fail(self, exc: RemoteProtocolError) -> None:
+        if not self._initiated:
+            self._initiated = True
+            self._out += PREFACE
+        last = self._last_processed
+        if self._goaway_sent_id is not None:
+            last = min(last, self._goaway_sent_id)
+        self._goaway_sent_id = last
+        debug = str(exc.args[0]).encode("utf-8", "replace")[:MAX_DEBUG_SIZE]
+        self._out += encode_frame(GOAWAY, 0, 0, encode_goaway(last, int(exc.code), debug))
+        self._closed = True

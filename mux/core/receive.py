@@ -1,0 +1,376 @@
+"""FrameReceiver: the receive side of MuxConnection (bytes in, events out).
+
+Theory of operation
+-------------------
+:meth:`FrameReceiver.receive_data` is the one boundary for received bytes:
+:class:`~mux.core.codec.FrameDecoder` yields raw frames (it checks the length
+against our MAX_FRAME_SIZE on the 10-byte header alone); the first must be a
+non-ACK SETTINGS; then the table :data:`HANDLERS` (type -> unbound method)
+dispatches each frame, and unknown types are counted and dropped. Each
+handler applies the checks of spec/mux-protocol.md Section 4 for its type, in
+the order of Section 3.3, and appends events to the batch.
+
+Errors: a handler raises a :class:`~mux.errors.RemoteProtocolError` subclass
+for a connection error; ``receive_data`` then queues GOAWAY(last processed
+peer stream, code, debug = the message) via ``_fail``, marks the connection
+closed and re-raises; events of the failing batch are dropped. Closed
+connections ignore further input. Stream errors queue RST_STREAM and, when the
+application knew the stream, report ``StreamReset(remote=False)``; the id
+joins the bounded recently-reset set so the peer's in-flight frames are
+ignored quietly (Section 7.3).
+
+Flow control: DATA debits the connection receive window first (beyond it:
+connection FLOW_CONTROL_ERROR), then the stream's; DATA that is not delivered
+(closed/reset stream, stream error) is credited back at once (Section 8.4).
+The peer's settings apply when processed; send-window deltas may go negative
+and overflow is FLOW_CONTROL_ERROR (Section 8.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from mux.core import events as ev
+from mux.core.connstate import (
+    DATA,
+    GOAWAY,
+    HEADERS,
+    PING,
+    RST,
+    SETTINGS,
+    WINDOW_UPDATE,
+    ConnectionState,
+    pack_header,
+    protocol_error,
+)
+from mux.core.flow import credit
+from mux.core.frames import (
+    ACK,
+    END_STREAM,
+    STREAM_ID_MASK,
+    decode_goaway,
+    decode_headers,
+    decode_settings,
+    decode_u32,
+)
+from mux.core.headers import check_request, check_response, check_trailers
+from mux.core.settings import check_settings, known_settings
+from mux.core.streams import Stream
+from mux.errors import (
+    CalmDownError,
+    ErrorCode,
+    FlowControlError,
+    FrameSizeError,
+    RemoteProtocolError,
+    code_from_int,
+)
+
+
+class FrameReceiver(ConnectionState):
+    """The receive half of :class:`~mux.core.connection.MuxConnection`."""
+
+    __slots__ = ()
+
+    def receive_data(self, data: bytes) -> list[ev.Event]:
+        """Feed received bytes (``b""`` = EOF) and return the resulting events.
+
+        Returns:
+            The events, in wire order. After the connection closed, input is
+            ignored and ``[]`` returned.
+
+        Raises:
+            RemoteProtocolError: a connection error (or a subclass naming it);
+                GOAWAY is already queued and the connection is closed: flush
+                :meth:`data_to_send` and close the transport.
+        """
+        if self._closed:
+            return []
+        if not data:
+            self._closed = True
+            return [ev.ConnectionClosed()]
+        events: list[ev.Event] = []
+        decoder = self._decoder
+        handlers = HANDLERS
+        try:
+            decoder.receive_data(data)
+            while not self._closed and (raw := decoder.next_raw()) is not None:
+                ftype, flags, sid, payload = raw
+                if not self._got_settings:
+                    self._check_first_frame(ftype, flags)
+                handler = handlers.get(ftype)
+                if handler is None:
+                    self._on_unknown(ftype)
+                else:
+                    handler(self, flags, sid, payload, events)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+            raise
+        return events
+
+    def _check_first_frame(self, ftype: int, flags: int) -> None:
+        if ftype != SETTINGS or flags & ACK:
+            raise protocol_error(f"first frame must be SETTINGS, got type {ftype} flags {flags}")
+        self._got_settings = True
+        if not self._initiated:
+            self._initiate()
+
+    def _on_data(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        if sid == 0:
+            raise protocol_error("DATA on stream 0")
+        size = len(payload)
+        end = flags & END_STREAM
+        if size:
+            self._empty_count = 0
+        elif not end:
+            self._empty_count += 1
+            if self._empty_count > self.limits.max_empty_frames:
+                raise CalmDownError(f"{self._empty_count} consecutive empty DATA frames")
+        if size > self._recv_window:
+            raise FlowControlError(
+                f"DATA of {size} bytes on stream {sid} exceeds the connection window "
+                f"{self._recv_window}"
+            )
+        self._recv_window -= size
+        stream = self._streams.get(sid)
+        if stream is None or not stream.headers_received or not stream.can_receive:
+            self._refuse_data(sid, stream, size, events)
+        elif size > stream.recv_window:
+            self._credit_connection(size)
+            self._stream_error(sid, ErrorCode.FLOW_CONTROL_ERROR, events)
+        else:
+            stream.recv_window -= size
+            if size:
+                self._control_count = self._unknown_count = 0
+                events.append(ev.DataReceived(sid, payload, size, bool(end)))
+            if end:
+                self._remote_end(stream, events)
+
+    def _refuse_data(
+        self, sid: int, stream: Stream | None, size: int, events: list[ev.Event]
+    ) -> None:
+        """DATA that will not be delivered: credit it back, then decide the error."""
+        if stream is None and not self._table.is_closed(sid):
+            raise protocol_error(f"DATA on idle stream {sid}")
+        self._credit_connection(size)
+        if stream is None:
+            if sid not in self._table.recently_reset:
+                self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
+        elif not stream.can_receive:
+            self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
+        else:  # client side: DATA before the response HEADERS
+            self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
+
+    def _on_headers(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        if sid == 0:
+            raise protocol_error("HEADERS on stream 0")
+        end = bool(flags & END_STREAM)
+        stream = self._streams.get(sid)
+        if stream is None:
+            if self._table.is_closed(sid):
+                if sid not in self._table.recently_reset:
+                    self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
+            elif self.client_side:
+                raise protocol_error(f"HEADERS from the server on stream {sid} we did not open")
+            elif sid % 2 == 0:
+                raise protocol_error(f"client opened even stream id {sid}")
+            else:
+                self._open_inbound(sid, end, payload, events)
+            return
+        if not stream.can_receive:
+            self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
+        elif len(payload) > self._effective.max_header_list_size:
+            self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
+        elif not stream.headers_received:
+            self._on_response(stream, decode_headers(payload), end, events)
+        elif not end:
+            self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)  # trailers w/o END_STREAM
+        else:
+            headers = decode_headers(payload)
+            if check_trailers(headers) is not None:
+                self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
+            else:
+                events.append(ev.TrailersReceived(sid, headers))
+                self._remote_end(stream, events)
+
+    def _on_response(
+        self, stream: Stream, headers: list[tuple[bytes, bytes]], end: bool, events: list[ev.Event]
+    ) -> None:
+        if check_response(headers) is not None:
+            self._stream_error(stream.stream_id, ErrorCode.PROTOCOL_ERROR, events)
+            return
+        stream.headers_received = True
+        events.append(ev.ResponseReceived(stream.stream_id, headers, end))
+        if end:
+            self._remote_end(stream, events)
+
+    def _open_inbound(self, sid: int, end: bool, payload: bytes, events: list[ev.Event]) -> None:
+        table = self._table
+        table.highest_inbound = sid
+        goaway = self._goaway_sent_id
+        if (goaway is not None and sid > goaway) or (
+            table.open_inbound >= self._effective.max_concurrent_streams
+        ):
+            self._refuse_stream(sid)
+            return
+        self._opened += 1
+        if len(payload) > self._effective.max_header_list_size:
+            self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
+            return
+        headers = decode_headers(payload)
+        if check_request(headers) is not None:
+            self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
+            return
+        stream = Stream(
+            sid, self._remote.initial_stream_window, self._effective.initial_stream_window
+        )
+        stream.headers_received = True
+        table.add(stream)
+        self._last_processed = sid
+        self._control_count = self._unknown_count = 0
+        events.append(ev.RequestReceived(sid, headers, end))
+        if end:
+            self._remote_end(stream, events)
+
+    def _refuse_stream(self, sid: int) -> None:
+        self._queue_control(pack_header(4, RST, 0, sid) + ErrorCode.REFUSED_STREAM.to_bytes(4))
+        self._table.remember_reset(sid)
+        self._refused += 1
+        if self._refused > self.limits.max_refused_streams:
+            raise CalmDownError(f"{self._refused} streams refused on this connection")
+
+    def _on_rst(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        if sid == 0:
+            raise protocol_error("RST_STREAM on stream 0")
+        if len(payload) != 4:
+            raise FrameSizeError(f"RST_STREAM payload must be 4 bytes, got {len(payload)}")
+        self._count_control()
+        if sid not in self._streams:
+            if not self._table.is_closed(sid):
+                raise protocol_error(f"RST_STREAM on idle stream {sid}")
+            return
+        self._table.remove(sid)
+        events.append(ev.StreamReset(sid, code_from_int(decode_u32(payload)), True))
+        self._count_reset()
+
+    def _on_settings(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        if sid != 0:
+            raise protocol_error(f"SETTINGS on stream {sid}")
+        self._count_control()
+        if flags & ACK:
+            if payload:
+                raise FrameSizeError(f"SETTINGS ACK with a {len(payload)}-byte payload")
+            if not self._pending:
+                raise protocol_error("SETTINGS ACK but no SETTINGS awaits acknowledgement")
+            self._local = self._local.with_changes(self._pending.pop(0))
+            self._recompute_local()
+            events.append(ev.SettingsAcknowledged())
+            return
+        changes = decode_settings(payload)
+        check_settings(changes)
+        known = known_settings(changes)
+        self._apply_remote(known)
+        self._queue_control(pack_header(0, SETTINGS, ACK, 0))
+        events.append(ev.SettingsChanged(known))
+
+    def _apply_remote(self, changes: Mapping[int, int]) -> None:
+        old, new = self._remote, self._remote.with_changes(changes)
+        delta = new.initial_stream_window - old.initial_stream_window
+        if delta:
+            for stream in self._streams.values():
+                window = credit(stream.send_window, delta)
+                if window is None:
+                    raise FlowControlError(
+                        f"INITIAL_STREAM_WINDOW change {delta:+} overflows stream "
+                        f"{stream.stream_id} window {stream.send_window}"
+                    )
+                stream.send_window = window
+        delta = new.connection_window - old.connection_window
+        window = credit(self._send_window, delta)
+        if window is None:
+            raise FlowControlError(
+                f"CONNECTION_WINDOW change {delta:+} overflows window {self._send_window}"
+            )
+        self._send_window = window
+        self._remote = new
+
+    def _on_ping(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        if sid != 0:
+            raise protocol_error(f"PING on stream {sid}")
+        if len(payload) != 8:
+            raise FrameSizeError(f"PING payload must be 8 bytes, got {len(payload)}")
+        self._count_control()
+        if flags & ACK:
+            events.append(ev.PingAcknowledged(payload))
+        else:
+            self._queue_control(pack_header(8, PING, ACK, 0) + payload)
+            events.append(ev.PingReceived(payload))
+
+    def _on_goaway(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        if sid != 0:
+            raise protocol_error(f"GOAWAY on stream {sid}")
+        last, code, debug = decode_goaway(payload)
+        self._count_control()
+        previous = self._goaway_received_id
+        if previous is not None and last > previous:
+            raise protocol_error(f"GOAWAY raised last_stream_id from {previous} to {last}")
+        self._goaway_received_id = last
+        error_code = code_from_int(code)
+        events.append(ev.GoAwayReceived(error_code, last, debug))
+        table = self._table
+        for other in [s for s in self._streams if table.is_outbound(s) and s > last]:
+            table.remove(other)
+            events.append(ev.StreamReset(other, ErrorCode.REFUSED_STREAM, True))
+        if error_code != ErrorCode.NO_ERROR:
+            self._closed = True
+
+    def _on_window_update(
+        self, flags: int, sid: int, payload: bytes, events: list[ev.Event]
+    ) -> None:
+        if len(payload) != 4:
+            raise FrameSizeError(f"WINDOW_UPDATE payload must be 4 bytes, got {len(payload)}")
+        increment = decode_u32(payload) & STREAM_ID_MASK
+        self._count_control()
+        if sid == 0:
+            if increment == 0:
+                raise protocol_error("WINDOW_UPDATE with increment 0 on the connection")
+            window = credit(self._send_window, increment)
+            if window is None:
+                raise FlowControlError(
+                    f"WINDOW_UPDATE +{increment} overflows the connection window "
+                    f"{self._send_window} past 2^31-1"
+                )
+            self._send_window = window
+            events.append(ev.WindowUpdated(0, increment))
+            return
+        stream = self._streams.get(sid)
+        if stream is None:
+            if not self._table.is_closed(sid):
+                raise protocol_error(f"WINDOW_UPDATE on idle stream {sid}")
+            return
+        window = credit(stream.send_window, increment) if increment else None
+        if window is None:
+            code = ErrorCode.FLOW_CONTROL_ERROR if increment else ErrorCode.PROTOCOL_ERROR
+            self._stream_error(sid, code, events)
+            return
+        stream.send_window = window
+        events.append(ev.WindowUpdated(sid, increment))
+
+    def _on_unknown(self, ftype: int) -> None:
+        self._unknown_count += 1
+        if self._unknown_count > self.limits.max_unknown_frames:
+            raise CalmDownError(
+                f"{self._unknown_count} unknown frames (last type {ftype}) without progress"
+            )
+
+
+#: Frame type -> handler; anything else is an unknown type (ignored, counted).
+HANDLERS: Final[dict[int, Callable[[FrameReceiver, int, int, bytes, list[ev.Event]], None]]] = {
+    DATA: FrameReceiver._on_data,
+    HEADERS: FrameReceiver._on_headers,
+    RST: FrameReceiver._on_rst,
+    SETTINGS: FrameReceiver._on_settings,
+    PING: FrameReceiver._on_ping,
+    GOAWAY: FrameReceiver._on_goaway,
+    WINDOW_UPDATE: FrameReceiver._on_window_update,
+}
