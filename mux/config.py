@@ -13,11 +13,13 @@ All durations are in seconds; ``None`` disables a timer.
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 if TYPE_CHECKING:
+    from mux.core.h2guard import H2Limits
     from mux.core.limits import ProtocolLimits
 
 #: Default listen address of ``mux serve``.
@@ -58,6 +60,10 @@ class ConnectionTimeouts:
         shutdown_ping: first step of a graceful shutdown: how long to wait for the
             PING ack before sending the final GOAWAY.
         close_flush: how long the final bytes (GOAWAY) may take to flush on close.
+        send_stall: a stream whose send window (or the connection's unsent
+            backlog) allows no progress for this long is reset with CANCEL; a
+            transport write that makes no progress for this long closes the
+            connection (zero-window hold / slow-read defence).
     """
 
     handshake: float | None = attrs.field(default=10.0, validator=_positive_or_none)
@@ -68,6 +74,7 @@ class ConnectionTimeouts:
     idle: float | None = attrs.field(default=None, validator=_positive_or_none)
     shutdown_ping: float = attrs.field(default=5.0, validator=_positive)
     close_flush: float = attrs.field(default=1.0, validator=_positive)
+    send_stall: float | None = attrs.field(default=None, validator=_positive_or_none)
 
 
 @attrs.frozen
@@ -84,7 +91,16 @@ class ServerConfig:
         keepalive_timeout: see ``keepalive_timeout``.
         idle_timeout: see ``idle``.
         drain_timeout: graceful shutdown: how long in-flight streams may take to finish.
-        limits: the wire limits every connection advertises and enforces.
+        send_stall_timeout: see :class:`ConnectionTimeouts` ``send_stall``.
+        limits: the wire limits every connection advertises and enforces
+            (windows, max concurrent streams, frame and header sizes; HTTP/2
+            connections get the same values through :meth:`h2_limits`).
+        h2_overrides: HTTP/2 limits to use instead of the ones derived from
+            ``limits`` (flood budgets, closed-stream memory).
+        tls_cert: PEM certificate chain file; with ``tls_key`` the listener
+            speaks TLS and ALPN picks the protocol (see :meth:`ssl_context`).
+        tls_key: PEM private key file.
+        http1: serve HTTP/1.1 (and ``Upgrade: h2c``) on the shared port.
     """
 
     host: str = DEFAULT_HOST
@@ -96,7 +112,12 @@ class ServerConfig:
     keepalive_timeout: float = attrs.field(default=20.0, validator=_positive)
     idle_timeout: float | None = attrs.field(default=300.0, validator=_positive_or_none)
     drain_timeout: float = attrs.field(default=30.0, validator=_positive)
+    send_stall_timeout: float | None = attrs.field(default=30.0, validator=_positive_or_none)
     limits: ProtocolLimits = attrs.field(factory=_default_limits)
+    h2_overrides: H2Limits | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    http1: bool = True
 
     @port.validator
     def _check_port(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -112,4 +133,35 @@ class ServerConfig:
             keepalive_interval=self.keepalive_interval,
             keepalive_timeout=self.keepalive_timeout,
             idle=self.idle_timeout,
+            send_stall=self.send_stall_timeout,
         )
+
+    @property
+    def tls(self) -> bool:
+        """True when a certificate and key are configured."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+    def h2_limits(self) -> H2Limits:
+        """The HTTP/2 engine limits: ``h2_overrides`` or derived from ``limits``."""
+        from mux.core.h2guard import H2Limits
+
+        if self.h2_overrides is not None:
+            return self.h2_overrides
+        return H2Limits.from_protocol_limits(self.limits)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A server TLS context offering ALPN ``mux/1``, ``h2``, ``http/1.1``.
+
+        Raises:
+            ValueError: no certificate/key configured.
+            OSError, ssl.SSLError: the files cannot be loaded.
+        """
+        from mux.core.sniff import ALPN_PROTOCOLS
+
+        if self.tls_cert is None or self.tls_key is None:
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        context.set_alpn_protocols(list(ALPN_PROTOCOLS))
+        return context

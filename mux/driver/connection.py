@@ -99,6 +99,12 @@ class ConnectionDriver:
         self._timeouts = timeouts if timeouts is not None else ConnectionTimeouts()
         self._max_handlers = max_handlers if max_handlers is not None else math.inf
         self._initial_data = initial_data
+        # HTTP/1.1 engines (duck-typed): next pipelined request after a
+        # response, and "close after flushing".
+        self._pending_events: Callable[[], list[ev.Event]] | None = getattr(
+            engine, "pending_events", None
+        )
+        self._read_lot = trio.lowlevel.ParkingLot()
         self._streams: dict[int, Stream] = {}
         self._window_waiters: set[Stream] = set()
         self._nursery: trio.Nursery | None = None
@@ -182,6 +188,16 @@ class ConnectionDriver:
     async def wait_closed(self) -> None:
         """Wait until :meth:`run` has finished."""
         await self._closed.wait()
+
+    async def wait_ready(self) -> None:
+        """Wait until the peer's first SETTINGS arrived, or the connection closed.
+
+        Afterwards ``engine.max_outbound_streams`` is the peer's real limit (or
+        :attr:`is_closed` says why it will never be).
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not (self._peer_settings_seen or self._closing):
+            await self._slot_lot.park()
 
     # ------------------------------------------------------------------- run
 
@@ -279,12 +295,22 @@ class ConnectionDriver:
             self._feed(self._initial_data)
             self._initial_data = b""
         while not self._closing:
+            if self._pending_events is not None and self._read_paused():
+                await self._read_lot.park()
+                continue
             try:
                 data = await self._transport.receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
                 return
             self._feed(data if type(data) is bytes else bytes(data))
+
+    def _read_paused(self) -> bool:
+        """HTTP/1.1 has no flow control: stop reading while a request body
+        the application has not consumed is buffered (TCP backpressure)."""
+        if self._engine.protocol != "http/1.1":
+            return False
+        return any(s._buffered >= RECEIVE_SIZE for s in self._streams.values())
 
     def _feed(self, data: bytes) -> None:
         now = trio.current_time()
@@ -411,7 +437,13 @@ class ConnectionDriver:
                     continue
                 self._sending = len(data)
                 self._unsent = 0
-                await transport.send_all(data)
+                with trio.move_on_after(self._stall_limit) as stall:
+                    await transport.send_all(data)
+                if stall.cancelled_caught:
+                    self._close(
+                        ConnectionClosed(f"timeout: peer read nothing for {self._stall_limit} s")
+                    )
+                    return
                 self.bytes_sent += len(data)
                 self._sending = 0
                 if self._window_waiters:
@@ -421,6 +453,11 @@ class ConnectionDriver:
         finally:
             self._sending = 0
             self._writer_done.set()
+
+    @property
+    def _stall_limit(self) -> float:
+        stall = self._timeouts.send_stall
+        return math.inf if stall is None else stall
 
     def _wake_writer(self) -> None:
         if not self._dirty:
@@ -435,6 +472,8 @@ class ConnectionDriver:
         if size and not self._closing:
             self._engine.acknowledge_received_data(size, stream_id)
             self._wake_writer()
+            if self._pending_events is not None:
+                self._read_lot.unpark_all()
 
     def _wake_window_waiters(self) -> None:
         for stream in list(self._window_waiters):
@@ -449,6 +488,8 @@ class ConnectionDriver:
         t = self._timeouts
         self._handshake_at = now + t.handshake if t.handshake is not None else None
         self._settings_ack_at = now + t.settings_ack if t.settings_ack is not None else None
+        if self._engine.protocol == "http/1.1":
+            self._settings_ack_at = None  # no SETTINGS in HTTP/1.1
 
     def _next_deadline(self) -> float:
         t = self._timeouts
@@ -460,7 +501,7 @@ class ConnectionDriver:
             candidates.append(self._partial_since + t.frame)
         if self._ping_due_at is not None:
             candidates.append(self._ping_due_at)
-        elif t.keepalive_interval is not None:
+        elif t.keepalive_interval is not None and self._engine.protocol != "http/1.1":
             candidates.append(self._last_received + t.keepalive_interval)
         if self._idle_since is not None and t.idle is not None:
             candidates.append(self._idle_since + t.idle)
@@ -485,6 +526,7 @@ class ConnectionDriver:
         elif (
             self._ping_due_at is None
             and t.keepalive_interval is not None
+            and self._engine.protocol != "http/1.1"
             and now >= self._last_received + t.keepalive_interval
         ):
             self._engine.ping(_KEEPALIVE_PING)
@@ -530,11 +572,19 @@ class ConnectionDriver:
         self._window_waiters.discard(stream)
         if self._engine.client_side:
             self._slot_lot.unpark()
+        if self._pending_events is not None and not self._closing:
+            for event in self._pending_events():
+                _DISPATCH[type(event)](self, event)
+            self._read_lot.unpark_all()
         self._became_quieter()
 
     def _became_quieter(self) -> None:
         if not self._streams and not self._active_handlers:
             self._idle_since = trio.current_time()
+            if self._pending_events is not None and getattr(self._engine, "must_close", False):
+                done = ConnectionClosed("HTTP/1.1 exchange complete", code=ErrorCode.NO_ERROR)
+                self._close(done)
+                return
             self._maybe_finish()
 
     def _send_final_goaway(self) -> None:

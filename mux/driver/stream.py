@@ -25,7 +25,9 @@ Errors: once reset, every call raises :class:`mux.errors.StreamReset`
 ends they raise :class:`mux.errors.ConnectionClosed`. A stream whose peer half
 already ended (END_STREAM received) still yields its buffered body afterwards.
 A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowError`
-after resetting the stream with CANCEL.
+after resetting the stream with CANCEL. A sender that gets no credit for the
+driver's ``send_stall`` seconds (zero-window hold, CVE-2016-1546) has its
+stream reset with CANCEL and gets :class:`mux.errors.StreamReset`.
 """
 
 from __future__ import annotations
@@ -335,14 +337,20 @@ class Stream:
 
     async def _wait_for_credit(self) -> int:
         driver = self._driver
+        stall = driver._timeouts.send_stall
+        stalled_at = math.inf if stall is None else trio.current_time() + stall
         while True:
             self._check_sendable()
             window = driver._engine.local_flow_control_window(self.stream_id)
             if window > 0 and not driver._send_backlogged:
                 return window
+            if trio.current_time() >= stalled_at:
+                self.reset(ErrorCode.CANCEL)
+                self._check_sendable()  # raises the StreamReset just recorded
             driver._window_waiters.add(self)
             try:
-                await self._park()
+                with trio.move_on_at(stalled_at):
+                    await self._park()
             finally:
                 driver._window_waiters.discard(self)
 

@@ -5,8 +5,16 @@ Theory of operation
 :class:`Server` owns two nurseries: one running an accept loop per listener,
 one holding a task per connection. A connection task reads the first bytes,
 picks an engine from them (:func:`select_engine`, the single place where the
-framing is chosen), then runs a :class:`~mux.driver.ConnectionDriver` whose
+framing is chosen: :func:`mux.core.sniff.detect` tells mux/msgpack, the HTTP/2
+preface and HTTP/1.1 apart), then runs a :class:`~mux.driver.ConnectionDriver` whose
 per-stream callback runs the handler (:func:`mux.server.app.handle_stream`).
+With TLS configured (:attr:`ServerConfig.tls`) every accepted stream is wrapped
+in :class:`trio.SSLStream`; the handshake must finish within the handshake
+timeout; the ALPN protocol it negotiated (``mux/1``, ``h2``, ``http/1.1``)
+chooses the engine, and without ALPN the decrypted bytes are sniffed as in
+cleartext. HTTP/1.1 requests see ``:scheme`` ``https`` and cannot upgrade to
+h2c there.
+
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
 
@@ -23,13 +31,18 @@ from __future__ import annotations
 
 import errno
 import logging
+import ssl
 from collections.abc import Sequence
+from typing import cast
 
 import trio
 
 from mux.config import ServerConfig
 from mux.core.connection import MuxConnection
 from mux.core.engine import Engine
+from mux.core.h2engine import H2Engine
+from mux.core.h11engine import H11Engine
+from mux.core.sniff import Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
 from mux.server.app import Handler, stream_handler
 
@@ -41,22 +54,34 @@ CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.EN
 ACCEPT_RETRY_DELAY = 0.1
 #: Bytes we may read while choosing an engine before giving up on sniffing.
 MAX_SNIFF_BYTES = 64
-#: Byte that starts the mux/msgpack preface (not an HTTP token character).
-MUX_PREFACE_FIRST_BYTE = 0x89
 
 Listeners = Sequence[trio.abc.Listener[trio.abc.Stream]]
 
 
 def select_engine(prefix: bytes, config: ServerConfig) -> Engine | None:
-    """Choose the engine for a new connection from its first bytes.
+    """Choose the engine for a new cleartext connection from its first bytes.
 
-    Returns ``None`` when more bytes are needed to decide. Today every
-    connection gets the mux/msgpack engine, which answers anything that is not
-    a mux preface (first byte 0x89) with GOAWAY(PROTOCOL_ERROR); HTTP/2 and
-    HTTP/1.1 engines plug in here.
+    Returns ``None`` when more bytes are needed to decide (see
+    :func:`mux.core.sniff.detect`).
     """
-    if not prefix:
-        return None
+    protocol = detect(prefix)
+    return None if protocol is None else build_engine(protocol, config)
+
+
+def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False) -> Engine:
+    """The server engine for ``protocol`` with the configured limits.
+
+    HTTP/1.1 is answered by the mux/msgpack engine (a GOAWAY) when
+    ``config.http1`` is off; ``Upgrade: h2c`` is offered in cleartext only.
+    """
+    if protocol == "h2":
+        return H2Engine(client_side=False, limits=config.h2_limits())
+    if protocol == "http/1.1" and config.http1:
+        h11 = H11Engine(
+            scheme=b"https" if tls else b"http",
+            h2_limits=None if tls else config.h2_limits(),
+        )
+        return cast(Engine, h11)  # `protocol` is a read-only property there
     return MuxConnection(client_side=False, limits=config.limits)
 
 
@@ -77,6 +102,9 @@ class Server:
         self._accept_scope = trio.CancelScope()
         self._drained = trio.Event()
         self._shutting_down = False
+        self._ssl_context: ssl.SSLContext | None = (
+            self.config.ssl_context() if self.config.tls else None
+        )
         #: The listeners being served (set once serving starts).
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
 
@@ -153,7 +181,12 @@ class Server:
         self._connections += 1
         driver: ConnectionDriver | None = None
         try:
-            prefix, engine = await self._sniff(transport)
+            if self._ssl_context is not None:
+                tls = await self._start_tls(transport)
+                if tls is None:
+                    return
+                transport = tls
+            prefix, engine = await self._choose_engine(transport)
             if engine is None or self._shutting_down:
                 return
             driver = ConnectionDriver(
@@ -176,8 +209,34 @@ class Server:
                 self._drained.set()
             await trio.aclose_forcefully(transport)
 
+    async def _start_tls(
+        self, transport: trio.abc.Stream
+    ) -> trio.SSLStream[trio.abc.Stream] | None:
+        """Wrap ``transport`` in TLS and handshake (None: failed or too slow)."""
+        assert self._ssl_context is not None
+        tls = trio.SSLStream(transport, self._ssl_context, server_side=True)
+        timeout = self.config.handshake_timeout
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:
+                logger.info("TLS handshake failed: %s", exc.__cause__ or exc)
+                return None
+            return tls
+        logger.info("TLS handshake timed out")
+        return None
+
+    async def _choose_engine(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
+        """ALPN decides over TLS when it was negotiated; otherwise sniff."""
+        if isinstance(transport, trio.SSLStream):
+            protocol = protocol_for_alpn(transport.selected_alpn_protocol())
+            if protocol is not None:
+                return b"", build_engine(protocol, self.config, tls=True)
+        return await self._sniff(transport)
+
     async def _sniff(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
         """Read the first bytes and choose an engine (None: peer left or too slow)."""
+        tls = isinstance(transport, trio.SSLStream)
         prefix = b""
         timeout = self.config.handshake_timeout
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
@@ -189,7 +248,13 @@ class Server:
                 if not data:
                     return prefix, None
                 prefix += data
-                engine = select_engine(prefix, self.config)
+                if tls:
+                    protocol = detect(prefix)
+                    engine = (
+                        None if protocol is None else build_engine(protocol, self.config, tls=True)
+                    )
+                else:
+                    engine = select_engine(prefix, self.config)
                 if engine is not None:
                     return prefix, engine
         return prefix, None

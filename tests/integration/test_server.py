@@ -157,8 +157,8 @@ async def _raw_exchange(port: int, data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"GET / HTTP/1.1\r\nhost: x\r\n\r\n", b"\x89MUX\r\n\x1a\x01" + b"\xff" * 64, b"\x00" * 100],
-    ids=["http1", "mux-preface-then-junk", "zeros"],
+    [b"\x89MUX\r\n\x1a\x01" + b"\xff" * 64, b"\x89junk" * 20],
+    ids=["mux-preface-then-junk", "mux-first-byte-then-junk"],
 )
 async def test_garbage_gets_goaway_and_others_are_unaffected(
     harness: Harness, garbage: bytes
@@ -174,6 +174,26 @@ async def test_garbage_gets_goaway_and_others_are_unaffected(
     assert goaways and goaways[-1].error_code != ErrorCode.NO_ERROR
     assert dict(await slow.receive_headers())[b":status"] == b"200"
     assert await slow.receive_data()
+
+
+@pytest.mark.parametrize(
+    ("garbage", "status"),
+    [
+        (b"GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", b"404"),
+        (b"\x00" * 100, b"400"),
+        (b"GET / HTTP/1.1\r\nbad header line\r\n\r\n", b"400"),
+    ],
+    ids=["http1-request", "zeros", "bad-http1-header"],
+)
+async def test_non_mux_bytes_are_answered_as_http1(
+    harness: Harness, garbage: bytes, status: bytes
+) -> None:
+    server = await harness.server(demo_app)
+    client = await harness.client(server.port)
+    slow = await client.open_stream([(b":method", b"GET"), (b":path", b"/delay/300")], True)
+    reply = await _raw_exchange(server.port, garbage)
+    assert reply.startswith(b"HTTP/1.1 " + status), reply[:80]
+    assert dict(await slow.receive_headers())[b":status"] == b"200"
 
 
 async def test_server_keeps_serving_when_a_connection_task_crashes(
