@@ -199,6 +199,16 @@ class ConnectionDriver:
         while not (self._peer_settings_seen or self._closing):
             await self._slot_lot.park()
 
+    async def wait_ready(self) -> None:
+        """Wait until the peer's first SETTINGS arrived, or the connection closed.
+
+        Afterwards ``engine.max_outbound_streams`` is the peer's real limit (or
+        :attr:`is_closed` says why it will never be).
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not (self._peer_settings_seen or self._closing):
+            await self._slot_lot.park()
+
     # ------------------------------------------------------------------- run
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
