@@ -17,7 +17,7 @@ Resource handling:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import TypeVar
 
 import attrs
@@ -29,7 +29,6 @@ from mux.errors import ConnectionClosed, ErrorCode, StreamError, code_from_int
 from mux_client.errors import CallError, CallReset, ConnectionLost, Processed, StatusError
 from mux_client.retry import Phase, classify_connection_loss, classify_reset
 
-_T = TypeVar("_T")
 _E = TypeVar("_E", bound=BaseException)
 
 
@@ -127,6 +126,17 @@ class Call:
     in the same direction (one sender and one receiver task is fine).
     """
 
+    __slots__ = (
+        "_aborted",
+        "_request_ended",
+        "_response_ended",
+        "_stream",
+        "_what",
+        "headers",
+        "phase",
+        "status",
+    )
+
     def __init__(self, stream: Stream, *, what: str, request_ended: bool) -> None:
         self._stream = stream
         self._what = what
@@ -160,7 +170,11 @@ class Call:
 
         ``end=True`` also finishes the request body.
         """
-        await self._guard(self._stream.send_data(data, end_stream=end))
+        try:
+            await self._stream.send_data(data, end_stream=end)
+        except Exception as exc:
+            self._raise_translated(exc)
+            raise
         if end:
             self._request_ended = True
 
@@ -168,36 +182,53 @@ class Call:
         """Finish the request body, optionally with trailers."""
         if self._request_ended:
             return
-        if trailers:
-            await self._guard(self._stream.send_trailers(trailers))
-        else:
-            await self._guard(self._stream.end())
+        try:
+            if trailers:
+                await self._stream.send_trailers(trailers)
+            else:
+                await self._stream.end()
+        except Exception as exc:
+            self._raise_translated(exc)
+            raise
         self._request_ended = True
 
     async def response(self) -> tuple[int, Headers]:
         """Wait for the response headers; return ``(status, headers)``."""
         if self.phase is not Phase.ANSWERED:
-            raw = await self._guard(self._stream.receive_headers())
+            try:
+                raw = await self._stream.receive_headers()
+            except Exception as exc:
+                self._raise_translated(exc)
+                raise
             self.status, self.headers = split_status(raw)
             self.phase = Phase.ANSWERED
         return self.status, self.headers
 
     async def receive(self) -> bytes:
         """The next chunk of the response body; ``b""`` once it ended."""
-        await self.response()
+        if self.phase is not Phase.ANSWERED:
+            await self.response()
         if self._response_ended:
+            await trio.lowlevel.checkpoint_if_cancelled()
             return b""
-        chunk = await self._guard(self._stream.receive_data())
+        try:
+            chunk = await self._stream.receive_data()
+        except Exception as exc:
+            self._raise_translated(exc)
+            raise
         if not chunk:
             self._response_ended = True
         return chunk
 
     async def read(self) -> bytes:
         """The rest of the response body."""
-        parts = []
+        first = await self.receive()
+        if not first:
+            return first
+        parts = [first]
         while chunk := await self.receive():
             parts.append(chunk)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
@@ -216,23 +247,21 @@ class Call:
         Synchronous (the driver queues RST_STREAM and wakes its writer), so it
         is safe in ``finally`` blocks of cancelled tasks.
         """
-        if self.is_finished or self._aborted:
+        if self._aborted or (self._request_ended and self._response_ended):
             return
         self._aborted = True
         self._stream.reset(ErrorCode.CANCEL)
 
-    async def _guard(self, operation: Awaitable[_T]) -> _T:
-        try:
-            return await operation
-        except Exception as exc:
-            error = translate_failure(
-                exc, phase=self.phase, stream_id=self._stream.stream_id, what=self._what
-            )
-            if error is None:
-                raise
-            if isinstance(error, CallReset):
-                self._aborted = True  # already reset: nothing to send
-            raise error from exc
+    def _raise_translated(self, exc: Exception) -> None:
+        """Raise the :class:`CallError` for ``exc``; return if it is not ours."""
+        error = translate_failure(
+            exc, phase=self.phase, stream_id=self._stream.stream_id, what=self._what
+        )
+        if error is None or error is exc:
+            return
+        if isinstance(error, CallReset):
+            self._aborted = True  # already reset: nothing to send
+        raise error from exc
 
 
 __all__ = ["Call", "Processed", "Response", "split_status", "translate_failure"]

@@ -38,10 +38,6 @@ from mux_client.backoff import Backoff, BackoffPolicy
 from mux_client.errors import ClientClosedError, ConnectError
 from mux_client.pool import PoolBook, Ticket
 
-#: Polling period while waiting for the server's first SETTINGS (seconds); see
-#: :func:`_wait_peer_settings`.
-_SETTINGS_POLL = 0.002
-
 
 def default_engine() -> Engine:
     """A client-side mux/msgpack engine with default limits."""
@@ -123,6 +119,11 @@ class Channel:
         self._refresh()
         settled = self._book.request(trio.current_time())
         ticket = settled[-1]
+        if ticket.key is not None and not ticket.opens and len(settled) == 1:
+            conn = self._conns.get(ticket.key)  # fast path: a slot on a ready connection
+            ready = conn is not None and conn.ready.is_set() and conn.failure is None
+            if ready and conn is not None and conn.driver is not None:
+                return ticket, conn.driver
         self._act(settled)
         try:
             return ticket, await self._wait_ready(ticket)
@@ -145,7 +146,8 @@ class Channel:
             conn = self._conns.get(key)
             if conn is None:
                 raise ConnectError(self.target, "connection closed")
-            await conn.ready.wait()
+            if not conn.ready.is_set():
+                await conn.ready.wait()
             if conn.failure is not None or conn.driver is None:
                 raise ConnectError(self.target, conn.failure or "connection closed")
             if ticket.key == key:
@@ -161,8 +163,11 @@ class Channel:
 
     def release(self, ticket: Ticket) -> None:
         """Give back a slot (the call finished, failed or was cancelled)."""
-        self._refresh()
-        self._act(self._book.release(ticket, trio.current_time()))
+        if self._book.waiting:
+            self._refresh()
+        settled = self._book.release(ticket, trio.current_time())
+        if settled:
+            self._act(settled)
 
     async def aclose(self) -> None:
         """Close every connection (GOAWAY) and fail waiting callers."""
@@ -232,7 +237,7 @@ class Channel:
     async def _handshake(self, driver: ConnectionDriver) -> bool:
         """Wait for the server's SETTINGS within ``connect_timeout``; False if it failed."""
         with trio.move_on_after(self._options.connect_timeout) as scope:
-            await _wait_peer_settings(driver)
+            await driver.wait_ready()
         if scope.cancelled_caught:
             await driver.aclose()
             return False
@@ -245,17 +250,6 @@ class Channel:
         conn.ready.set()
         self._conns.pop(conn.key, None)
         self._act(self._book.closed(conn.key, now, failure=reason, retry_at=now + wait))
-
-
-async def _wait_peer_settings(driver: ConnectionDriver) -> None:
-    """Wait until the server's first SETTINGS arrived (or the driver closed).
-
-    WORKAROUND: the driver exposes no public "peer SETTINGS seen" event, so this
-    polls its private flag; ``open_stream`` itself already waits for it, this
-    only lets the pool learn MAX_CONCURRENT_STREAMS before assigning calls.
-    """
-    while not getattr(driver, "_peer_settings_seen", True) and not driver.is_closed:  # noqa: ASYNC110
-        await trio.sleep(_SETTINGS_POLL)
 
 
 def _reason(exc: BaseException | None) -> str:

@@ -67,7 +67,7 @@ def _user_headers(headers: HeadersArg | None) -> Headers:
     return out
 
 
-@attrs.frozen
+@attrs.define
 class _Request:
     method: bytes
     path: bytes
@@ -76,6 +76,8 @@ class _Request:
     #: The whole body when known up front (replayable), None for a streamed body.
     body: bytes | None
     deadline: float
+    #: The call's timeout in seconds (None: no deadline).
+    timeout: float | None
 
     @property
     def what(self) -> str:
@@ -109,6 +111,7 @@ class Client:
         self._channel = channel
         self._max_attempts = max_attempts
         self._default_timeout = default_timeout
+        self._authority = _b(channel.target)
 
     @property
     def target(self) -> str:
@@ -137,10 +140,25 @@ class Client:
             DeadlineExceeded: ``timeout`` seconds passed (the stream was reset).
             CallError: the call failed; ``processed`` says if the server may have acted.
         """
-        async with self.stream(method, path, body=body, headers=headers, timeout=timeout) as call:
+        request = self._request(method, path, body, headers, timeout)
+        started: list[Call] = []
+        deadline = request.deadline
+        if deadline == math.inf:
+            return await self._unary(request, started)
+        with trio.CancelScope(deadline=deadline):
+            return await self._unary(request, started)
+        phase = started[-1].phase if started else Phase.QUEUED
+        raise _deadline_error(request, request.timeout, phase, started)
+
+    async def _unary(self, request: _Request, started: list[Call]) -> Response:
+        """The unary call without the context-manager machinery (the hot path)."""
+        ticket, call = await self._start(request, started)
+        try:
             data = await call.read()
-        response: Response = call.to_response(data)
-        return response
+        finally:
+            call.abort()
+            self._channel.release(ticket)
+        return call.to_response(data)
 
     def stream(
         self,
@@ -186,22 +204,14 @@ class Client:
         headers: HeadersArg | None,
         timeout: float | None,  # noqa: ASYNC109
     ) -> AsyncIterator[Call]:
-        timeout = self._default_timeout if timeout is None else timeout
-        deadline = math.inf if timeout is None else trio.current_time() + timeout
-        request = _Request(
-            _b(method).upper(),
-            _b(path),
-            _b(self.target),
-            _user_headers(headers),
-            body,
-            deadline,
-        )
+        request = self._request(method, path, body, headers, timeout)
+        deadline = request.deadline
         started: list[Call] = []
         with trio.CancelScope(deadline=deadline) as scope:
             ticket, call = await self._start(request, started)
         if scope.cancelled_caught:
             phase = started[-1].phase if started else Phase.QUEUED
-            raise _deadline_error(request, timeout, phase, started)
+            raise _deadline_error(request, request.timeout, phase, started)
         try:
             with trio.CancelScope(deadline=deadline) as scope:
                 yield call
@@ -209,7 +219,26 @@ class Client:
             call.abort()
             self._channel.release(ticket)
         if scope.cancelled_caught:
-            raise _deadline_error(request, timeout, call.phase, started)
+            raise _deadline_error(request, request.timeout, call.phase, started)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: HeadersArg | None,
+        timeout: float | None,
+    ) -> _Request:
+        timeout = self._default_timeout if timeout is None else timeout
+        return _Request(
+            _b(method).upper(),
+            _b(path),
+            self._authority,
+            _user_headers(headers),
+            body,
+            math.inf if timeout is None else trio.current_time() + timeout,
+            timeout,
+        )
 
     async def _start(self, request: _Request, started: list[Call]) -> tuple[Ticket, Call]:
         attempt = 0

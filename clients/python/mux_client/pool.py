@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Iterator
 from typing import Final
 
 import attrs
@@ -112,6 +111,8 @@ class PoolBook:
     def request(self, now: float) -> list[Ticket]:
         """Queue a new ticket (last in the returned list) and assign what can be."""
         ticket = Ticket()
+        if not self.waiting and self._settle(ticket, now):
+            return [ticket]  # the common case, O(connections) without the queue
         self.waiting.append(ticket)
         changed = self.assign(now)
         if ticket not in changed:
@@ -128,9 +129,9 @@ class PoolBook:
         elif ticket.key is not None and ticket.key in self.conns:
             book = self.conns[ticket.key]
             book.active -= 1
-            if ticket in book.pending:
+            if book.pending and ticket in book.pending:
                 book.pending.remove(ticket)
-        return self.assign(now)
+        return self.assign(now) if self.waiting else []
 
     def connected(self, key: int, max_streams: int, now: float) -> list[Ticket]:
         """Connection ``key`` is ready; ``max_streams`` is the server's limit."""
@@ -181,7 +182,7 @@ class PoolBook:
         return settled
 
     def _settle(self, ticket: Ticket, now: float) -> bool:
-        book = next((b for b in self._by_age() if b.has_capacity()), None)
+        book = self._with_capacity()
         if book is None and self._usable_count() < self.max_connections:
             if now < self.not_before:
                 if self._usable_count() > 0:
@@ -205,9 +206,17 @@ class PoolBook:
         self.conns[book.key] = book
         return book
 
-    def _by_age(self) -> Iterator[ConnBook]:
+    def _with_capacity(self) -> ConnBook | None:
+        """The oldest usable connection below its stream limit, if any."""
         # Keys only grow and dicts keep insertion order: this is oldest first.
-        return iter(self.conns.values())
+        for book in self.conns.values():
+            if book.status is not ConnStatus.DRAINING and book.active < book.max_streams:
+                return book
+        return None
 
     def _usable_count(self) -> int:
-        return sum(1 for b in self.conns.values() if b.is_usable())
+        count = 0
+        for book in self.conns.values():
+            if book.status is not ConnStatus.DRAINING:
+                count += 1
+        return count
