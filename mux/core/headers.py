@@ -4,16 +4,29 @@ Theory of operation
 -------------------
 :func:`mux.core.frames.decode_headers` checks the *shape* of a HEADERS payload
 (a connection error when broken). This module checks its *meaning*
-(spec/mux-protocol.md "Headers payload"), where a violation is only a stream
-error PROTOCOL_ERROR on receipt, or a :class:`~mux.errors.LocalProtocolError`
-when our caller tries to send it. Each checker returns None when the list is
-valid, else a message naming the problem.
+(spec/mux-protocol.md Sections 5.2-5.6), where a violation makes the message
+malformed: a stream error PROTOCOL_ERROR on receipt, or a
+:class:`~mux.errors.LocalProtocolError` when our caller tries to send it. Each
+checker returns None when the list is valid, else a message naming the problem.
 
-Rules: names are non-empty and lowercase; pseudo-headers (``:``-prefixed) come
-before regular ones and appear at most once. Requests carry ``:method`` and
-``:path`` (``:scheme``, ``:authority`` optional, no other pseudo-header);
-responses carry exactly ``:status`` as 3 ASCII digits in 200..599; trailers
-carry no pseudo-header.
+Rules (Section 5.2), for every list:
+
+* names are non-empty lowercase RFC 9110 token characters (``tchar``), except
+  that pseudo-header names start with ``:``; pseudo-headers come before
+  regular fields, appear at most once, and are never empty (Section 5.6);
+* values contain no NUL, CR or LF (request smuggling, Section 12);
+* connection-specific fields (``connection``, ``keep-alive``,
+  ``proxy-connection``, ``transfer-encoding``, ``upgrade``) MUST NOT be sent
+  and ``te`` may only carry ``trailers``; the spec lets a receiver treat them
+  as malformed, and we do (a gateway must never forward them).
+
+Per message: requests carry ``:method`` (a token) and ``:path`` (``:scheme``,
+``:authority`` optional, no other pseudo-header); responses carry exactly
+``:status`` as 3 ASCII digits in 200..599; trailers carry no pseudo-header.
+
+The checks run on every HEADERS frame, so they use C-level byte operations:
+``bytes.translate`` deletes the valid characters and anything left over is
+invalid.
 """
 
 from __future__ import annotations
@@ -31,16 +44,41 @@ REQUEST_REQUIRED: Final = frozenset({b":method", b":path"})
 RESPONSE_PSEUDO: Final = frozenset({b":status"})
 _NO_PSEUDO: Final[frozenset[bytes]] = frozenset()
 
+#: RFC 9110 Section 5.6.2 ``tchar`` without uppercase letters.
+_TCHAR_LOWER: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+#: Any-case ``tchar`` (for ``:method``).
+_TCHAR: Final = _TCHAR_LOWER + b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+#: Fields that only make sense on one HTTP/1.1 hop (Section 5.2).
+CONNECTION_SPECIFIC: Final = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+
+def _check_value(name: bytes, value: bytes) -> str | None:
+    """The problem with a field value, or None."""
+    if b"\r" in value or b"\n" in value or b"\x00" in value:
+        return f"value of {name!r} contains CR, LF or NUL"
+    return None
+
+
+def _check_regular(name: bytes, value: bytes) -> str | None:
+    """The problem with a regular (non-pseudo) field, or None."""
+    if name.translate(None, _TCHAR_LOWER):
+        return f"header name {name!r} is not lowercase token characters"
+    if name in CONNECTION_SPECIFIC:
+        return f"connection-specific header {name!r}"
+    if name == b"te" and value.lower() != b"trailers":
+        return f"te: {value!r} (only 'trailers' is allowed)"
+    return _check_value(name, value)
+
 
 def _scan(headers: Headers, allowed: frozenset[bytes]) -> tuple[dict[bytes, bytes], str | None]:
-    """Check names and pseudo-header placement; return the pseudo-headers seen."""
+    """Check every field and pseudo-header placement; return the pseudo-headers seen."""
     pseudo: dict[bytes, bytes] = {}
     regular_seen = False
     for name, value in headers:
         if not name:
             return pseudo, "empty header name"
-        if name.lower() != name:
-            return pseudo, f"header name {name!r} is not lowercase"
         if name[0] == 0x3A:  # ":"
             if regular_seen:
                 return pseudo, f"pseudo-header {name!r} after a regular header"
@@ -48,20 +86,30 @@ def _scan(headers: Headers, allowed: frozenset[bytes]) -> tuple[dict[bytes, byte
                 return pseudo, f"pseudo-header {name!r} not allowed here"
             if name in pseudo:
                 return pseudo, f"duplicate pseudo-header {name!r}"
+            if not value:
+                return pseudo, f"empty pseudo-header {name!r}"
+            problem = _check_value(name, value)
             pseudo[name] = value
         else:
             regular_seen = True
+            problem = _check_regular(name, value)
+        if problem is not None:
+            return pseudo, problem
     return pseudo, None
 
 
 def check_request(headers: Headers) -> str | None:
     """Validate a request header list; None when valid, else the problem."""
     pseudo, problem = _scan(headers, REQUEST_PSEUDO)
-    if problem is None:
-        missing = REQUEST_REQUIRED.difference(pseudo)
-        if missing:
-            problem = "request lacks " + ", ".join(sorted(m.decode() for m in missing))
-    return problem
+    if problem is not None:
+        return problem
+    missing = REQUEST_REQUIRED.difference(pseudo)
+    if missing:
+        return "request lacks " + ", ".join(sorted(m.decode() for m in missing))
+    method = pseudo[b":method"]
+    if method.translate(None, _TCHAR):
+        return f":method {method!r} is not a token"
+    return None
 
 
 def check_response(headers: Headers) -> str | None:

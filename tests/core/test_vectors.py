@@ -41,11 +41,7 @@ VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
 
 #: Vector id -> reason, for vectors that fail because of a known core bug or a
 #: spec rule the core does not implement yet. Keep it small and explicit.
-XFAIL: dict[str, str] = {
-    "request-empty-path": "core: headers.check_request accepts an empty :path (spec 5.3)",
-    "request-crlf-in-value": "core: header values with CR/LF are not rejected (spec 5.2)",
-    "request-nul-in-value": "core: header values with NUL are not rejected (spec 5.2)",
-}
+XFAIL: dict[str, str] = {}
 
 #: Split points tried for vectors marked ``heavy`` (floods): evenly spaced.
 HEAVY_SPLITS = 40
