@@ -20,9 +20,20 @@ from common import cpu_seconds, free_port, hypercorn_cmd, mux_server_cmd, server
 
 def h2load(port: int, clients: int, requests: int) -> tuple[float, int]:
     out = subprocess.run(
-        ["h2load", "-c", str(clients), "-m", "100", "-n", str(requests),
-         f"http://127.0.0.1:{port}/echo"],
-        capture_output=True, text=True, timeout=600, check=True,
+        [
+            "h2load",
+            "-c",
+            str(clients),
+            "-m",
+            "100",
+            "-n",
+            str(requests),
+            f"http://127.0.0.1:{port}/echo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     ).stdout
     rate = float(re.search(r"finished in .*?, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
     ok = int(re.search(r"(\d+) succeeded", out).group(1))  # type: ignore[union-attr]
@@ -39,8 +50,11 @@ def run(name: str, cmd: list[str], port: int, n: int) -> dict[str, float]:
             cpu = cpu_seconds(proc.pid) - cpu0
             us = cpu * 1e6 / max(ok, 1)
             results[f"c{clients}"] = rate
-            print(f"{name:<26} -c {clients} -m 100 -n {count:<7} {rate:>9.0f} req/s "
-                  f"{ok:>7} ok  server CPU {us:6.0f} us/req", flush=True)
+            print(
+                f"{name:<26} -c {clients} -m 100 -n {count:<7} {rate:>9.0f} req/s "
+                f"{ok:>7} ok  server CPU {us:6.0f} us/req",
+                flush=True,
+            )
     return results
 
 
@@ -66,8 +80,9 @@ def main() -> None:
     if "mux" in table:
         for peer in ("hypercorn", "nghttpd"):
             if peer in table:
-                ratios = ", ".join(f"{k}: {table['mux'][k] / table[peer][k]:.2f}x"
-                                   for k in table["mux"])
+                ratios = ", ".join(
+                    f"{k}: {table['mux'][k] / table[peer][k]:.2f}x" for k in table["mux"]
+                )
                 print(f"ratio mux / {peer}: {ratios}")
 
 

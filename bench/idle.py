@@ -27,9 +27,18 @@ def measure(name: str, proto: str, cmd_for_port: object, count: int) -> float:
         per = count // len(SOURCES)
         clients = [
             subprocess.Popen(
-                [sys.executable, str(ROOT / "bench" / "idle_clients.py"), proto,
-                 "127.0.0.1", str(port), str(per), src],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "idle_clients.py"),
+                    proto,
+                    "127.0.0.1",
+                    str(port),
+                    str(per),
+                    src,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                cwd=ROOT,
             )
             for src in SOURCES
         ]
@@ -53,8 +62,11 @@ def measure(name: str, proto: str, cmd_for_port: object, count: int) -> float:
                 except subprocess.TimeoutExpired:
                     client.kill()
     per_conn = (after - before) * 1024 / opened
-    print(f"{name:<28} {opened:>7} idle conns  RSS {before/1024:7.1f} -> {after/1024:7.1f} MiB"
-          f"  {per_conn/1024:6.2f} KiB/conn", flush=True)
+    print(
+        f"{name:<28} {opened:>7} idle conns  RSS {before / 1024:7.1f} -> {after / 1024:7.1f} MiB"
+        f"  {per_conn / 1024:6.2f} KiB/conn",
+        flush=True,
+    )
     return per_conn
 
 
