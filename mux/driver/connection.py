@@ -61,6 +61,10 @@ RECEIVE_SIZE = 65536
 SEND_HIGH_WATER = 262144
 #: Largest legal stream id; GOAWAY with it is step one of a graceful shutdown.
 MAX_STREAM_ID = 2**31 - 1
+#: Events dispatched per reader step. After this many the reader yields once, so
+#: the tasks woken so far run and the writer flushes what they queued while the
+#: rest wait: a big read then pipelines with the peer instead of moving in lockstep.
+DISPATCH_BATCH = int(__import__('os').environ.get('MUX_DB', '32'))
 _SHUTDOWN_PING = b"muxdrain"
 _KEEPALIVE_PING = b"muxalive"
 
@@ -105,7 +109,9 @@ class ConnectionDriver:
             engine, "pending_events", None
         )
         self._read_lot = trio.lowlevel.ParkingLot()
+        self._upgraded_request: ev.RequestReceived | None = None
         self._streams: dict[int, Stream] = {}
+        self._backlog: list[ev.Event] = []
         self._window_waiters: set[Stream] = set()
         self._nursery: trio.Nursery | None = None
         self._writer_lot = trio.lowlevel.ParkingLot()
@@ -188,16 +194,6 @@ class ConnectionDriver:
     async def wait_closed(self) -> None:
         """Wait until :meth:`run` has finished."""
         await self._closed.wait()
-
-    async def wait_ready(self) -> None:
-        """Wait until the peer's first SETTINGS arrived, or the connection closed.
-
-        Afterwards ``engine.max_outbound_streams`` is the peer's real limit (or
-        :attr:`is_closed` says why it will never be).
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        while not (self._peer_settings_seen or self._closing):
-            await self._slot_lot.park()
 
     async def wait_ready(self) -> None:
         """Wait until the peer's first SETTINGS arrived, or the connection closed.
@@ -305,6 +301,13 @@ class ConnectionDriver:
             self._feed(self._initial_data)
             self._initial_data = b""
         while not self._closing:
+            if self._backlog:
+                await trio.lowlevel.checkpoint()
+                backlog, self._backlog = self._backlog, []
+                if not self._closing:
+                    self._dispatch(backlog)
+                    self._wake_writer()
+                continue
             if self._pending_events is not None and self._read_paused():
                 await self._read_lot.park()
                 continue
@@ -334,8 +337,7 @@ class ConnectionDriver:
         if events:
             self._partial_since = None
             self._handshake_at = None
-            for event in events:
-                _DISPATCH[type(event)](self, event)
+            self._dispatch(events)
         elif data and self._partial_since is None:
             self._partial_since = now
         if not data and not self._closing:
@@ -344,8 +346,26 @@ class ConnectionDriver:
 
     # -------------------------------------------------------------- dispatch
 
+    def _dispatch(self, events: list[ev.Event]) -> None:
+        """Dispatch up to DISPATCH_BATCH events; keep the rest for the reader."""
+        if len(events) > DISPATCH_BATCH:
+            self._backlog = events[DISPATCH_BATCH:]
+            events = events[:DISPATCH_BATCH]
+        for event in events:
+            _DISPATCH[type(event)](self, event)
+
     def _on_request(self, event: ev.RequestReceived) -> None:
         stream_id = event.stream_id
+        if (
+            self._pending_events is not None
+            and self._engine.protocol == "h2"
+            and not self._peer_settings_seen
+        ):
+            # Upgrade: h2c: answer only once the client's preface and SETTINGS
+            # arrived, so the response does not ride in the same read as the
+            # 101 (curl <= 8.x rejects more than 32 KiB there).
+            self._upgraded_request = event
+            return
         if (
             self._on_stream is None
             or self._nursery is None
@@ -400,6 +420,9 @@ class ConnectionDriver:
 
     def _on_settings_changed(self, event: ev.SettingsChanged) -> None:
         self._peer_settings_seen = True
+        if self._upgraded_request is not None:
+            request, self._upgraded_request = self._upgraded_request, None
+            self._on_request(request)
         self._wake_window_waiters()
         self._slot_lot.unpark_all()
 

@@ -17,9 +17,13 @@ Two styles, freely mixed:
   incrementally (returning ``None`` ends the response if needed).
 
 :func:`handle_stream` adapts a handler to the driver: it applies the
-``mux-timeout`` deadline, turns :class:`HTTPError` into its status, and any other
-exception into a 500 (or RST_STREAM INTERNAL_ERROR when headers already went
-out). It never lets an exception reach the connection.
+``mux-timeout`` or ``grpc-timeout`` deadline, turns :class:`HTTPError` into its
+status, and any other exception into a 500 (or RST_STREAM INTERNAL_ERROR when
+headers already went out). It never lets an exception reach the connection.
+For a gRPC request (``content-type: application/grpc``) failures are gRPC
+statuses instead: a trailers-only response (``grpc-status`` 4
+DEADLINE_EXCEEDED on expiry, 13 INTERNAL for a crash, ...), or status trailers
+when the response headers already went out.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import trio
 from mux.core.events import Headers
 from mux.driver.stream import Stream
 from mux.errors import ConnectionClosed, ErrorCode, StreamError
+from mux.server import grpcwire
 
 logger = logging.getLogger("mux.server")
 
@@ -241,6 +246,12 @@ def _deadline_of(stream: Stream) -> float | None:
                     400, f"invalid mux-timeout {value!r}: integer ms 0..{MAX_TIMEOUT_MS}"
                 )
             return trio.current_time() + int(value) / 1000
+        if name == b"grpc-timeout":
+            try:
+                seconds = grpcwire.parse_grpc_timeout(value)
+            except ValueError as exc:
+                raise HTTPError(400, str(exc)) from None
+            return trio.current_time() + min(seconds, MAX_TIMEOUT_MS / 1000)
     return None
 
 
@@ -253,7 +264,7 @@ async def handle_stream(handler: Handler, stream: Stream) -> None:
             result = await handler(request)
             await _finish(stream, result)
         if scope.cancelled_caught:
-            await _fail(stream, 504, "deadline (mux-timeout) exceeded", ErrorCode.CANCEL)
+            await _fail(stream, 504, "deadline exceeded", ErrorCode.CANCEL)
     except (StreamError, ConnectionClosed, trio.TooSlowError):
         raise
     except HTTPError as exc:
@@ -279,8 +290,16 @@ async def _finish(stream: Stream, result: Response | None) -> None:
 
 
 async def _fail(stream: Stream, status: int, message: str, code: ErrorCode) -> None:
-    """Answer ``status`` if headers are not out yet, else reset with ``code``."""
+    """Answer ``status`` if headers are not out yet, else reset with ``code``
+    (gRPC: trailers-only, or status trailers after the response headers)."""
     if stream.is_done:
+        return
+    if grpcwire.is_grpc(stream.headers):
+        grpc_status = grpcwire.status_for_http(status)
+        if not stream.headers_sent:
+            await stream.send_headers(grpcwire.trailers_only(grpc_status, message), end_stream=True)
+        elif not stream.local_ended:
+            await stream.send_trailers(grpcwire.status_trailers(grpc_status, message))
         return
     if stream.headers_sent:
         stream.reset(code)
