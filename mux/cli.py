@@ -57,7 +57,7 @@ def load_app(spec: str) -> Handler:
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="serve handlers over mux/msgpack")
+    p = sub.add_parser("serve", help="serve handlers over mux/msgpack, HTTP/2 and HTTP/1.1")
     p.add_argument(
         "--listen",
         type=parse_listen,
@@ -68,6 +68,66 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--app", default=DEFAULT_APP, help=f"handler as module:attr ({DEFAULT_APP})")
     p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
     p.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (ALPN mux/1, h2, http/1.1)")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument("--max-concurrent-streams", type=int, help="streams per connection (100)")
+    p.add_argument("--initial-window", type=int, help="per-stream receive window, bytes")
+    p.add_argument("--connection-window", type=int, help="connection receive window, bytes")
+    p.add_argument("--max-frame-size", type=int, help="largest frame payload accepted, bytes")
+    for name, default in _TIMEOUT_FLAGS.items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=_seconds,
+            default=default,
+            metavar="SECONDS",
+            help=f"{name.replace('_', ' ')} (default {default}; 0 disables)",
+        )
+
+
+#: ``mux serve`` timeout flags → ServerConfig field and default (seconds).
+_TIMEOUT_FLAGS: dict[str, float | None] = {
+    "handshake_timeout": 10.0,
+    "idle_timeout": 300.0,
+    "keepalive_interval": 60.0,
+    "send_stall_timeout": 30.0,
+}
+_LIMIT_FLAGS = ("max_concurrent_streams", "initial_window", "connection_window", "max_frame_size")
+
+
+def _seconds(value: str) -> float | None:
+    seconds = float(value)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value!r}")
+    return seconds or None
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig asked for by ``mux serve`` flags.
+
+    Raises:
+        ValueError: a flag value the limits reject, or only one of the TLS files.
+    """
+    from mux.core.limits import ProtocolLimits
+
+    host, port = args.listen
+    names = {"initial_window": "initial_stream_window"}
+    limits = {
+        names.get(flag, flag): getattr(args, flag)
+        for flag in _LIMIT_FLAGS
+        if getattr(args, flag) is not None
+    }
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    timeouts = {name: getattr(args, name) for name in _TIMEOUT_FLAGS}
+    return ServerConfig(
+        host=host,
+        port=port,
+        drain_timeout=args.drain_timeout,
+        limits=ProtocolLimits(**limits),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        **timeouts,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +178,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         print(f"mux serve: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
     host, port = args.listen
-    config = ServerConfig(host=host, port=port, drain_timeout=args.drain_timeout)
+    try:
+        config = config_from_args(args)
+        if config.tls:
+            config.ssl_context()  # fail now, with a clear message, on bad files
+    except (ValueError, TypeError, OSError) as exc:
+        print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
+        return 2
     try:
         trio.run(_serve, handler, config)
     except OSError as exc:

@@ -64,7 +64,7 @@ MAX_STREAM_ID = 2**31 - 1
 #: Events dispatched per reader step. After this many the reader yields once, so
 #: the tasks woken so far run and the writer flushes what they queued while the
 #: rest wait: a big read then pipelines with the peer instead of moving in lockstep.
-DISPATCH_BATCH = int(__import__('os').environ.get('MUX_DB', '32'))
+DISPATCH_BATCH = int(__import__("os").environ.get("MUX_DB", "32"))
 _SHUTDOWN_PING = b"muxdrain"
 _KEEPALIVE_PING = b"muxalive"
 
@@ -248,9 +248,15 @@ class ConnectionDriver:
             self._engine.close_connection(ErrorCode.NO_ERROR)
             self._final_goaway_sent = True
         else:
-            self._engine.close_connection(ErrorCode.NO_ERROR, last_stream_id=MAX_STREAM_ID)
-            self._engine.ping(_SHUTDOWN_PING)
-            self._shutdown_ping_at = trio.current_time() + self._timeouts.shutdown_ping
+            try:
+                self._engine.close_connection(ErrorCode.NO_ERROR, last_stream_id=MAX_STREAM_ID)
+                self._engine.ping(_SHUTDOWN_PING)
+            except LocalProtocolError:
+                # The engine is past GOAWAY (e.g. h2 after the peer's GOAWAY):
+                # no new streams can come, so the last step is already done.
+                self._final_goaway_sent = True
+            else:
+                self._shutdown_ping_at = trio.current_time() + self._timeouts.shutdown_ping
         self._slot_lot.unpark_all()
         self._wake_writer()
         self._maybe_finish()
@@ -625,7 +631,10 @@ class ConnectionDriver:
         if self._final_goaway_sent or self._closing:
             return
         self._final_goaway_sent = True
-        self._engine.close_connection(ErrorCode.NO_ERROR)
+        try:
+            self._engine.close_connection(ErrorCode.NO_ERROR)
+        except LocalProtocolError:
+            pass  # the engine is already past GOAWAY
         self._wake_writer()
         self._maybe_finish()
 
