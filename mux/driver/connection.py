@@ -61,10 +61,6 @@ RECEIVE_SIZE = 65536
 SEND_HIGH_WATER = 262144
 #: Largest legal stream id; GOAWAY with it is step one of a graceful shutdown.
 MAX_STREAM_ID = 2**31 - 1
-#: Events dispatched per reader step. After this many the reader yields once, so
-#: the tasks woken so far run and the writer flushes what they queued while the
-#: rest wait: a big read then pipelines with the peer instead of moving in lockstep.
-DISPATCH_BATCH = int(__import__("os").environ.get("MUX_DB", "32"))
 _SHUTDOWN_PING = b"muxdrain"
 _KEEPALIVE_PING = b"muxalive"
 
@@ -85,6 +81,10 @@ class ConnectionDriver:
             (further streams are refused, safe to retry). Default: unbounded
             beyond the engine's MAX_CONCURRENT_STREAMS.
         initial_data: bytes already read from ``transport`` (protocol sniffing).
+        dispatch_batch: dispatch at most this many received events, then let
+            the woken tasks run (and the writer flush what they queued) before
+            the rest: a big read then pipelines with the peer instead of moving
+            in lockstep with it. Default: all events of a read at once.
     """
 
     def __init__(
@@ -96,6 +96,7 @@ class ConnectionDriver:
         timeouts: ConnectionTimeouts | None = None,
         max_handlers: int | None = None,
         initial_data: bytes = b"",
+        dispatch_batch: int | None = None,
     ) -> None:
         self._transport = transport
         self._engine = engine
@@ -112,6 +113,7 @@ class ConnectionDriver:
         self._upgraded_request: ev.RequestReceived | None = None
         self._streams: dict[int, Stream] = {}
         self._backlog: list[ev.Event] = []
+        self._dispatch_batch = dispatch_batch or 0
         self._window_waiters: set[Stream] = set()
         self._nursery: trio.Nursery | None = None
         self._writer_lot = trio.lowlevel.ParkingLot()
@@ -353,10 +355,11 @@ class ConnectionDriver:
     # -------------------------------------------------------------- dispatch
 
     def _dispatch(self, events: list[ev.Event]) -> None:
-        """Dispatch up to DISPATCH_BATCH events; keep the rest for the reader."""
-        if len(events) > DISPATCH_BATCH:
-            self._backlog = events[DISPATCH_BATCH:]
-            events = events[:DISPATCH_BATCH]
+        """Dispatch up to ``dispatch_batch`` events; keep the rest for the reader."""
+        batch = self._dispatch_batch
+        if batch and len(events) > batch:
+            self._backlog = events[batch:]
+            events = events[:batch]
         for event in events:
             _DISPATCH[type(event)](self, event)
 
