@@ -6,6 +6,9 @@ Usage::
                     [--strict] [--section ID ...] [--junit FILE] [--json]
                     [--timeout S] [--path PATH] [--list]
 
+    mux conformance serve --listen HOST:PORT --protocol mux [--scenario NAME ...]
+                    [--json] [--junit FILE] [--timeout S]   (client mode)
+
 Exit status is 0 only if every selected case passed (skips do not fail the
 run), 1 if any failed, 2 on a usage error.
 """
@@ -71,8 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the conformance suite; return the process exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["serve"]:
+        from mux.conformance.servecli import main as serve_main
+
+        return serve_main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(arguments)
     cases = select_cases(
         all_cases(args.protocol), args.protocol, strict=args.strict, sections=args.section
     )

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 import pytest
 import trio
@@ -18,6 +23,7 @@ from mux.core.connection import MuxConnection
 from mux.errors import ErrorCode, code_name
 
 REPLY = 1.0
+_ROOT = Path(__file__).resolve().parents[2]
 WAIT = 5.0
 
 Workload = Callable[[str], Awaitable[None]]
@@ -219,3 +225,29 @@ async def test_no_client_is_an_error() -> None:
         results = await serve([ack], reply_timeout=0.1, wait_timeout=0.2)
     assert [r.status for r in results] == ["error"]
     assert "no connection opened /settings-ack/" in results[0].actual
+
+
+def test_cli_serve_json_and_exit_status(tmp_path: Path) -> None:
+    """`mux conformance serve` prints the workload, judges the SDK, reports JSON and JUnit."""
+    junit = tmp_path / "client.xml"
+    command = [sys.executable, "-m", "mux", "conformance", "serve", "--listen", "127.0.0.1:0",
+               "--scenario", "settings-ack", "--json", "--junit", str(junit),
+               "--timeout", "10"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{_ROOT}:{_ROOT / 'clients' / 'python'}"}
+    with subprocess.Popen(
+        command, cwd=_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stderr is not None
+            banner = process.stderr.readline()
+            port = int(banner.split("listening on 127.0.0.1:")[1].split(";")[0])
+            assert "/settings-ack/" in process.stderr.readline()
+            trio.run(_settings, f"127.0.0.1:{port}")
+            out, _ = process.communicate(timeout=15)
+        finally:
+            process.kill()
+    assert process.returncode == 0
+    document = json.loads(out)
+    assert document["totals"] == {"passed": 1, "failed": 0, "skipped": 0}
+    assert document["cases"][0]["id"] == "client-mux/6.2/1"
+    assert "client-mux/6.2/1" in junit.read_text()
