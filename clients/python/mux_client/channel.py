@@ -25,6 +25,7 @@ Resource handling:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 import attrs
@@ -37,13 +38,17 @@ from mux.errors import MuxError
 from mux_client.backoff import Backoff, BackoffPolicy
 from mux_client.errors import ClientClosedError, ConnectError
 from mux_client.pool import PoolBook, Ticket
+from mux_client.transport import Protocol, make_engine, open_transport
 
 
 def default_engine() -> Engine:
     """A client-side mux/msgpack engine with default limits."""
-    from mux.core.connection import MuxConnection
+    return make_engine("mux")
 
-    return MuxConnection(client_side=True)
+
+#: Received events the driver dispatches before letting woken calls run (see
+#: ``ConnectionDriver(dispatch_batch=...)``): keeps a busy connection pipelined.
+DEFAULT_DISPATCH_BATCH = 16
 
 
 @attrs.frozen
@@ -57,14 +62,28 @@ class ChannelOptions:
         connect_timeout: bound on one connection attempt (TCP + handshake), seconds.
         backoff: reconnection backoff after a failed attempt.
         timeouts: the driver's connection timers (keepalive, idle, ...).
-        engine_factory: builds the client-side engine of each connection.
+        protocol: ``"mux"`` or ``"h2"``; None: mux, or over TLS whatever
+            the server picks by ALPN among ``mux/1`` and ``h2``.
+        tls: a client :class:`ssl.SSLContext` (ALPN ids are set on it), or
+            None for plain TCP (h2c with prior knowledge for ``"h2"``).
+        server_hostname: name checked against the server certificate
+            (default: the target's host).
+        engine_factory: builds the engine of each connection, overriding
+            ``protocol`` (tests, custom limits).
+        dispatch_batch: see :data:`DEFAULT_DISPATCH_BATCH` (None: unbounded).
     """
 
     max_connections: int = attrs.field(default=1, validator=attrs.validators.ge(1))
     connect_timeout: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
     backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
     timeouts: ConnectionTimeouts = attrs.field(factory=ConnectionTimeouts)
-    engine_factory: Callable[[], Engine] = default_engine
+    protocol: Protocol | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_(("mux", "h2")))
+    )
+    tls: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    engine_factory: Callable[[], Engine] | None = None
+    dispatch_batch: int | None = DEFAULT_DISPATCH_BATCH
 
 
 def parse_target(target: str) -> tuple[str, int]:
@@ -101,6 +120,10 @@ class Channel:
         self._conns: dict[int, PooledConnection] = {}
         self._waiters: dict[Ticket, trio.Event] = {}
         self._closed = False
+        #: The protocol of the last connection opened (TLS may pick it by ALPN).
+        self.protocol: Protocol = options.protocol or "mux"
+        #: ``:scheme`` of requests.
+        self.scheme = b"https" if options.tls is not None else b"http"
 
     @property
     def connections(self) -> list[PooledConnection]:
@@ -207,7 +230,7 @@ class Channel:
     async def _run_connection(self, conn: PooledConnection) -> None:
         try:
             driver = await self._connect()
-        except (OSError, trio.TooSlowError, MuxError) as exc:
+        except (OSError, trio.TooSlowError, trio.BrokenResourceError, ValueError, MuxError) as exc:
             self._connect_failed(conn, _reason(exc))
             return
         conn.driver = driver
@@ -229,10 +252,21 @@ class Channel:
             self._act(self._book.closed(conn.key, trio.current_time()))
 
     async def _connect(self) -> ConnectionDriver:
-        with trio.fail_after(self._options.connect_timeout):
-            transport = await trio.open_tcp_stream(self._host, self._port)
-        engine = self._options.engine_factory()
-        return ConnectionDriver(transport, engine, timeouts=self._options.timeouts)
+        options = self._options
+        with trio.fail_after(options.connect_timeout):
+            transport, protocol = await open_transport(
+                self._host,
+                self._port,
+                context=options.tls,
+                server_hostname=options.server_hostname,
+                protocol=options.protocol,
+            )
+        self.protocol = protocol
+        factory = options.engine_factory
+        engine = factory() if factory is not None else make_engine(protocol)
+        return ConnectionDriver(
+            transport, engine, timeouts=options.timeouts, dispatch_batch=options.dispatch_batch
+        )
 
     async def _handshake(self, driver: ConnectionDriver) -> bool:
         """Wait for the server's SETTINGS within ``connect_timeout``; False if it failed."""
@@ -257,6 +291,8 @@ def _reason(exc: BaseException | None) -> str:
         return "connection closed"
     if isinstance(exc, trio.TooSlowError):
         return "connect timeout"
+    if isinstance(exc, trio.BrokenResourceError) and exc.__cause__ is not None:
+        return f"TLS handshake failed: {exc.__cause__}"
     if isinstance(exc, OSError):
         cause = exc.__cause__
         if isinstance(cause, OSError) and cause.strerror:

@@ -23,6 +23,7 @@ Theory of operation
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -45,6 +46,7 @@ from mux_client.retry import (
     classify_connection_loss,
     timeout_header_value,
 )
+from mux_client.transport import Protocol, tls_context
 
 #: What callers may pass as headers: a mapping or (name, value) pairs, str or bytes.
 HeadersArg = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]]
@@ -72,6 +74,7 @@ class _Request:
     method: bytes
     path: bytes
     authority: bytes
+    scheme: bytes
     headers: Headers
     #: The whole body when known up front (replayable), None for a streamed body.
     body: bytes | None
@@ -87,7 +90,7 @@ class _Request:
         head: Headers = [
             (b":method", self.method),
             (b":path", self.path),
-            (b":scheme", b"http"),
+            (b":scheme", self.scheme),
             (b":authority", self.authority),
         ]
         if self.deadline != math.inf:
@@ -234,6 +237,7 @@ class Client:
             _b(method).upper(),
             _b(path),
             self._authority,
+            self._channel.scheme,
             _user_headers(headers),
             body,
             math.inf if timeout is None else trio.current_time() + timeout,
@@ -305,25 +309,39 @@ async def connect(
     backoff: BackoffPolicy | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     timeout: float | None = None,  # noqa: ASYNC109 (default per-call deadline)
+    protocol: Protocol | None = None,
+    tls: ssl.SSLContext | bool | None = None,
+    server_hostname: str | None = None,
     options: ChannelOptions | None = None,
 ) -> AsyncIterator[Client]:
     """Open a client to ``target`` (``host:port``); connections open lazily.
 
     Args:
-        target: ``host:port`` of a mux server.
+        target: ``host:port`` of a mux server, or of any HTTP/2 server with
+            ``protocol="h2"`` or TLS.
         max_connections: connections to open at most (more only when every one
             is at the server's MAX_CONCURRENT_STREAMS).
         connect_timeout: bound on one connection attempt, seconds.
         backoff: a :class:`~mux_client.backoff.BackoffPolicy` for reconnection.
         max_attempts: attempts per call for transparent retries.
         timeout: default per-call deadline, seconds (None: none).
-        options: full :class:`ChannelOptions` (overrides the three above).
+        protocol: ``"mux"`` (mux/msgpack) or ``"h2"`` (HTTP/2: h2c with prior
+            knowledge, or over TLS); None: mux, or over TLS the server's ALPN
+            choice among ``mux/1`` and ``h2``.
+        tls: an :class:`ssl.SSLContext` (its ALPN ids are set), True for a
+            default verifying context, None/False for plain TCP.
+        server_hostname: the name the certificate must match (default: host).
+        options: full :class:`ChannelOptions` (overrides the arguments above
+            except ``max_attempts`` and ``timeout``).
     """
     if options is None:
         options = ChannelOptions(
             max_connections=max_connections,
             connect_timeout=connect_timeout,
             backoff=backoff if backoff is not None else BackoffPolicy(),
+            protocol=protocol,
+            tls=tls_context(tls, protocol),
+            server_hostname=server_hostname,
         )
     try:
         async with trio.open_nursery() as nursery:
