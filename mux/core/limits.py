@@ -101,6 +101,12 @@ class ProtocolLimits:
     #: closed-stream memory (ids only, ~100 bytes each).
     recently_reset_memory: int = attrs.field(default=256, validator=_POSITIVE)
 
+    #: Fields (name/value pairs) in one received header list; more is the
+    #: stream error HEADER_LIST_TOO_LARGE. Bytes alone do not bound per-field
+    #: work: 64 KiB of 2-byte fields is 16384 of them (threats.md
+    #: "Header-count amplification"; Envoy/nginx cap the count near 100-1000).
+    max_header_fields: int = attrs.field(default=256, validator=_POSITIVE)
+
     def to_settings(self) -> dict[int, int]:
         """The SETTINGS entries to advertise: only values that differ from the default."""
         values = {

@@ -182,12 +182,18 @@ class FrameReceiver(ConnectionState):
         elif len(payload) > self._effective.max_header_list_size:
             self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
         elif not stream.headers_received:
-            self._on_response(stream, decode_headers(payload), end, events)
+            headers = decode_headers(payload)
+            if len(headers) > self.limits.max_header_fields:
+                self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
+            else:
+                self._on_response(stream, headers, end, events)
         elif not end:
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)  # trailers w/o END_STREAM
         else:
             headers = decode_headers(payload)
-            if check_trailers(headers) is not None:
+            if len(headers) > self.limits.max_header_fields:
+                self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
+            elif check_trailers(headers) is not None:
                 self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
             else:
                 events.append(ev.TrailersReceived(sid, headers))
@@ -218,6 +224,9 @@ class FrameReceiver(ConnectionState):
             self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
             return
         headers = decode_headers(payload)
+        if len(headers) > self.limits.max_header_fields:
+            self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
+            return
         if check_request(headers) is not None:
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
             return

@@ -7,6 +7,7 @@ from helpers import REQUEST, RESPONSE, EnginePair, FrameFactory, handshaken_serv
 
 from mux.core import events as ev
 from mux.core.headers import check_request, check_response, check_trailers
+from mux.core.limits import ProtocolLimits
 from mux.errors import ErrorCode, LocalProtocolError
 
 BAD_REQUESTS = {
@@ -79,3 +80,40 @@ def test_sending_connection_specific_field_is_refused() -> None:
     with pytest.raises(LocalProtocolError, match="CR, LF or NUL"):
         pair.server.send_headers(sid, [*RESPONSE, (b"set-cookie", b"a\r\nb")])
     assert pair.server.data_to_send() == b""
+
+
+def _fields(count: int) -> list[tuple[bytes, bytes]]:
+    return [(b"x-%d" % i, b"") for i in range(count)]
+
+
+@pytest.mark.parametrize("count", [4, 5])
+def test_header_field_cap_on_requests(count: int) -> None:
+    server = handshaken_server(ProtocolLimits(max_header_fields=6))
+    headers = [*REQUEST, *_fields(count)]
+    events = server.receive_data(FrameFactory().headers(1, headers, end_stream=True))
+    if count == 4:  # 6 fields: at the cap
+        assert events[0] == ev.RequestReceived(1, headers, True)
+        assert server.data_to_send() == b""
+    else:
+        assert events == []
+        [rst] = parse_frames(server.data_to_send(), preface=False)
+        assert (rst.stream_id, rst.payload) == (1, ErrorCode.HEADER_LIST_TOO_LARGE.to_bytes(4))
+        assert not server.is_closed
+
+
+def test_header_field_cap_on_responses_and_trailers() -> None:
+    pair = EnginePair(client_limits=ProtocolLimits(max_header_fields=3))
+    sid = pair.request(end_stream=True)
+    pair.server.send_headers(sid, [*RESPONSE, *_fields(3)])
+    assert pair.to_client() == [ev.StreamReset(sid, ErrorCode.HEADER_LIST_TOO_LARGE, False)]
+    assert pair.to_server() == [ev.StreamReset(sid, ErrorCode.HEADER_LIST_TOO_LARGE, True)]
+    sid = pair.request(end_stream=True)
+    pair.server.send_headers(sid, RESPONSE)
+    pair.server.send_headers(sid, _fields(4), end_stream=True)
+    events = pair.to_client()
+    assert events[-1] == ev.StreamReset(sid, ErrorCode.HEADER_LIST_TOO_LARGE, False)
+
+
+def test_max_header_fields_is_validated() -> None:
+    with pytest.raises(ValueError):
+        ProtocolLimits(max_header_fields=0)
