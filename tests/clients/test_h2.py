@@ -22,10 +22,12 @@ import trio
 import trustme
 
 import mux_client
-from mux.server import Server
+from mux.config import ServerConfig
+from mux.server import Server, serve
 from mux_client import ConnectError, DeadlineExceeded
+from mux_client.transport import Protocol
 
-from .serverkit import Observed
+from .serverkit import Observed, build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 HYPERCORN = Path(sys.executable).parent / "hypercorn"
@@ -180,3 +182,27 @@ async def test_h2c_against_mux_serve(server: Server, target: str, seen: Observed
             await seen.finished.wait()
         assert seen.cancelled == ["/delay/5000"]
         assert len(seen.timeout_headers) == 1 and 100 < int(seen.timeout_headers[0]) <= 200
+
+
+@pytest.mark.parametrize(("protocol", "expected"), [(None, "mux"), ("h2", "h2")])
+async def test_tls_alpn_against_mux_serve(
+    nursery: trio.Nursery,
+    tls_files: tuple[trustme.CA, Path, Path],
+    protocol: Protocol | None,
+    expected: str,
+) -> None:
+    """mux serve over TLS: with no protocol ALPN picks mux/1 (server preference);
+    asking for h2 offers only h2."""
+    ca, certfile, keyfile = tls_files
+    config = ServerConfig(
+        host="127.0.0.1", port=0, drain_timeout=2.0, tls_cert=str(certfile), tls_key=str(keyfile)
+    )
+    server: Server = await nursery.start(serve, build_app(Observed()), config)
+    target = f"127.0.0.1:{server.port}"
+    async with mux_client.connect(
+        target, protocol=protocol, tls=_client_context(ca), server_hostname="localhost"
+    ) as client:
+        resp = await client.request("POST", "/echo", body=b"tls", timeout=5)
+        assert (resp.status, resp.body) == (200, b"tls")
+        assert client.channel.protocol == expected
+    server.shutdown()
