@@ -239,7 +239,11 @@ def test_cli_serve_json_and_exit_status(tmp_path: Path) -> None:
     ) as process:
         try:
             assert process.stderr is not None
-            banner = process.stderr.readline()
+            banner = ""
+            for _ in range(20):
+                banner = process.stderr.readline()
+                if "listening on" in banner:
+                    break
             port = int(banner.split("listening on 127.0.0.1:")[1].split(";")[0])
             assert "/settings-ack/" in process.stderr.readline()
             trio.run(_settings, f"127.0.0.1:{port}")
