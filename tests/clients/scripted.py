@@ -1,4 +1,6 @@
-"""A tiny scripted, misbehaving mux server built on the sans-IO core (test helper).
+"""A tiny scripted, misbehaving server built on a sans-IO core (test helper).
+
+It speaks mux/msgpack or HTTP/2 (h2c, prior knowledge) with the same script.
 
 Each accepted connection takes the next behaviour from a list (then "ok"):
 
@@ -18,6 +20,8 @@ import trio
 
 from mux.core import events as ev
 from mux.core.connection import MuxConnection
+from mux.core.engine import Engine
+from mux.core.h2engine import H2Engine
 from mux.errors import ErrorCode, MuxError
 
 
@@ -29,12 +33,17 @@ class ScriptedServer:
     #: (connection index, behaviour, stream id) per request received.
     log: list[tuple[int, str, int]] = attrs.field(factory=list)
     connections: int = 0
+    protocol: str = "mux"
 
     async def handle(self, transport: trio.SocketStream) -> None:
         index = self.connections
         self.connections += 1
         behaviour = self.behaviours[index] if index < len(self.behaviours) else "ok"
-        engine = MuxConnection(client_side=False)
+        engine: Engine = (
+            H2Engine(client_side=False)
+            if self.protocol == "h2"
+            else MuxConnection(client_side=False)
+        )
         engine.initiate_connection()
         async with transport:
             await transport.send_all(engine.data_to_send())
@@ -51,9 +60,7 @@ class ScriptedServer:
                 if done or not data:
                     return
 
-    def _react(
-        self, engine: MuxConnection, events: list[ev.Event], index: int, behaviour: str
-    ) -> bool:
+    def _react(self, engine: Engine, events: list[ev.Event], index: int, behaviour: str) -> bool:
         """Apply the behaviour; True means close the connection now."""
         for event in events:
             if not isinstance(event, ev.RequestReceived):
@@ -77,10 +84,10 @@ class ScriptedServer:
 
 
 async def start_scripted(
-    nursery: trio.Nursery, behaviours: list[str]
+    nursery: trio.Nursery, behaviours: list[str], protocol: str = "mux"
 ) -> tuple[ScriptedServer, int]:
     """Serve ``behaviours`` on a loopback port; return the script and the port."""
-    script = ScriptedServer(behaviours)
+    script = ScriptedServer(behaviours, protocol=protocol)
     listeners = await nursery.start(
         functools.partial(trio.serve_tcp, script.handle, 0, host="127.0.0.1")
     )

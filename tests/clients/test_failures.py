@@ -8,26 +8,36 @@ import trio.testing
 
 import mux_client
 from mux_client import Processed
+from mux_client.transport import Protocol
 
 from .scripted import start_scripted
 from .serverkit import Observed, start_server
 
+#: The retry/loss tests run over both framings (one code path above the engine).
+BOTH = pytest.mark.parametrize("protocol", ["mux", "h2"])
+
 FAST = mux_client.BackoffPolicy(initial=0.05, multiplier=1.6, maximum=0.2, jitter=0.2)
 
 
-async def test_refused_stream_is_retried_transparently(nursery: trio.Nursery) -> None:
+@BOTH
+async def test_refused_stream_is_retried_transparently(
+    nursery: trio.Nursery, protocol: Protocol
+) -> None:
     """REFUSED_STREAM is retried on a fresh connection (never processed) and succeeds."""
-    script, port = await start_scripted(nursery, ["refuse"])
-    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+    script, port = await start_scripted(nursery, ["refuse"], protocol)
+    async with mux_client.connect(f"127.0.0.1:{port}", protocol=protocol) as client:
         resp = await client.request("POST", "/x", body=b"payload", timeout=5)
     assert resp.status == 200
     assert [(i, b) for i, b, _ in script.log] == [(0, "refuse"), (1, "ok")]
 
 
-async def test_refused_stream_retries_are_bounded(nursery: trio.Nursery) -> None:
+@BOTH
+async def test_refused_stream_retries_are_bounded(
+    nursery: trio.Nursery, protocol: Protocol
+) -> None:
     """After max_attempts refusals the caller gets CallReset NOT_PROCESSED."""
-    script, port = await start_scripted(nursery, ["refuse"] * 4)
-    async with mux_client.connect(f"127.0.0.1:{port}", max_attempts=3) as client:
+    script, port = await start_scripted(nursery, ["refuse"] * 4, protocol)
+    async with mux_client.connect(f"127.0.0.1:{port}", max_attempts=3, protocol=protocol) as client:
         with pytest.raises(mux_client.CallReset) as info:
             await client.request("GET", "/x", timeout=5)
     assert info.value.processed is Processed.NOT_PROCESSED
@@ -35,12 +45,13 @@ async def test_refused_stream_retries_are_bounded(nursery: trio.Nursery) -> None
     assert [i for i, _, _ in script.log] == [0, 1, 2]
 
 
+@BOTH
 async def test_goaway_above_last_stream_id_is_retried_on_a_fresh_connection(
-    nursery: trio.Nursery,
+    nursery: trio.Nursery, protocol: Protocol
 ) -> None:
     """A stream above GOAWAY's last_stream_id is replayed on a new connection."""
-    script, port = await start_scripted(nursery, ["goaway"])
-    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+    script, port = await start_scripted(nursery, ["goaway"], protocol)
+    async with mux_client.connect(f"127.0.0.1:{port}", protocol=protocol) as client:
         resp = await client.request("POST", "/x", body=b"b", timeout=5)
     assert resp.body == b"ok 1"
     assert [(i, b) for i, b, _ in script.log] == [(0, "goaway"), (1, "ok")]
@@ -50,12 +61,13 @@ async def test_goaway_above_last_stream_id_is_retried_on_a_fresh_connection(
     ("behaviour", "expected"),
     [("drop", Processed.MAYBE_PROCESSED), ("drop_after_headers", Processed.PROCESSED)],
 )
+@BOTH
 async def test_connection_lost_mid_call_is_classified(
-    nursery: trio.Nursery, behaviour: str, expected: Processed
+    nursery: trio.Nursery, behaviour: str, expected: Processed, protocol: Protocol
 ) -> None:
     """A dropped connection fails the call, says whether it was processed, and is not retried."""
-    script, port = await start_scripted(nursery, [behaviour])
-    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+    script, port = await start_scripted(nursery, [behaviour], protocol)
+    async with mux_client.connect(f"127.0.0.1:{port}", protocol=protocol) as client:
         with pytest.raises(mux_client.ConnectionLost) as info:
             async with client.stream("POST", "/x", body=b"b", timeout=5) as call:
                 await call.read()
