@@ -10,6 +10,7 @@ Usage: ``python bench/unary.py [--seconds 5] [--inflight 100] [--only mux|hyperc
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -35,10 +36,11 @@ async def drive(call: Callable[[], Awaitable[None]], inflight: int, seconds: flo
     return done
 
 
-async def run_mux(port: int, inflight: int, seconds: float) -> int:
+async def run_mux(port: int, inflight: int, seconds: float, protocol: str = "mux") -> int:
     import mux_client
 
-    async with mux_client.connect(f"127.0.0.1:{port}", max_connections=1) as client:
+    target = f"127.0.0.1:{port}"
+    async with mux_client.connect(target, max_connections=1, protocol=protocol) as client:
 
         async def call() -> None:
             resp = await client.request("POST", "/echo", body=BODY)
@@ -64,8 +66,14 @@ async def run_httpx(port: int, inflight: int, seconds: float) -> int:
         return await drive(call, inflight, seconds)
 
 
-def measure(name: str, cmd: list[str], port: int, fn: Callable[..., Awaitable[int]],
-            inflight: int, seconds: float) -> float:
+def measure(
+    name: str,
+    cmd: list[str],
+    port: int,
+    fn: Callable[..., Awaitable[int]],
+    inflight: int,
+    seconds: float,
+) -> float:
     with server(cmd, port) as proc:
         cpu0 = cpu_seconds(proc.pid)
         t0 = time.monotonic()
@@ -74,8 +82,11 @@ def measure(name: str, cmd: list[str], port: int, fn: Callable[..., Awaitable[in
         cpu = cpu_seconds(proc.pid) - cpu0
     # the warm-up half second is inside elapsed and cpu; count its requests out of neither
     rate = done / seconds
-    print(f"{name:<36} {rate:>9.0f} req/s   server CPU {cpu * 1e6 / max(done, 1):6.0f} us/req"
-          f" (incl. warm-up; elapsed {elapsed:.1f}s)", flush=True)
+    print(
+        f"{name:<36} {rate:>9.0f} req/s   server CPU {cpu * 1e6 / max(done, 1):6.0f} us/req"
+        f" (incl. warm-up; elapsed {elapsed:.1f}s)",
+        flush=True,
+    )
     return rate
 
 
@@ -83,18 +94,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--inflight", type=int, default=100)
-    parser.add_argument("--only", choices=["mux", "hypercorn"])
+    parser.add_argument(
+        "--only",
+        choices=["mux", "hypercorn", "h2"],
+        help="h2: the SDK over HTTP/2 (h2c) to mux serve and to hypercorn",
+    )
     args = parser.parse_args()
     print(f"## (a) unary req/s, one connection, {args.inflight} in flight, {args.seconds}s")
     rates = {}
     if args.only in (None, "hypercorn"):
         port = free_port()
-        rates["hypercorn"] = measure("httpx(h2) -> hypercorn -k trio", hypercorn_cmd(port), port,
-                                     run_httpx, args.inflight, args.seconds)
+        rates["hypercorn"] = measure(
+            "httpx(h2) -> hypercorn -k trio",
+            hypercorn_cmd(port),
+            port,
+            run_httpx,
+            args.inflight,
+            args.seconds,
+        )
     if args.only in (None, "mux"):
         port = free_port()
-        rates["mux"] = measure("mux_client -> mux serve (mux/msgpack)", mux_server_cmd(port),
-                               port, run_mux, args.inflight, args.seconds)
+        rates["mux"] = measure(
+            "mux_client -> mux serve (mux/msgpack)",
+            mux_server_cmd(port),
+            port,
+            run_mux,
+            args.inflight,
+            args.seconds,
+        )
+    if args.only == "h2":
+        port = free_port()
+        measure(
+            "mux_client (h2c) -> mux serve",
+            mux_server_cmd(port),
+            port,
+            functools.partial(run_mux, protocol="h2"),
+            args.inflight,
+            args.seconds,
+        )
+        port = free_port()
+        measure(
+            "mux_client (h2c) -> hypercorn -k trio",
+            hypercorn_cmd(port),
+            port,
+            functools.partial(run_mux, protocol="h2"),
+            args.inflight,
+            args.seconds,
+        )
     if len(rates) == 2:
         print(f"ratio mux / hypercorn: {rates['mux'] / rates['hypercorn']:.1f}x")
 
