@@ -53,7 +53,7 @@ async def mux_upload(port: int, size: int) -> None:
     import mux_client
 
     async with mux_client.connect(f"127.0.0.1:{port}") as client:
-        async with client.stream("POST", "/sink") as call:
+        async with client.open_call("POST", "/sink") as call:
             sent = 0
             while sent < size:
                 await call.send(CHUNK[: min(len(CHUNK), size - sent)])
