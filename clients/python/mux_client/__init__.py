@@ -28,6 +28,7 @@ from mux_client.errors import (
     ConnectError,
     ConnectionLost,
     DeadlineExceeded,
+    MessageError,
     Processed,
     StatusError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "ConnectError",
     "ConnectionLost",
     "DeadlineExceeded",
+    "MessageError",
     "Processed",
     "Response",
     "StatusError",

@@ -18,7 +18,7 @@ Resource handling:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -27,6 +27,7 @@ from mux.core.events import Headers
 from mux.driver.stream import Stream
 from mux.errors import ConnectionClosed, ErrorCode, StreamError, code_from_int
 from mux_client.errors import CallError, CallReset, ConnectionLost, Processed, StatusError
+from mux_client.messages import DEFAULT_MAX_MESSAGE, iter_messages, pack
 from mux_client.retry import Phase, classify_connection_loss, classify_reset
 
 _E = TypeVar("_E", bound=BaseException)
@@ -232,6 +233,18 @@ class Call:
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
+
+    async def send_msg(self, obj: Any, *, end: bool = False) -> None:
+        """Send one msgpack-encoded value as (part of) the request body."""
+        await self.send(pack(obj), end=end)
+
+    def messages(self, *, max_size: int = DEFAULT_MAX_MESSAGE) -> AsyncIterator[Any]:
+        """Iterate over the msgpack values of the response body.
+
+        ``max_size`` bounds one message (and what an incomplete one buffers);
+        see :mod:`mux_client.messages`.
+        """
+        return iter_messages(self._chunks(), what=self._what, max_size=max_size)
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         while chunk := await self.receive():

@@ -151,3 +151,13 @@ class StatusError(CallError):
         super().__init__(text, processed=Processed.PROCESSED)
         self.status = status
         self.body = body
+
+
+class MessageError(CallError):
+    """A msgpack message in a response body was malformed, truncated or too large.
+
+    The server answered (``PROCESSED``); the call's stream is reset on the way out.
+    """
+
+    def __init__(self, what: str, problem: str) -> None:
+        super().__init__(f"{what}: bad msgpack message: {problem}", processed=Processed.PROCESSED)
