@@ -8,7 +8,12 @@ against our MAX_FRAME_SIZE on the 10-byte header alone); the first must be a
 non-ACK SETTINGS; then the table :data:`HANDLERS` (type -> unbound method)
 dispatches each frame, and unknown types are counted and dropped. Each
 handler applies the checks of spec/mux-protocol.md Section 4 for its type, in
-the order of Section 3.3, and appends events to the batch.
+the order of Section 3.3, and appends events to the batch. HEADERS follows
+Section 4.2 on every stream, open or not: id rules, then the size limits
+(MAX_HEADER_LIST_SIZE before decoding, the field count after), then the
+msgpack shape, and only then stream state, admission and message semantics;
+so a refused or closed stream still gets HEADER_LIST_TOO_LARGE, and a
+malformed list is a connection error wherever it arrives.
 
 Errors: a handler raises a :class:`~mux.errors.RemoteProtocolError` subclass
 for a connection error; ``receive_data`` then queues GOAWAY(last processed
@@ -162,42 +167,61 @@ class FrameReceiver(ConnectionState):
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
 
     def _on_headers(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+        """HEADERS, checked in the order of Section 4.2: id, size, shape, state, meaning."""
         if sid == 0:
             raise protocol_error("HEADERS on stream 0")
-        end = bool(flags & END_STREAM)
         stream = self._streams.get(sid)
-        if stream is None:
-            if self._table.is_closed(sid):
-                if sid not in self._table.recently_reset:
-                    self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
-            elif self.client_side:
-                raise protocol_error(f"HEADERS from the server on stream {sid} we did not open")
-            elif sid % 2 == 0:
-                raise protocol_error(f"client opened even stream id {sid}")
-            else:
-                self._open_inbound(sid, end, payload, events)
+        opens = stream is None and self._new_stream_id(sid)
+        if len(payload) > self._effective.max_header_list_size:
+            self._too_large(sid, opens, events)
             return
+        headers = decode_headers(payload)
+        if len(headers) > self.limits.max_header_fields:
+            self._too_large(sid, opens, events)
+        elif stream is not None:
+            self._on_stream_headers(stream, headers, bool(flags & END_STREAM), events)
+        elif opens:
+            self._open_inbound(sid, headers, bool(flags & END_STREAM), events)
+        elif sid not in self._table.recently_reset:
+            self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
+
+    def _new_stream_id(self, sid: int) -> bool:
+        """Stream id rules (Section 7.1) for a HEADERS on no open stream.
+
+        Returns:
+            True when the HEADERS would open the stream, False when it is closed.
+        """
+        if self._table.is_closed(sid):
+            return False
+        if self.client_side:
+            raise protocol_error(f"HEADERS from the server on stream {sid} we did not open")
+        if sid % 2 == 0:
+            raise protocol_error(f"client opened even stream id {sid}")
+        return True
+
+    def _too_large(self, sid: int, opens: bool, events: list[ev.Event]) -> None:
+        """Stream error HEADER_LIST_TOO_LARGE; an id it would have opened counts as used."""
+        if opens:
+            self._table.highest_inbound = sid
+            self._opened += 1
+        self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
+
+    def _on_stream_headers(
+        self, stream: Stream, headers: list[tuple[bytes, bytes]], end: bool, events: list[ev.Event]
+    ) -> None:
+        """A response or trailers on a stream we know (state, then meaning)."""
+        sid = stream.stream_id
         if not stream.can_receive:
             self._stream_error(sid, ErrorCode.STREAM_CLOSED, events)
-        elif len(payload) > self._effective.max_header_list_size:
-            self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
         elif not stream.headers_received:
-            headers = decode_headers(payload)
-            if len(headers) > self.limits.max_header_fields:
-                self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
-            else:
-                self._on_response(stream, headers, end, events)
+            self._on_response(stream, headers, end, events)
         elif not end:
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)  # trailers w/o END_STREAM
+        elif check_trailers(headers) is not None:
+            self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
         else:
-            headers = decode_headers(payload)
-            if len(headers) > self.limits.max_header_fields:
-                self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
-            elif check_trailers(headers) is not None:
-                self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
-            else:
-                events.append(ev.TrailersReceived(sid, headers))
-                self._remote_end(stream, events)
+            events.append(ev.TrailersReceived(sid, headers))
+            self._remote_end(stream, events)
 
     def _on_response(
         self, stream: Stream, headers: list[tuple[bytes, bytes]], end: bool, events: list[ev.Event]
@@ -210,7 +234,10 @@ class FrameReceiver(ConnectionState):
         if end:
             self._remote_end(stream, events)
 
-    def _open_inbound(self, sid: int, end: bool, payload: bytes, events: list[ev.Event]) -> None:
+    def _open_inbound(
+        self, sid: int, headers: list[tuple[bytes, bytes]], end: bool, events: list[ev.Event]
+    ) -> None:
+        """Admission (Section 7.4), then request semantics, of a decoded opening HEADERS."""
         table = self._table
         table.highest_inbound = sid
         goaway = self._goaway_sent_id
@@ -220,13 +247,6 @@ class FrameReceiver(ConnectionState):
             self._refuse_stream(sid)
             return
         self._opened += 1
-        if len(payload) > self._effective.max_header_list_size:
-            self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
-            return
-        headers = decode_headers(payload)
-        if len(headers) > self.limits.max_header_fields:
-            self._stream_error(sid, ErrorCode.HEADER_LIST_TOO_LARGE, events)
-            return
         if check_request(headers) is not None:
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
             return
