@@ -20,8 +20,11 @@ Rules (Section 5.2), for every list:
   and ``te`` may only carry ``trailers``; the spec lets a receiver treat them
   as malformed, and we do (a gateway must never forward them).
 
-Per message: requests carry ``:method`` (a token) and ``:path`` (``:scheme``,
-``:authority`` optional, no other pseudo-header); responses carry exactly
+Per message: requests carry ``:method`` (a token) and ``:path`` (origin form:
+starts with ``/``, or exactly ``*`` for OPTIONS; never SP or a control byte);
+``:scheme`` (optional) is a URI scheme (RFC 3986: a letter, then letters,
+digits, ``+``, ``-``, ``.``) and ``:authority`` is optional; no other
+pseudo-header (Section 5.3); responses carry exactly
 ``:status`` as 3 ASCII digits in 200..599; trailers carry no pseudo-header.
 
 The checks run twice per message (send and receive), so they keep the
@@ -53,6 +56,10 @@ _TCHAR_LOWER: Final = b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
 _TCHAR: Final = _TCHAR_LOWER + b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: Finds a byte no field value may hold (Section 5.2).
 _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]").search
+#: Finds SP or a control byte (CTL) in ``:path`` (Section 5.3).
+_BAD_PATH: Final = re.compile(rb"[\x00-\x20\x7f]").search
+#: A whole URI scheme (RFC 3986 Section 3.1), for ``:scheme``.
+_SCHEME: Final = re.compile(rb"[A-Za-z][A-Za-z0-9+.\-]*\Z").match
 #: Fields that only make sense on one HTTP/1.1 hop (Section 5.2).
 CONNECTION_SPECIFIC: Final = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
@@ -119,6 +126,19 @@ def check_request(headers: Headers) -> str | None:
     method = pseudo[b":method"]
     if method.translate(None, _TCHAR):
         return f":method {method!r} is not a token"
+    return _target_problem(method, pseudo)
+
+
+def _target_problem(method: bytes, pseudo: dict[bytes, bytes]) -> str | None:
+    """The problem with ``:path`` or ``:scheme`` (both non-empty here), or None."""
+    path = pseudo[b":path"]
+    if path[0] != 0x2F and (path != b"*" or method != b"OPTIONS"):  # "/"
+        return f":path {path!r} is neither origin form ('/...') nor '*' for OPTIONS"
+    if _BAD_PATH(path) is not None:
+        return f":path {path!r} contains SP or a control character"
+    scheme = pseudo.get(b":scheme")
+    if scheme is not None and _SCHEME(scheme) is None:
+        return f":scheme {scheme!r} is not a URI scheme"
     return None
 
 
