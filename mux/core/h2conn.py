@@ -25,6 +25,17 @@ overriding h2's per-frame handlers (``_receive_headers_frame`` and
   PROTOCOL_ERROR; an oversized decoded list stays ENHANCE_YOUR_CALM.
 * **Closed streams are remembered only boundedly**: ``_closed_streams`` keeps
   ``closed_stream_memory`` records instead of 65536.
+* **O(1) stream counting.** h2 scans every stream on each
+  ``open_inbound_streams``/``open_outbound_streams`` (once per new stream).
+  Our streams use a state machine whose ``state`` setter keeps per-parity
+  open counters and queues newly closed ids; ``_open_streams`` just prunes
+  that queue and reads the counter (same results, same pruning).
+* **Memoised header work** (:class:`HeaderMemo`): h2 validates and
+  normalises every header list and HPACK-codes it. The same lists recur
+  (h2load, gRPC), so each direction's validation (exactly h2's, run once per
+  distinct list and flags) and the HPACK coding of a block are cached, the
+  latter only while the dynamic table is unchanged and only for blocks that
+  did not change it (so the result is bit-for-bit what h2 would produce).
 
 PRIORITY information never reaches this class: the engine strips it.
 """
@@ -49,10 +60,19 @@ from h2.exceptions import (
     InvalidBodyLengthError,
     ProtocolError,
     StreamClosedError,
+    StreamIDTooLowError,
 )
-from h2.stream import StreamClosedBy, StreamState
-from h2.utilities import SizeLimitDict
-from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
+from h2.stream import STREAM_OPEN, H2Stream, H2StreamStateMachine, StreamClosedBy, StreamState
+from h2.utilities import (
+    HeaderValidationFlags,
+    SizeLimitDict,
+    normalize_inbound_headers,
+    normalize_outbound_headers,
+    validate_headers,
+    validate_outbound_headers,
+)
+from hpack import Decoder, Encoder
+from hyperframe.frame import ContinuationFrame, RstStreamFrame, WindowUpdateFrame
 
 _GOAWAY_INPUTS = frozenset({ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY})
 
@@ -73,13 +93,168 @@ class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
         return result
 
 
-def _decode(decoder: Any, block: bytes) -> Any:
-    try:
-        return _decode_headers(decoder, block)
-    except DenialOfServiceError:
-        raise
-    except ProtocolError as exc:
-        raise CompressionError(str(exc)) from exc
+#: Entries per memo table before it is cleared (bounds memory per connection).
+_MEMO_SIZE = 64
+_CLOSED = StreamState.CLOSED
+
+
+def _table_token(table: Any, *extra: int) -> tuple[Any, ...]:
+    """What an HPACK block's coding depends on: the newest dynamic entry (by
+    identity: any insertion replaces it), the entry count, sizes and limits."""
+    entries = table.dynamic_entries
+    return (entries[0] if entries else None, len(entries), table.maxsize, *extra)
+
+
+def _same_token(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return a[0] is b[0] and a[1:] == b[1:]
+
+
+class HeaderMemo:
+    """Per-connection caches of header work (bounded, created empty)."""
+
+    __slots__ = ("decoded", "encoded", "inbound", "outbound")
+
+    def __init__(self) -> None:
+        #: block bytes -> (decoder token, headers)
+        self.decoded: dict[bytes, tuple[tuple[Any, ...], list[Any]]] = {}
+        #: (headers, flags) -> validated, normalised inbound headers
+        self.inbound: dict[tuple[Any, ...], list[Any]] = {}
+        #: (headers, flags) -> validated, normalised outbound headers
+        self.outbound: dict[tuple[Any, ...], list[Any]] = {}
+        #: normalised outbound headers (exact tuples) -> (encoder token, block)
+        self.encoded: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+
+    def decode(self, decoder: Decoder, block: bytes) -> list[Any]:
+        """``_decode_headers`` unless this block was decoded, table-neutrally,
+        against the current table."""
+        table = decoder.header_table
+        limits = (decoder.max_header_list_size, decoder.max_allowed_table_size)
+        before = _table_token(table, *limits)
+        hit = self.decoded.get(block)
+        if hit is not None and _same_token(hit[0], before):
+            return list(hit[1])
+        headers: list[Any] = list(_decode_headers(decoder, block))
+        if _same_token(_table_token(table, *limits), before):
+            _store(self.decoded, block, (before, headers))
+            return list(headers)
+        return headers
+
+    def encode(self, encoder: Encoder, headers: list[Any]) -> bytes:
+        """``encoder.encode`` unless these exact fields were encoded,
+        table-neutrally, against the current table."""
+        if encoder.table_size_changes:
+            return bytes(encoder.encode(headers))
+        key = tuple((type(h), *h) for h in headers)
+        before = _table_token(encoder.header_table)
+        hit = self.encoded.get(key)
+        if hit is not None and _same_token(hit[0], before):
+            return hit[1]
+        block = bytes(encoder.encode(headers))
+        if _same_token(_table_token(encoder.header_table), before):
+            _store(self.encoded, key, (before, block))
+        return block
+
+
+def _store(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(table) >= _MEMO_SIZE:
+        table.clear()
+    table[key] = value
+
+
+def _plain_key(
+    headers: Any, flags: HeaderValidationFlags, exact: bool = True
+) -> tuple[Any, ...] | None:
+    """A memo key for a list of 2-tuples of bytes, else None. ``exact``: only
+    plain tuples (a ``NeverIndexedHeaderTuple`` must not share a key with an
+    equal plain tuple when it decides how the field is encoded). Inbound the
+    tuple kind is dropped by the engine, so any 2-tuple may share a key."""
+    if not isinstance(headers, list):
+        return None
+    for field in headers:
+        if (type(field) is not tuple if exact else not isinstance(field, tuple)) or len(field) != 2:
+            return None
+        name, value = field
+        if type(name) is not bytes or type(value) is not bytes:
+            return None
+    return (tuple(headers), flags)
+
+
+class _CountingStateMachine(H2StreamStateMachine):
+    """h2's stream state machine; every state change updates shared counters."""
+
+    def __init__(self, stream_id: int, counts: list[int], closed: list[int]) -> None:
+        self._counts = counts
+        self._closed_ids = closed
+        self._state = StreamState.IDLE
+        super().__init__(stream_id)
+
+    @property
+    def state(self) -> StreamState:
+        return self._state
+
+    @state.setter
+    def state(self, new: StreamState) -> None:
+        old = self._state
+        if new is old:
+            return
+        self._state = new
+        parity = self.stream_id & 1
+        self._counts[parity] += STREAM_OPEN[new] - STREAM_OPEN[old]
+        if new is _CLOSED:
+            self._closed_ids.append(self.stream_id)
+
+
+class _FastStream(H2Stream):
+    """``H2Stream`` with counted states and memoised header processing."""
+
+    def __init__(
+        self, stream_id: int, memo: HeaderMemo, counts: list[int], closed: list[int], **kw: Any
+    ) -> None:
+        super().__init__(stream_id, **kw)
+        self.state_machine = _CountingStateMachine(stream_id, counts, closed)
+        self._memo = memo
+
+    def _process_received_headers(
+        self, headers: Any, header_validation_flags: Any, header_encoding: Any
+    ) -> list[Any]:
+        key = _plain_key(headers, header_validation_flags, exact=False)
+        if key is not None and (hit := self._memo.inbound.get(key)) is not None:
+            return list(hit)
+        result: list[Any] = list(
+            validate_headers(
+                normalize_inbound_headers(headers, header_validation_flags),
+                header_validation_flags,
+            )
+        )
+        if key is not None:
+            _store(self._memo.inbound, key, result)
+            return list(result)
+        return result
+
+    def _outbound_headers(self, headers: Any, flags: HeaderValidationFlags) -> list[Any]:
+        key = _plain_key(headers, flags)
+        if key is not None and (hit := self._memo.outbound.get(key)) is not None:
+            return hit
+        split = self.config.split_outbound_cookies
+        normal = normalize_outbound_headers(headers, flags, split)
+        result: list[Any] = list(validate_outbound_headers(normal, flags))
+        if key is not None:
+            _store(self._memo.outbound, key, result)
+        return result
+
+    def _build_headers_frames(
+        self, headers: Any, encoder: Any, first_frame: Any, hdr_validation_flags: Any
+    ) -> list[Any]:
+        block = self._memo.encode(encoder, self._outbound_headers(headers, hdr_validation_flags))
+        size = self.max_outbound_frame_size or 0
+        first_frame.data = block[:size]
+        frames: list[Any] = [first_frame]
+        for start in range(size, len(block), size):
+            frame = ContinuationFrame(self.stream_id)
+            frame.data = block[start : start + size]
+            frames.append(frame)
+        frames[-1].flags.add("END_HEADERS")
+        return frames
 
 
 class HardenedH2Connection(H2Connection):
@@ -93,6 +268,57 @@ class HardenedH2Connection(H2Connection):
         self._closed_streams = SizeLimitDict(size_limit=closed_stream_memory)
         #: Streams refused because of MAX_CONCURRENT_STREAMS (a counter).
         self.refused_streams = 0
+        self._memo = HeaderMemo()
+        #: Open streams by id parity (even, odd), kept by the stream machines.
+        self._open_counts = [0, 0]
+        #: Ids of streams that closed since the last prune.
+        self._newly_closed: list[int] = []
+
+    def _decode(self, block: bytes) -> Any:
+        """Decode a header block; HPACK failures are COMPRESSION_ERROR."""
+        try:
+            return self._memo.decode(self.decoder, block)
+        except DenialOfServiceError:
+            raise
+        except ProtocolError as exc:
+            raise CompressionError(str(exc)) from exc
+
+    def _open_streams(self, remainder: int) -> int:
+        """Open streams with ``id % 2 == remainder``; prunes closed streams
+        (as h2's scan does) from the queue the stream machines fill: O(1)."""
+        closed = self._newly_closed
+        if closed:
+            for stream_id in closed:
+                stream = self.streams.pop(stream_id, None)
+                if stream is not None:
+                    self._closed_streams[stream_id] = stream.closed_by
+            closed.clear()
+        return self._open_counts[remainder]
+
+    def _begin_new_stream(self, stream_id: int, allowed_ids: AllowedStreamIDs) -> H2Stream:
+        """h2's ``_begin_new_stream``, creating a :class:`_FastStream`."""
+        outbound = self._stream_id_is_outbound(stream_id)
+        highest = self.highest_outbound_stream_id if outbound else self.highest_inbound_stream_id
+        if stream_id <= highest:
+            raise StreamIDTooLowError(stream_id, highest)
+        if (stream_id % 2) != int(allowed_ids):
+            raise ProtocolError("Invalid stream ID for peer.")
+        stream = _FastStream(
+            stream_id,
+            self._memo,
+            self._open_counts,
+            self._newly_closed,
+            config=self.config,
+            inbound_window_size=self.local_settings.initial_window_size,
+            outbound_window_size=self.remote_settings.initial_window_size,
+        )
+        stream.max_outbound_frame_size = self.max_outbound_frame_size
+        self.streams[stream_id] = stream
+        if outbound:
+            self.highest_outbound_stream_id = stream_id
+        else:
+            self.highest_inbound_stream_id = stream_id
+        return stream
 
     def _is_new_inbound(self, stream_id: int) -> bool:
         return (
@@ -108,7 +334,7 @@ class HardenedH2Connection(H2Connection):
         return [frame], [event]
 
     def _refuse(self, frame: Any) -> tuple[list[Any], list[Any]]:
-        _decode(self.decoder, frame.data)  # keep HPACK in sync (may raise)
+        self._decode(frame.data)  # keep HPACK in sync (may raise)
         self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
         self.highest_inbound_stream_id = frame.stream_id
         self._closed_streams[frame.stream_id] = StreamClosedBy.SEND_RST_STREAM
@@ -122,7 +348,7 @@ class HardenedH2Connection(H2Connection):
             self.goaway_sent or self.open_inbound_streams >= limit
         ):
             return self._refuse(frame)
-        headers = _decode(self.decoder, frame.data)
+        headers = self._decode(frame.data)
         events = self.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
         stream = self._get_or_create_stream(
             stream_id, AllowedStreamIDs(not self.config.client_side)
