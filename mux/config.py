@@ -101,6 +101,9 @@ class ServerConfig:
             speaks TLS and ALPN picks the protocol (see :meth:`ssl_context`).
         tls_key: PEM private key file.
         http1: serve HTTP/1.1 (and ``Upgrade: h2c``) on the shared port.
+        park_delay: an idle connection (no stream, nothing buffered) is parked
+            after this long: it then holds no task, only its objects (see
+            :mod:`mux.driver.parker`). ``None`` disables parking.
     """
 
     host: str = DEFAULT_HOST
@@ -118,6 +121,7 @@ class ServerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     http1: bool = True
+    park_delay: float | None = attrs.field(default=0.25, validator=_positive_or_none)
 
     @port.validator
     def _check_port(self, attribute: attrs.Attribute[int], value: int) -> None:

@@ -85,7 +85,61 @@ class ConnectionDriver:
             the woken tasks run (and the writer flush what they queued) before
             the rest: a big read then pipelines with the peer instead of moving
             in lockstep with it. Default: all events of a read at once.
+        can_park: server side: ``can_park(transport)`` says whether the idle
+            connection may be handed to a :class:`~mux.driver.parker.Parker`;
+            when set, :meth:`run` returns with :attr:`is_parked` true once the
+            connection has been idle for ``park_delay`` seconds (the transport
+            stays open; call :meth:`run` again to resume).
+        park_delay: seconds of idleness before parking.
     """
+
+    __slots__ = (
+        "_active_handlers",
+        "_backlog",
+        "_can_park",
+        "_closed",
+        "_closing",
+        "_dirty",
+        "_dispatch_batch",
+        "_engine",
+        "_error",
+        "_final_goaway_sent",
+        "_finished",
+        "_goaway",
+        "_handshake_at",
+        "_idle_since",
+        "_initial_data",
+        "_last_received",
+        "_max_handlers",
+        "_nursery",
+        "_on_stream",
+        "_park_at",
+        "_park_delay",
+        "_park_requested",
+        "_parked",
+        "_partial_since",
+        "_peer_settings_seen",
+        "_pending_events",
+        "_ping_due_at",
+        "_read_lot",
+        "_sending",
+        "_settings_ack_at",
+        "_shutdown_on_start",
+        "_shutdown_ping_at",
+        "_shutting_down",
+        "_slot_lot",
+        "_started",
+        "_streams",
+        "_timeouts",
+        "_transport",
+        "_unsent",
+        "_upgraded_request",
+        "_window_waiters",
+        "_writer_done",
+        "_writer_lot",
+        "bytes_sent",
+        "park_token",
+    )
 
     def __init__(
         self,
@@ -97,6 +151,8 @@ class ConnectionDriver:
         max_handlers: int | None = None,
         initial_data: bytes = b"",
         dispatch_batch: int | None = None,
+        can_park: Callable[[trio.abc.Stream], bool] | None = None,
+        park_delay: float = 0.25,
     ) -> None:
         self._transport = transport
         self._engine = engine
@@ -109,17 +165,27 @@ class ConnectionDriver:
         self._pending_events: Callable[[], list[ev.Event]] | None = getattr(
             engine, "pending_events", None
         )
-        self._read_lot = trio.lowlevel.ParkingLot()
+        # Lazily created (an idle connection should cost little memory).
+        self._read_lot: trio.lowlevel.ParkingLot | None = None
+        self._slot_lot: trio.lowlevel.ParkingLot | None = None
+        self._writer_lot: trio.lowlevel.ParkingLot | None = None
+        self._writer_done: trio.Event | None = None
+        self._closed: trio.Event | None = None
+        self._window_waiters: set[Stream] | None = None
+        self._backlog: list[ev.Event] | None = None
         self._upgraded_request: ev.RequestReceived | None = None
         self._streams: dict[int, Stream] = {}
-        self._backlog: list[ev.Event] = []
         self._dispatch_batch = dispatch_batch or 0
-        self._window_waiters: set[Stream] = set()
         self._nursery: trio.Nursery | None = None
-        self._writer_lot = trio.lowlevel.ParkingLot()
-        self._slot_lot = trio.lowlevel.ParkingLot()
-        self._writer_done = trio.Event()
-        self._closed = trio.Event()
+        self._finished = False
+        self._started = False
+        self._can_park = can_park
+        self._park_delay = park_delay
+        self._park_at: float | None = None
+        self._park_requested = False
+        self._parked = False
+        #: Owned by the :class:`~mux.driver.parker.Parker` while parked.
+        self.park_token = 0
         self._dirty = False
         self._unsent = 0
         self._sending = 0
@@ -193,9 +259,33 @@ class ConnectionDriver:
     def _send_backlogged(self) -> bool:
         return self._unsent + self._sending > SEND_HIGH_WATER
 
+    @property
+    def transport(self) -> trio.abc.Stream:
+        """The byte stream this connection runs over."""
+        return self._transport
+
+    @property
+    def is_parked(self) -> bool:
+        """True when :meth:`run` returned to park the idle connection (see ``can_park``)."""
+        return self._parked
+
     async def wait_closed(self) -> None:
         """Wait until :meth:`run` has finished."""
+        if self._finished:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._closed is None:
+            self._closed = trio.Event()
         await self._closed.wait()
+
+    def _lot_for_slots(self) -> trio.lowlevel.ParkingLot:
+        if self._slot_lot is None:
+            self._slot_lot = trio.lowlevel.ParkingLot()
+        return self._slot_lot
+
+    def _unpark_slots(self) -> None:
+        if self._slot_lot is not None:
+            self._slot_lot.unpark_all()
 
     async def wait_ready(self) -> None:
         """Wait until the peer's first SETTINGS arrived, or the connection closed.
@@ -205,34 +295,103 @@ class ConnectionDriver:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         while not (self._peer_settings_seen or self._closing):
-            await self._slot_lot.park()
+            await self._lot_for_slots().park()
 
     # ------------------------------------------------------------------- run
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the connection until it closes; always closes the transport."""
+        """Run the connection until it closes; always closes the transport.
+
+        With ``can_park`` set, it may instead return with :attr:`is_parked`
+        true, leaving the idle connection (transport, engine, state) intact
+        and task-free; calling ``run`` again resumes it where it stopped.
+        """
+        self._parked = False
+        started = False
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                self._arm_initial_timers()
-                self._engine.initiate_connection()
-                self._wake_writer()
-                nursery.start_soon(self._writer_loop)
-                if self._shutdown_on_start:
-                    self.start_graceful_shutdown()
-                task_status.started()
-                await self._reader_loop()
+            while True:
+                self._park_requested = False
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    self._start_run()
+                    nursery.start_soon(self._writer_loop)
+                    if self._shutdown_on_start:
+                        self.start_graceful_shutdown()
+                    if not started:
+                        started = True
+                        task_status.started()
+                    await self._reader_loop()
+                self._nursery = None
+                if self._park_requested and not self._closing and self._parkable():
+                    self._park()
+                    return
+                if self._closing:
+                    return
         finally:
             self._nursery = None
-            if not self._closing:
-                self._close(ConnectionClosed("connection driver stopped"))
-            self._closed.set()
-            await trio.aclose_forcefully(self._transport)
+            if not self._parked:
+                if not self._closing:
+                    self._close(ConnectionClosed("connection driver stopped"))
+                self._finished = True
+                if self._closed is not None:
+                    self._closed.set()
+                await trio.aclose_forcefully(self._transport)
+
+    def _start_run(self) -> None:
+        """Per-run state: the writer's lot and done event; first run: the handshake."""
+        self._writer_lot = trio.lowlevel.ParkingLot()
+        self._writer_done = trio.Event()
+        self._dirty = True  # let the writer look at the engine and the timers
+        if not self._started:
+            self._started = True
+            self._arm_initial_timers()
+            self._engine.initiate_connection()
+        elif self._idle_since is not None and self._can_park is not None:
+            self._park_at = trio.current_time() + self._park_delay
+
+    # --------------------------------------------------------------- parking
+
+    def _parkable(self) -> bool:
+        """Idle and nothing buffered anywhere: safe to drop every task."""
+        return (
+            self._can_park is not None
+            and not (self._streams or self._active_handlers or self._closing)
+            and not (self._shutting_down or self._shutdown_on_start)
+            and not (self._dirty or self._unsent or self._sending)
+            and not self._backlog
+            and self._upgraded_request is None
+            and self._pending_events is None
+            and self._partial_since is None
+            and self._can_park(self._transport)
+        )
+
+    def _request_park(self) -> None:
+        """Timer: idle long enough; stop the tasks so :meth:`run` can park."""
+        self._park_at = None
+        if self._parkable() and self._nursery is not None:
+            self._park_requested = True
+            self._nursery.cancel_scope.cancel()
+        else:
+            self._park_at = trio.current_time() + self._park_delay
+
+    def _park(self) -> None:
+        self._parked = True
+        self._park_at = None
+        self._writer_lot = None
+        self._writer_done = None
+        self._read_lot = None
+        self._window_waiters = None
+        self._backlog = None
+        self._streams = {}
+
+    def parked_deadline(self) -> float:
+        """While parked: when a timer (idle, keepalive, ...) needs the connection."""
+        return self._next_deadline()
 
     async def aclose(self) -> None:
         """Close now: GOAWAY(NO_ERROR), fail unfinished streams, wait for ``run``."""
         self._close(ConnectionClosed("connection closed by the local side"), ErrorCode.NO_ERROR)
-        await self._closed.wait()
+        await self.wait_closed()
 
     def start_graceful_shutdown(self) -> None:
         """Stop taking new streams; close once in-flight streams finish.
@@ -259,7 +418,7 @@ class ConnectionDriver:
                 self._final_goaway_sent = True
             else:
                 self._shutdown_ping_at = trio.current_time() + self._timeouts.shutdown_ping
-        self._slot_lot.unpark_all()
+        self._unpark_slots()
         self._wake_writer()
         self._maybe_finish()
 
@@ -280,13 +439,13 @@ class ConnectionDriver:
             self._peer_settings_seen and engine.open_outbound_streams < engine.max_outbound_streams
         ):
             self._check_can_open()
-            await self._slot_lot.park()
+            await self._lot_for_slots().park()
         self._check_can_open()
         stream_id = engine.get_next_available_stream_id()
         engine.send_headers(stream_id, headers, end_stream=end_stream)
         stream = Stream(self, stream_id, headers_sent=True)
         self._streams[stream_id] = stream
-        self._idle_since = None
+        self._idle_since = self._park_at = None
         if end_stream:
             stream._local_ended = True
         self._wake_writer()
@@ -311,12 +470,14 @@ class ConnectionDriver:
         while not self._closing:
             if self._backlog:
                 await trio.lowlevel.checkpoint()
-                backlog, self._backlog = self._backlog, []
+                backlog, self._backlog = self._backlog, None
                 if not self._closing:
                     self._dispatch(backlog)
                     self._wake_writer()
                 continue
             if self._pending_events is not None and self._read_paused():
+                if self._read_lot is None:
+                    self._read_lot = trio.lowlevel.ParkingLot()
                 await self._read_lot.park()
                 continue
             try:
@@ -386,7 +547,7 @@ class ConnectionDriver:
         stream = Stream(self, stream_id, headers=event.headers, remote_ended=event.end_stream)
         self._streams[stream_id] = stream
         self._active_handlers += 1
-        self._idle_since = None
+        self._idle_since = self._park_at = None
         self._nursery.start_soon(self._run_handler, stream)
 
     def _on_response(self, event: ev.ResponseReceived) -> None:
@@ -433,7 +594,7 @@ class ConnectionDriver:
             request, self._upgraded_request = self._upgraded_request, None
             self._on_request(request)
         self._wake_window_waiters()
-        self._slot_lot.unpark_all()
+        self._unpark_slots()
 
     def _on_settings_acknowledged(self, event: ev.SettingsAcknowledged) -> None:
         self._settings_ack_at = None
@@ -453,7 +614,7 @@ class ConnectionDriver:
         if self._engine.client_side:
             for stream in [s for s in self._streams.values() if s.stream_id > last]:
                 stream._fail(self._stream_error(stream, "peer sent GOAWAY"))
-        self._slot_lot.unpark_all()
+        self._unpark_slots()
         self._maybe_finish()
 
     def _on_connection_closed(self, event: ev.ConnectionClosed) -> None:
@@ -468,6 +629,7 @@ class ConnectionDriver:
                 if not self._dirty:
                     if self._closing:
                         return
+                    assert self._writer_lot is not None
                     with trio.move_on_at(self._next_deadline()):
                         await self._writer_lot.park()
                     if not self._closing:
@@ -494,7 +656,8 @@ class ConnectionDriver:
             self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
         finally:
             self._sending = 0
-            self._writer_done.set()
+            if self._writer_done is not None:
+                self._writer_done.set()
 
     @property
     def _stall_limit(self) -> float:
@@ -504,7 +667,8 @@ class ConnectionDriver:
     def _wake_writer(self) -> None:
         if not self._dirty:
             self._dirty = True
-            self._writer_lot.unpark()
+            if self._writer_lot is not None:
+                self._writer_lot.unpark()
 
     def _note_queued(self, size: int) -> None:
         self._unsent += size
@@ -514,12 +678,22 @@ class ConnectionDriver:
         if size and not self._closing:
             self._engine.acknowledge_received_data(size, stream_id)
             self._wake_writer()
-            if self._pending_events is not None:
+            if self._read_lot is not None:
                 self._read_lot.unpark_all()
 
     def _wake_window_waiters(self) -> None:
-        for stream in list(self._window_waiters):
-            stream._wake()
+        if self._window_waiters:
+            for stream in list(self._window_waiters):
+                stream._wake()
+
+    def _add_window_waiter(self, stream: Stream) -> None:
+        if self._window_waiters is None:
+            self._window_waiters = set()
+        self._window_waiters.add(stream)
+
+    def _discard_window_waiter(self, stream: Stream) -> None:
+        if self._window_waiters is not None:
+            self._window_waiters.discard(stream)
 
     # ---------------------------------------------------------------- timers
 
@@ -527,6 +701,8 @@ class ConnectionDriver:
         now = trio.current_time()
         self._last_received = now
         self._idle_since = now
+        if self._can_park is not None:
+            self._park_at = now + self._park_delay
         t = self._timeouts
         self._handshake_at = now + t.handshake if t.handshake is not None else None
         self._settings_ack_at = now + t.settings_ack if t.settings_ack is not None else None
@@ -547,6 +723,8 @@ class ConnectionDriver:
             candidates.append(self._last_received + t.keepalive_interval)
         if self._idle_since is not None and t.idle is not None:
             candidates.append(self._idle_since + t.idle)
+        if self._park_at is not None:
+            candidates.append(self._park_at)
         return min(candidates)
 
     def _run_timers(self, now: float) -> None:
@@ -578,6 +756,8 @@ class ConnectionDriver:
             self._timeout("idle", t.idle, ErrorCode.NO_ERROR)
         if self._shutdown_ping_at is not None and now >= self._shutdown_ping_at:
             self._send_final_goaway()
+        if self._park_at is not None and now >= self._park_at and not self._closing:
+            self._request_park()
 
     def _timeout(self, what: str, seconds: float | None, code: ErrorCode) -> None:
         if self._closing:
@@ -611,18 +791,21 @@ class ConnectionDriver:
     def _stream_done(self, stream: Stream) -> None:
         if self._streams.pop(stream.stream_id, None) is None:
             return
-        self._window_waiters.discard(stream)
-        if self._engine.client_side:
+        self._discard_window_waiter(stream)
+        if self._engine.client_side and self._slot_lot is not None:
             self._slot_lot.unpark()
         if self._pending_events is not None and not self._closing:
             for event in self._pending_events():
                 _DISPATCH[type(event)](self, event)
-            self._read_lot.unpark_all()
+            if self._read_lot is not None:
+                self._read_lot.unpark_all()
         self._became_quieter()
 
     def _became_quieter(self) -> None:
         if not self._streams and not self._active_handlers:
-            self._idle_since = trio.current_time()
+            self._idle_since = now = trio.current_time()
+            if self._can_park is not None:
+                self._park_at = now + self._park_delay
             if self._pending_events is not None and getattr(self._engine, "must_close", False):
                 done = ConnectionClosed("HTTP/1.1 exchange complete", code=ErrorCode.NO_ERROR)
                 self._close(done)
@@ -667,14 +850,15 @@ class ConnectionDriver:
         for stream in list(self._streams.values()):
             stream._fail(self._stream_error(stream, str(error)))
         self._streams.clear()
-        self._slot_lot.unpark_all()
+        self._unpark_slots()
         self._wake_writer()
         if self._nursery is not None:
             self._nursery.start_soon(self._finish_close)
 
     async def _finish_close(self) -> None:
         with trio.move_on_after(self._timeouts.close_flush):
-            await self._writer_done.wait()
+            if self._writer_done is not None:
+                await self._writer_done.wait()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 

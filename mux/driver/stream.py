@@ -347,12 +347,12 @@ class Stream:
             if trio.current_time() >= stalled_at:
                 self.reset(ErrorCode.CANCEL)
                 self._check_sendable()  # raises the StreamReset just recorded
-            driver._window_waiters.add(self)
+            driver._add_window_waiter(self)
             try:
                 with trio.move_on_at(stalled_at):
                     await self._park()
             finally:
-                driver._window_waiters.discard(self)
+                driver._discard_window_waiter(self)
 
     async def _park(self) -> None:
         if self._lot is None:

@@ -15,6 +15,12 @@ chooses the engine, and without ALPN the decrypted bytes are sniffed as in
 cleartext. HTTP/1.1 requests see ``:scheme`` ``https`` and cannot upgrade to
 h2c there.
 
+Idle connections park (:mod:`mux.driver.parker`): after
+:attr:`ServerConfig.park_delay` seconds without a stream, a connection's task
+hands driver, engine and transport to the server's one :class:`Parker` task and
+exits; input or a timer on the socket starts a new connection task continuing
+the same driver. An idle connection thus holds no task at all.
+
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
 
@@ -44,6 +50,7 @@ from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
 from mux.core.sniff import Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
+from mux.driver.parker import Parker, can_park
 from mux.server.app import Handler, stream_handler
 
 logger = logging.getLogger("mux.server")
@@ -99,6 +106,8 @@ class Server:
         self._timeouts = self.config.connection_timeouts()
         self._drivers: set[ConnectionDriver] = set()
         self._connections = 0
+        self._connection_nursery: trio.Nursery | None = None
+        self._parker = Parker(self._resume)
         self._accept_scope = trio.CancelScope()
         self._drained = trio.Event()
         self._shutting_down = False
@@ -123,6 +132,16 @@ class Server:
         return self._connections
 
     @property
+    def parked_count(self) -> int:
+        """Idle connections currently parked (holding no task)."""
+        return self._parker.count
+
+    @property
+    def parked_total(self) -> int:
+        """How many times a connection was parked since the server started."""
+        return self._parker.parked_total
+
+    @property
     def is_shutting_down(self) -> bool:
         """True once :meth:`shutdown` was called."""
         return self._shutting_down
@@ -136,6 +155,7 @@ class Server:
         self._accept_scope.cancel()
         for driver in list(self._drivers):
             driver.start_graceful_shutdown()
+        self._parker.resume_all()
         if not self._connections:
             self._drained.set()
 
@@ -149,7 +169,18 @@ class Server:
         if listeners is None:
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.listeners = list(listeners)
+        try:
+            await self._serve(task_status)
+        finally:
+            for driver in self._parker.close_all():
+                self._drivers.discard(driver)
+                self._connections -= 1
+
+    async def _serve(self, task_status: trio.TaskStatus[Server]) -> None:
         async with trio.open_nursery() as connections:
+            self._connection_nursery = connections
+            if self.config.park_delay is not None:
+                await connections.start(self._parker.run)
             with self._accept_scope:
                 async with trio.open_nursery() as accepting:
                     for listener in self.listeners:
@@ -180,6 +211,7 @@ class Server:
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
         driver: ConnectionDriver | None = None
+        parked = False
         try:
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
@@ -189,6 +221,7 @@ class Server:
             prefix, engine = await self._choose_engine(transport)
             if engine is None or self._shutting_down:
                 return
+            park_delay = self.config.park_delay
             driver = ConnectionDriver(
                 transport,
                 engine,
@@ -196,18 +229,48 @@ class Server:
                 timeouts=self._timeouts,
                 max_handlers=2 * max(self.config.limits.max_concurrent_streams, 1),
                 initial_data=prefix,
+                can_park=None if park_delay is None else can_park,
+                park_delay=park_delay or 0.0,
             )
             self._drivers.add(driver)
-            await driver.run()
+            parked = await self._drive(driver)
         except Exception:
             logger.exception("connection failed; closing it (the server keeps serving)")
         finally:
-            if driver is not None:
-                self._drivers.discard(driver)
-            self._connections -= 1
-            if self._shutting_down and not self._connections:
-                self._drained.set()
-            await trio.aclose_forcefully(transport)
+            if not parked:
+                await self._release(driver, transport)
+
+    def _resume(self, driver: ConnectionDriver) -> None:
+        """Parker callback: continue a parked connection in a new task."""
+        assert self._connection_nursery is not None
+        self._connection_nursery.start_soon(self._resume_connection, driver)
+
+    async def _resume_connection(self, driver: ConnectionDriver) -> None:
+        parked = False
+        try:
+            parked = await self._drive(driver)
+        except Exception:
+            logger.exception("connection failed; closing it (the server keeps serving)")
+        finally:
+            if not parked:
+                await self._release(driver, driver.transport)
+
+    async def _drive(self, driver: ConnectionDriver) -> bool:
+        """Run ``driver`` until it closes (False) or is parked (True)."""
+        while True:
+            await driver.run()
+            if not driver.is_parked:
+                return False
+            if self._parker.park(driver):
+                return True
+
+    async def _release(self, driver: ConnectionDriver | None, transport: trio.abc.Stream) -> None:
+        if driver is not None:
+            self._drivers.discard(driver)
+        self._connections -= 1
+        if self._shutting_down and not self._connections:
+            self._drained.set()
+        await trio.aclose_forcefully(transport)
 
     async def _start_tls(
         self, transport: trio.abc.Stream
