@@ -3,6 +3,7 @@
 Usage::
 
     mux conformance --target HOST:PORT --protocol mux|h2 [--tls] [--insecure]
+                    [--ca FILE] [--server-name NAME] [--mux-only]
                     [--strict] [--section ID ...] [--junit FILE] [--json]
                     [--timeout S] [--path PATH] [--list]
 
@@ -45,6 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", choices=("mux", "h2"), default="mux")
     parser.add_argument("--tls", action="store_true", help="connect with TLS (ALPN h2 / mux/1)")
     parser.add_argument("--insecure", action="store_true", help="do not verify the certificate")
+    parser.add_argument(
+        "--ca", metavar="FILE", help="PEM CA file to verify the server certificate with"
+    )
+    parser.add_argument(
+        "--server-name", metavar="NAME", help="TLS server name (SNI and check; default: host)"
+    )
+    parser.add_argument(
+        "--mux-only",
+        action="store_true",
+        help="the port speaks only mux: also run cases whose input is another protocol's "
+        "preface (implied over TLS when ALPN picks mux/1)",
+    )
     parser.add_argument("--strict", action="store_true", help="also run SHOULD-level cases")
     parser.add_argument(
         "--section",
@@ -95,7 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no case matches --section {' '.join(args.section)}")
     host, port = args.target
     target = Target(
-        host, port, tls=args.tls, insecure=args.insecure, path=args.path, hold_path=args.hold_path
+        host,
+        port,
+        tls=args.tls,
+        insecure=args.insecure,
+        server_name=args.server_name,
+        path=args.path,
+        hold_path=args.hold_path,
+        ca_file=args.ca,
+        mux_only=args.mux_only,
     )
     colour = sys.stdout.isatty() and not args.json
 

@@ -12,6 +12,14 @@ local action, no ``local_settings``, not ``heavy``). The case sends the
 bytes as they are, preface and SETTINGS included, then reads until every
 expected frame has arrived (and, for a connection error, the GOAWAY), failing
 on any frame listed as absent.
+
+A vector whose input does not start with the mux preface magic (an HTTP/2
+or HTTP/1.1 preface, say) assumes an endpoint that speaks only mux; a
+multi-protocol listener rightly answers such bytes in the protocol they
+belong to. Those cases run only when the endpoint is known to be mux-only:
+TLS negotiated ALPN ``mux/1`` (every byte after the handshake is mux), or
+the user said so (``--mux-only``, :attr:`Target.mux_only`). Otherwise they
+are skipped with that reason.
 """
 
 from __future__ import annotations
@@ -20,14 +28,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mux.conformance.case import CaseFailed, TestCase
+from mux.conformance.case import CaseFailed, CaseSkipped, TestCase
 from mux.conformance.context import CaseContext
-from mux.conformance.wire import FrameEvent
+from mux.conformance.wire import FrameEvent, negotiated_alpn
 from mux.errors import ErrorCode
 
 #: Where the vectors live, relative to the repository root.
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "spec" / "vectors" / "sessions"
 _SOURCE = "spec/vectors"
+#: The first bytes of the mux client preface (spec §2).
+MUX_MAGIC = b"\x89MUX"
 
 Spec = dict[str, Any]
 
@@ -77,9 +87,12 @@ def _runner(vector: Spec) -> Any:
     if error is not None and error["scope"] == "connection":
         wanted.append({"type": "GOAWAY", "error_code": error["code"]})
     absent: list[Spec] = list(expect.get("absent", []))
+    foreign = not data.startswith(MUX_MAGIC)
 
     async def run(ctx: CaseContext) -> None:
         peer = await ctx.mux(handshake=False)
+        if foreign:
+            _require_mux_only(ctx, negotiated_alpn(peer.stream))
         await peer.send_raw(data)
         pending = list(wanted)
         seen: list[FrameEvent] = []
@@ -100,6 +113,17 @@ def _runner(vector: Spec) -> Any:
             raise CaseFailed(_describe(pending[0]), actual)
 
     return run
+
+
+def _require_mux_only(ctx: CaseContext, alpn: str | None) -> None:
+    """Skip unless the endpoint must read every byte as mux (see the module docstring)."""
+    if ctx.target.mux_only or alpn == "mux/1":
+        return
+    how = f"ALPN negotiated {alpn!r}" if ctx.target.tls else "no TLS"
+    raise CaseSkipped(
+        "input is not a mux preface and the endpoint may speak other protocols on this port "
+        f"({how}); run over TLS with ALPN mux/1 or pass --mux-only"
+    )
 
 
 def _usable(vector: Spec) -> bool:

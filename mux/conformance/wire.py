@@ -49,6 +49,19 @@ class Target:
     #: Path of a resource that keeps the request open without reading its body
     #: (flow-control and concurrency cases); defaults to ``path``.
     hold_path: str | None = None
+    #: PEM file of the CA that signed the server's certificate (TLS only).
+    ca_file: str | None = None
+    #: The port speaks only mux (no protocol sniffing): input that is not a mux
+    #: preface must be rejected as mux, not answered in another protocol.
+    mux_only: bool = False
+
+
+def negotiated_alpn(stream: trio.abc.Stream) -> str | None:
+    """The ALPN protocol ``stream`` negotiated (None over plain TCP or without ALPN)."""
+    if isinstance(stream, trio.SSLStream):
+        selected: str | None = stream.selected_alpn_protocol()
+        return selected
+    return None
 
 
 async def open_transport(target: Target, alpn: list[str]) -> trio.abc.Stream:
@@ -56,7 +69,7 @@ async def open_transport(target: Target, alpn: list[str]) -> trio.abc.Stream:
     tcp = await trio.open_tcp_stream(target.host, target.port)
     if not target.tls:
         return tcp
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=target.ca_file)
     if target.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

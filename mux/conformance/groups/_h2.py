@@ -53,8 +53,14 @@ async def stream_end(peer: H2Peer, stream_id: int) -> FrameEvent:
 
 
 async def open_post(peer: H2Peer, stream_id: int = 1) -> None:
-    """Open ``stream_id`` with a POST whose body is still to come (stream stays open)."""
-    await peer.send_headers(stream_id, peer.request_headers("POST"), end_stream=False)
+    """Open ``stream_id`` with a POST whose body is still to come (stream stays open).
+
+    The request goes to the target's hold path: a server that answered at once
+    could end the stream with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), after
+    which the frames a case sends next land on a closed stream.
+    """
+    path = peer.target.hold_path or peer.target.path
+    await peer.send_headers(stream_id, peer.request_headers("POST", path), end_stream=False)
 
 
 def literal_block(fields: list[tuple[str, str]]) -> bytes:

@@ -186,7 +186,8 @@ async def too_many_streams(ctx: CaseContext) -> None:
     limit = peer.server_settings.get(MAX_CONCURRENT_STREAMS)
     if limit is None or limit > 1000:
         raise CaseSkipped(f"server advertises SETTINGS_MAX_CONCURRENT_STREAMS={limit}")
-    blocks = [peer.encode(peer.request_headers("POST")) for _ in range(limit + 1)]
+    hold = peer.request_headers("POST", ctx.target.hold_path)
+    blocks = [peer.encode(hold) for _ in range(limit + 1)]
     for index, block in enumerate(blocks):
         await peer.send_frame(HEADERS, END_HEADERS, 1 + 2 * index, block)
     await stream_error(peer, 1 + 2 * limit, PROTOCOL_ERROR, REFUSED_STREAM)

@@ -63,7 +63,7 @@ async def continuation_stream_zero(ctx: CaseContext) -> None:
 )
 async def continuation_after_end_headers(ctx: CaseContext) -> None:
     peer = await ctx.h2()
-    await peer.send_headers(1, peer.request_headers("POST"), end_stream=False)
+    await peer.send_headers(1, peer.request_headers("POST", ctx.target.hold_path), end_stream=False)
     await peer.send_frame(CONTINUATION, END_HEADERS, 1, peer.encode([("x-test", "1")]))
     await connection_error(ctx, peer, PROTOCOL_ERROR)
 

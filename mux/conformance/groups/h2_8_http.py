@@ -31,6 +31,9 @@ async def _send_fields(peer: H2Peer, fields: list[tuple[str, str]], *, end: bool
 
 
 def _request(peer: H2Peer, method: str = "GET") -> list[tuple[str, str]]:
+    """A request; a POST goes to the hold path so its stream stays open for the body."""
+    if method == "POST":
+        return peer.request_headers(method, peer.target.hold_path)
     return peer.request_headers(method)
 
 
