@@ -2376,7 +2376,7 @@ def _malformed_on_any_state(f: str) -> None:
 
 def field_count_sessions() -> None:
     """Section 11.1: at most 256 fields per received list (a local, SHOULD-level limit)."""
-    f = "header-fields"
+    f = "header_fields"
     add_session(
         f,
         "request-257-fields",
