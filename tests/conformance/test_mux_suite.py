@@ -25,6 +25,9 @@ FOREIGN_PREFACE_VECTORS = [
     "vector/preface/server-bad-magic-h2",
     "vector/preface/server-bad-magic-http1",
 ]
+#: mux/4.2/1 needs MAX_HEADER_LIST_SIZE below MAX_FRAME_SIZE (both 64 KiB by
+#: default); it runs in test_tls_suite.py against a server with a smaller list.
+SKIPPED = ["mux/4.2/1", *FOREIGN_PREFACE_VECTORS]
 
 
 def _target(port: int) -> Target:
@@ -46,8 +49,8 @@ async def test_suite_against_mux_server(mux_port: int) -> None:
     assert len(results) > 100
     assert _failed(results) == KNOWN_SERVER_BUGS
     skipped = [r for r in results if r.status == "skipped"]
-    assert [r.case.id for r in skipped] == FOREIGN_PREFACE_VECTORS
-    assert all("--mux-only" in r.actual for r in skipped)
+    assert [r.case.id for r in skipped] == SKIPPED
+    assert all("--mux-only" in r.actual for r in skipped[1:])
 
 
 async def test_h2_suite_against_mux_server(mux_port: int) -> None:

@@ -19,6 +19,7 @@ from mux.conformance.case import CaseResult, Protocol
 from mux.conformance.groups import all_cases
 from mux.conformance.runner import run_cases, select_cases
 from mux.conformance.wire import Target
+from mux.core.limits import ProtocolLimits
 from mux.server import Server, serve
 from mux.server.demo import app
 
@@ -49,7 +50,13 @@ async def tls_target(ca_and_port_files: tuple[Path, Path, Path]) -> AsyncIterato
     """A TLS ``mux serve`` (demo app) in this test's nursery, and a verifying target."""
     ca_file, chain, key = ca_and_port_files
     config = ServerConfig(
-        host="127.0.0.1", port=0, drain_timeout=1.0, tls_cert=str(chain), tls_key=str(key)
+        host="127.0.0.1",
+        port=0,
+        drain_timeout=1.0,
+        tls_cert=str(chain),
+        tls_key=str(key),
+        # Below MAX_FRAME_SIZE, so mux/4.2/1 (HEADER_LIST_TOO_LARGE) can run.
+        limits=ProtocolLimits(max_header_list_size=16384),
     )
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, app, config)

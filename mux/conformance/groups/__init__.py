@@ -22,10 +22,16 @@ H2_MODULES = (
     "h2_6_continuation",
     "h2_7_error_codes",
     "h2_8_http",
+    "h2_10_security",
     "hpack",
 )
 #: mux group modules, in spec order.
-MUX_MODULES: tuple[str, ...] = ("mux_2_connection", "mux_3_frames", "mux_7_streams")
+MUX_MODULES: tuple[str, ...] = (
+    "mux_2_connection",
+    "mux_3_frames",
+    "mux_7_streams",
+    "mux_11_limits",
+)
 
 
 def _groups(module_names: tuple[str, ...]) -> list[Group]:
