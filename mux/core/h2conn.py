@@ -57,6 +57,7 @@ from h2.errors import ErrorCodes
 from h2.events import StreamReset as H2StreamReset
 from h2.exceptions import (
     DenialOfServiceError,
+    FrameDataMissingError,
     InvalidBodyLengthError,
     ProtocolError,
     StreamClosedError,
@@ -72,8 +73,12 @@ from h2.utilities import (
     validate_outbound_headers,
 )
 from hpack import Decoder, Encoder
-from hyperframe.frame import ContinuationFrame, RstStreamFrame, WindowUpdateFrame
+from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
+from hyperframe.frame import FRAMES, ContinuationFrame, RstStreamFrame, WindowUpdateFrame
 
+#: Frame types (and END_HEADERS) that may start or continue a header block.
+_BLOCK_TYPES = frozenset({0x1, 0x5, 0x9})
+_END_HEADERS = 0x4
 _GOAWAY_INPUTS = frozenset({ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY})
 
 
@@ -283,6 +288,25 @@ class HardenedH2Connection(H2Connection):
         except ProtocolError as exc:
             raise CompressionError(str(exc)) from exc
 
+    def receive_frame(self, ftype: int, flags: int, stream_id: int, payload: bytes) -> list[Any]:
+        """``receive_data`` for one complete frame of a known type, without
+        h2's re-buffering and re-parsing of the header (same errors, same
+        GOAWAY). Frames of a multi-frame header block take h2's path, which
+        joins them."""
+        if ftype in _BLOCK_TYPES and (
+            ftype == 0x9 or not flags & _END_HEADERS or self.incoming_buffer._headers_buffer
+        ):
+            header = len(payload).to_bytes(3, "big") + bytes((ftype, flags))
+            return self.receive_data(header + stream_id.to_bytes(4, "big") + payload)
+        try:
+            return self._receive_frame(_parse_frame(ftype, flags, stream_id, payload))
+        except InvalidPaddingError as exc:
+            self._terminate_connection(ErrorCodes.PROTOCOL_ERROR)
+            raise ProtocolError("Received frame with invalid padding.") from exc
+        except ProtocolError as exc:
+            self._terminate_connection(exc.error_code)
+            raise
+
     def _open_streams(self, remainder: int) -> int:
         """Open streams with ``id % 2 == remainder``; prunes closed streams
         (as h2's scan does) from the queue the stream machines fill: O(1)."""
@@ -396,3 +420,19 @@ class HardenedH2Connection(H2Connection):
     def prune_closed_streams(self) -> None:
         """Move closed streams out of ``streams`` (h2 does it lazily)."""
         _ = self.open_inbound_streams
+
+
+def _parse_frame(ftype: int, flags: int, stream_id: int, payload: bytes) -> Any:
+    """A hyperframe frame, with the errors h2's ``FrameBuffer`` raises."""
+    try:
+        frame = FRAMES[ftype](stream_id)
+        frame.parse_flags(flags)
+    except (InvalidDataError, InvalidFrameError) as exc:
+        raise ProtocolError(f"Received frame with invalid header: {exc!s}") from exc
+    try:
+        frame.parse_body(memoryview(payload))
+    except InvalidDataError as exc:
+        raise ProtocolError("Received frame with non-compliant data") from exc
+    except InvalidFrameError as exc:
+        raise FrameDataMissingError("Frame data missing or invalid") from exc
+    return frame

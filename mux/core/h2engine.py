@@ -227,7 +227,7 @@ class H2Engine:
         if raw is None:
             result, self._pending_resets = self._pending_resets, []
             return result
-        h2_events = self._h2.receive_data(raw)
+        h2_events = self._h2.receive_frame(raw.type, raw.flags, raw.stream_id, raw.payload)
         self._drain()
         result, self._pending_resets = self._pending_resets, []
         for h2_event in h2_events:
@@ -247,8 +247,8 @@ class H2Engine:
         )
         return "closed" if stream_id <= highest else "idle"
 
-    def _triage(self, frame: RawFrame) -> bytes | None:
-        """Apply the state-aware rules; return the bytes to give h2, or None."""
+    def _triage(self, frame: RawFrame) -> RawFrame | None:
+        """Apply the state-aware rules; return the frame to give h2, or None."""
         if frame.type not in _KNOWN_TYPES:
             return None
         if frame.type == PRIORITY:
@@ -263,7 +263,7 @@ class H2Engine:
                 ErrorCode.STREAM_CLOSED,
                 f"frame type 0x{frame.type:x} on stream {frame.stream_id} after END_STREAM",
             )
-        return frame.serialize()
+        return frame
 
     def _ended_by_peer(self, stream_id: int) -> bool:
         """True when the stream is closed and the closing was by END_STREAM
@@ -292,7 +292,7 @@ class H2Engine:
         body = payload[:pad] + payload[pad + 5 :]
         return RawFrame(frame.type, frame.flags & ~FLAG_PRIORITY, frame.stream_id, body)
 
-    def _stream_control_frame(self, frame: RawFrame) -> bytes | None:
+    def _stream_control_frame(self, frame: RawFrame) -> RawFrame | None:
         if len(frame.payload) != 4:
             self._fail(ErrorCode.FRAME_SIZE_ERROR, f"frame type 0x{frame.type:x} length must be 4")
         state = self._stream_state(frame.stream_id)
@@ -304,7 +304,7 @@ class H2Engine:
         if frame.type == WINDOW_UPDATE and not int.from_bytes(frame.payload, "big") & 0x7FFF_FFFF:
             self._stream_error(frame.stream_id, ErrorCode.PROTOCOL_ERROR)
             return None
-        return frame.serialize()
+        return frame
 
     def _stream_error(self, stream_id: int, code: ErrorCode) -> None:
         """Reset a stream because of the peer (stream error, RFC 9113 §5.4.2)."""

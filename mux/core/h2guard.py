@@ -32,8 +32,9 @@ WINDOW_UPDATE 0, late frames) happens in :mod:`mux.core.h2engine`.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -68,6 +69,15 @@ FLAG_PRIORITY: Final = 0x20
 #: Frame types that cost a control-budget token: they make us work but carry
 #: no application data.
 _CONTROL_TYPES: Final = frozenset({PING, SETTINGS, PRIORITY, RST_STREAM})
+#: Types whose header the budget check must see (control types and SETTINGS).
+_BUDGET_TYPES: Final = _CONTROL_TYPES
+#: Types that can open a header block (the block check runs for these, or
+#: while a block is open).
+_BLOCK_STARTS: Final = frozenset({HEADERS, PUSH_PROMISE})
+#: Types whose payload counts towards the empty-frame flood check.
+_BODY_TYPES: Final = frozenset({DATA, HEADERS, CONTINUATION})
+#: A frame header: 24-bit length (as 8 + 16 bits), type, flags, stream id.
+_HEADER: Final = struct.Struct(">BHBBL")
 
 
 def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -130,9 +140,8 @@ class H2Limits:
             raise ValueError(f"max_frame_size must be in [16384, 16777215], got {value}")
 
 
-@attrs.frozen
-class RawFrame:
-    """One complete frame as it arrived."""
+class RawFrame(NamedTuple):
+    """One complete frame as it arrived (a named tuple: cheap to build)."""
 
     type: int
     flags: int
@@ -191,41 +200,59 @@ class FrameGuard:
     def feed(self, data: bytes) -> Iterator[RawFrame]:
         """Add received bytes and yield every complete, pre-checked frame.
 
+        Complete frames are cut straight out of ``data`` (one copy per
+        payload); only an incomplete tail is kept in the buffer.
+
         Raises:
             GuardViolation: a connection-scoped rule was broken; the guard must
                 not be used again.
         """
-        view = memoryview(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._preface_left:
-            view = self._eat_preface(view)
-        self._buffer += view
-        while True:
-            if self._pending is None:
-                if len(self._buffer) < FRAME_HEADER_SIZE:
-                    return
-                self._pending = self._check_header(bytes(self._buffer[:FRAME_HEADER_SIZE]))
-            length, ftype, flags, stream_id = self._pending
-            end = FRAME_HEADER_SIZE + length
-            if len(self._buffer) < end:
+            data = self._eat_preface(data)
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            pending = self._pending
+            if pending is not None and len(buffer) < FRAME_HEADER_SIZE + pending[0]:
                 return
-            payload = bytes(self._buffer[FRAME_HEADER_SIZE:end])
-            del self._buffer[:end]
-            self._pending = None
-            self._check_payload(ftype, flags, payload)
-            yield RawFrame(ftype, flags, stream_id, payload)
+            data = bytes(buffer)
+            buffer.clear()
+        pos, size = 0, len(data)
+        try:
+            while size - pos >= FRAME_HEADER_SIZE:
+                pending = self._pending
+                if pending is None:
+                    pending = self._pending = self._check_header(*_HEADER.unpack_from(data, pos))
+                length, ftype, flags, stream_id = pending
+                start = pos + FRAME_HEADER_SIZE
+                end = start + length
+                if end > size:
+                    break
+                payload = data[start:end]
+                pos = end
+                self._pending = None
+                if ftype <= CONTINUATION and ftype in _BODY_TYPES:
+                    self._check_payload(ftype, flags, payload)
+                yield RawFrame(ftype, flags, stream_id, payload)
+        finally:
+            if pos < size:
+                buffer += data[pos:]
 
-    def _eat_preface(self, view: memoryview) -> memoryview:
+    def _eat_preface(self, data: bytes) -> bytes:
         offset = len(PREFACE) - self._preface_left
-        take = min(self._preface_left, len(view))
-        if bytes(view[:take]) != PREFACE[offset : offset + take]:
+        take = min(self._preface_left, len(data))
+        if data[:take] != PREFACE[offset : offset + take]:
             raise GuardViolation(ErrorCode.PROTOCOL_ERROR, "invalid HTTP/2 connection preface")
         self._preface_left -= take
-        return view[take:]
+        return data[take:]
 
-    def _check_header(self, header: bytes) -> tuple[int, int, int, int]:
-        length = int.from_bytes(header[:3], "big")
-        ftype, flags = header[3], header[4]
-        stream_id = int.from_bytes(header[5:9], "big") & 0x7FFF_FFFF
+    def _check_header(
+        self, length_high: int, length_low: int, ftype: int, flags: int, stream_id: int
+    ) -> tuple[int, int, int, int]:
+        length = length_high << 16 | length_low
+        stream_id &= 0x7FFF_FFFF
         if length > self.limits.max_frame_size:
             raise GuardViolation(
                 ErrorCode.FRAME_SIZE_ERROR,
@@ -239,8 +266,10 @@ class FrameGuard:
                     f"first frame must be SETTINGS, got type 0x{ftype:x}",
                 )
             self._seen_settings = True
-        self._check_header_block(length, ftype, flags, stream_id)
-        self._check_budgets(length, ftype, flags)
+        if self._block_stream or ftype in _BLOCK_STARTS:
+            self._check_header_block(length, ftype, flags, stream_id)
+        if ftype > _KNOWN_MAX or ftype in _BUDGET_TYPES:
+            self._check_budgets(length, ftype, flags)
         return length, ftype, flags, stream_id
 
     def _check_header_block(self, length: int, ftype: int, flags: int, stream_id: int) -> None:
@@ -293,8 +322,6 @@ class FrameGuard:
                 )
 
     def _check_payload(self, ftype: int, flags: int, payload: bytes) -> None:
-        if ftype not in (DATA, HEADERS, CONTINUATION):
-            return
         empty = not _data_length(flags, payload) and not (
             ftype != CONTINUATION and flags & FLAG_END_STREAM
         )
