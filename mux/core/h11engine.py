@@ -38,6 +38,7 @@ replace its engine with ``upgraded_to`` after draining ``data_to_send()``.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -184,7 +185,12 @@ class H11Engine:
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ]
-            self._out += self._conn.send(h11.Response(status_code=status, headers=headers)) or b""
+            self._out += (
+                self._conn.send(
+                    h11.Response(status_code=status, headers=headers, reason=_reason(status))
+                )
+                or b""
+            )
             self._out += self._conn.send(h11.Data(data=body)) or b""
             self._out += self._conn.send(h11.EndOfMessage()) or b""
         self._must_close = True
@@ -208,7 +214,9 @@ class H11Engine:
         except RemoteProtocolError:
             return [ev.RequestReceived(1, headers, end_stream=True)]  # serve as HTTP/1.1
         switch = h11.InformationalResponse(
-            status_code=101, headers=[(b"connection", b"Upgrade"), (b"upgrade", b"h2c")]
+            status_code=101,
+            headers=[(b"connection", b"Upgrade"), (b"upgrade", b"h2c")],
+            reason=_reason(101),
         )
         self._out += self._conn.send(switch) or b""
         self._out += engine.data_to_send()
@@ -250,8 +258,12 @@ class H11Engine:
             return self._finish()
         status, fields = _response_head(headers)
         if 100 <= status < 200:
-            return self._send(h11.InformationalResponse(status_code=status, headers=fields))
-        self._send(h11.Response(status_code=status, headers=fields))
+            return self._send(
+                h11.InformationalResponse(
+                    status_code=status, headers=fields, reason=_reason(status)
+                )
+            )
+        self._send(h11.Response(status_code=status, headers=fields, reason=_reason(status)))
         self._response_started = True
         if end_stream:
             self.end_stream(stream_id)
@@ -370,3 +382,12 @@ def _response_head(headers: Headers) -> tuple[int, Headers]:
     if status is None or not status.isdigit():
         raise LocalProtocolError("response headers need a numeric :status")
     return int(status), [(n, v) for n, v in headers if not n.startswith(b":")]
+
+
+def _reason(status: int) -> bytes:
+    """The standard reason phrase (RFC 9110 §15), or ``Unknown``: some clients
+    (h2load --h1) reject a status line with an empty one."""
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"

@@ -89,11 +89,12 @@ class CompressionError(ProtocolError):
 
 
 class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
-    """h2's connection state machine, except that GOAWAY changes nothing once open."""
+    """h2's connection state machine, except that GOAWAY (sent or received,
+    with any error code, before or after the first stream) changes nothing."""
 
     def process_input(self, input_: ConnectionInputs) -> list[Any]:
-        if input_ in _GOAWAY_INPUTS and self.state != ConnectionState.IDLE:
-            return []
+        if input_ in _GOAWAY_INPUTS and self.state != ConnectionState.CLOSED:
+            return []  # also before any stream (IDLE): h2spec h2/7/1
         result: list[Any] = super().process_input(input_)
         return result
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import trio
 
 from mux.server.server import Server
@@ -77,11 +76,6 @@ async def test_h2load_small_run(server: Server) -> None:
     assert "status codes: 2000 2xx" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (mux/core/h11engine.py): responses carry an empty reason phrase "
-    "('HTTP/1.1 200 '), which h2load --h1 counts as failed",
-)
 async def test_h2load_http11(server: Server) -> None:
     h2load = need("h2load")
     out = await run_peer(h2load, "--h1", "-n", "500", "-c", "2", _url(server, "/bytes/10"))
