@@ -424,6 +424,11 @@ class H2Engine:
             LocalFlowControlError: ``len(data)`` exceeds the send window.
             LocalProtocolError: the stream is closed for sending.
         """
+        if not data:  # END_STREAM only: no window needed
+            with _local_errors():
+                self._h2.send_data(stream_id, b"", end_stream=end_stream)
+            self._guard.credit()
+            return
         window = self.local_flow_control_window(stream_id)
         if len(data) > window:
             raise LocalFlowControlError(
