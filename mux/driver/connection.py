@@ -1,4 +1,4 @@
-"""The trio driver of one connection: one engine, one transport, two tasks.
+"""The trio driver of one connection: one engine, one transport, no idle task.
 
 Theory of operation
 -------------------
@@ -6,20 +6,28 @@ Theory of operation
 :class:`~mux.core.engine.Engine`. :meth:`ConnectionDriver.run` opens one nursery
 holding:
 
-* the **reader** task: ``receive_some`` → ``engine.receive_data`` → dispatch
-  each event to its :class:`~mux.driver.stream.Stream` (a dict lookup, no task
-  per stream);
-* the **writer** task: every command (from any task) queues bytes in the engine
-  and calls :meth:`_wake_writer`; the writer drains ``engine.data_to_send()``
-  into ONE ``send_all`` per wake-up, so commands issued in the same scheduler
-  tick share a syscall. The writer also runs the connection's timers
-  (handshake, SETTINGS ack, slowloris frame timeout, keepalive, idle, the
-  two-step shutdown PING) by sleeping until the next deadline;
+* the **reader** (the ``run`` task itself): ``receive_some`` →
+  ``engine.receive_data`` → dispatch each event to its
+  :class:`~mux.driver.stream.Stream` (a dict lookup, no task per stream). It
+  also runs the connection's timers (handshake, SETTINGS ack, slowloris frame
+  timeout, keepalive, idle, the two-step shutdown PING, parking): each wait
+  is bounded by the earliest deadline (:meth:`_rearm_timers` moves it);
+* a **flusher**, only while bytes are queued: every command (from any task)
+  queues bytes in the engine and calls :meth:`_wake_writer`, which starts one
+  flusher task if none runs; it sends ``engine.data_to_send()`` as ONE
+  ``send_all`` per round (commands of the same scheduler tick share a
+  syscall) and exits once nothing is left;
 * on a server, one task per *active* request running the stream handler.
+
+Parking (server side, ``can_park``): once idle for ``park_delay`` seconds with
+nothing buffered, ``run`` cancels its nursery and returns with
+:attr:`ConnectionDriver.is_parked` true, transport open; the owner hands the
+driver to a :class:`~mux.driver.parker.Parker` and calls ``run`` again when the
+socket turns readable or a timer is due.
 
 Closing is one path, :meth:`_close`: record why, fail every unfinished stream
 with :class:`mux.errors.ConnectionClosed` (saying whether its request may have
-been processed), queue GOAWAY if asked, let the writer flush for at most
+been processed), queue GOAWAY if asked, let the flusher finish for at most
 ``close_flush`` seconds, then cancel the nursery. ``run`` always ends by
 closing the transport forcefully. An engine :class:`~mux.errors.RemoteProtocolError`
 (GOAWAY already queued), EOF, a transport error or a timer all take this path.
@@ -82,7 +90,7 @@ class ConnectionDriver:
             beyond the engine's MAX_CONCURRENT_STREAMS.
         initial_data: bytes already read from ``transport`` (protocol sniffing).
         dispatch_batch: dispatch at most this many received events, then let
-            the woken tasks run (and the writer flush what they queued) before
+            the woken tasks run (and the flusher send what they queued) before
             the rest: a big read then pipelines with the peer instead of moving
             in lockstep with it. Default: all events of a read at once.
         can_park: server side: ``can_park(transport)`` says whether the idle
@@ -105,6 +113,8 @@ class ConnectionDriver:
         "_error",
         "_final_goaway_sent",
         "_finished",
+        "_flush_done",
+        "_flushing",
         "_goaway",
         "_handshake_at",
         "_idle_since",
@@ -131,12 +141,11 @@ class ConnectionDriver:
         "_started",
         "_streams",
         "_timeouts",
+        "_timer_scope",
         "_transport",
         "_unsent",
         "_upgraded_request",
         "_window_waiters",
-        "_writer_done",
-        "_writer_lot",
         "bytes_sent",
         "park_token",
     )
@@ -168,8 +177,9 @@ class ConnectionDriver:
         # Lazily created (an idle connection should cost little memory).
         self._read_lot: trio.lowlevel.ParkingLot | None = None
         self._slot_lot: trio.lowlevel.ParkingLot | None = None
-        self._writer_lot: trio.lowlevel.ParkingLot | None = None
-        self._writer_done: trio.Event | None = None
+        self._flush_done: trio.Event | None = None
+        self._flushing = False
+        self._timer_scope: trio.CancelScope | None = None
         self._closed: trio.Event | None = None
         self._window_waiters: set[Stream] | None = None
         self._backlog: list[ev.Event] | None = None
@@ -314,7 +324,6 @@ class ConnectionDriver:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     self._start_run()
-                    nursery.start_soon(self._writer_loop)
                     if self._shutdown_on_start:
                         self.start_graceful_shutdown()
                     if not started:
@@ -338,16 +347,15 @@ class ConnectionDriver:
                 await trio.aclose_forcefully(self._transport)
 
     def _start_run(self) -> None:
-        """Per-run state: the writer's lot and done event; first run: the handshake."""
-        self._writer_lot = trio.lowlevel.ParkingLot()
-        self._writer_done = trio.Event()
-        self._dirty = True  # let the writer look at the engine and the timers
+        """Per-run state; first run: the handshake. Starts a flusher for queued bytes."""
         if not self._started:
             self._started = True
             self._arm_initial_timers()
             self._engine.initiate_connection()
         elif self._idle_since is not None and self._can_park is not None:
             self._park_at = trio.current_time() + self._park_delay
+        self._dirty = False
+        self._wake_writer()  # flush what was queued before run (preface, SETTINGS)
 
     # --------------------------------------------------------------- parking
 
@@ -357,7 +365,7 @@ class ConnectionDriver:
             self._can_park is not None
             and not (self._streams or self._active_handlers or self._closing)
             and not (self._shutting_down or self._shutdown_on_start)
-            and not (self._dirty or self._unsent or self._sending)
+            and not (self._dirty or self._flushing or self._unsent or self._sending)
             and not self._backlog
             and self._upgraded_request is None
             and self._pending_events is None
@@ -377,8 +385,8 @@ class ConnectionDriver:
     def _park(self) -> None:
         self._parked = True
         self._park_at = None
-        self._writer_lot = None
-        self._writer_done = None
+        self._flush_done = None
+        self._timer_scope = None
         self._read_lot = None
         self._window_waiters = None
         self._backlog = None
@@ -418,6 +426,7 @@ class ConnectionDriver:
                 self._final_goaway_sent = True
             else:
                 self._shutdown_ping_at = trio.current_time() + self._timeouts.shutdown_ping
+        self._rearm_timers()
         self._unpark_slots()
         self._wake_writer()
         self._maybe_finish()
@@ -475,16 +484,24 @@ class ConnectionDriver:
                     self._dispatch(backlog)
                     self._wake_writer()
                 continue
-            if self._pending_events is not None and self._read_paused():
-                if self._read_lot is None:
-                    self._read_lot = trio.lowlevel.ParkingLot()
-                await self._read_lot.park()
+            data: bytes | bytearray | None = None
+            with trio.CancelScope(deadline=self._next_deadline()) as scope:
+                self._timer_scope = scope
+                if self._pending_events is not None and self._read_paused():
+                    if self._read_lot is None:
+                        self._read_lot = trio.lowlevel.ParkingLot()
+                    await self._read_lot.park()
+                    continue
+                try:
+                    data = await self._transport.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
+                    return
+            self._timer_scope = None
+            if data is None:  # a timer is due
+                if not self._closing:
+                    self._run_timers(trio.current_time())
                 continue
-            try:
-                data = await self._transport.receive_some(RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
-                return
             self._feed(data if type(data) is bytes else bytes(data))
 
     def _read_paused(self) -> bool:
@@ -600,7 +617,7 @@ class ConnectionDriver:
         self._settings_ack_at = None
 
     def _on_ping(self, event: ev.PingReceived) -> None:
-        """The engine already queued the PONG; the writer flushes it."""
+        """The engine already queued the PONG; the flusher sends it."""
 
     def _on_ping_ack(self, event: ev.PingAcknowledged) -> None:
         if event.data == _KEEPALIVE_PING:
@@ -622,19 +639,16 @@ class ConnectionDriver:
 
     # ---------------------------------------------------------------- writer
 
-    async def _writer_loop(self) -> None:
+    async def _flusher(self) -> None:
+        """Send everything queued as ONE ``send_all`` per round, then exit.
+
+        Started on demand by :meth:`_wake_writer` (at most one at a time), it
+        runs after the tasks woken in the same scheduler tick queued their
+        bytes, so they share a syscall; an idle connection has no writer task.
+        """
         transport = self._transport
         try:
-            while True:
-                if not self._dirty:
-                    if self._closing:
-                        return
-                    assert self._writer_lot is not None
-                    with trio.move_on_at(self._next_deadline()):
-                        await self._writer_lot.park()
-                    if not self._closing:
-                        self._run_timers(trio.current_time())
-                    continue
+            while self._dirty:
                 self._dirty = False
                 data = self._engine.data_to_send()
                 if not data:
@@ -656,8 +670,10 @@ class ConnectionDriver:
             self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
         finally:
             self._sending = 0
-            if self._writer_done is not None:
-                self._writer_done.set()
+            self._flushing = False
+            if self._flush_done is not None:
+                self._flush_done.set()
+                self._flush_done = None
 
     @property
     def _stall_limit(self) -> float:
@@ -665,10 +681,16 @@ class ConnectionDriver:
         return math.inf if stall is None else stall
 
     def _wake_writer(self) -> None:
-        if not self._dirty:
-            self._dirty = True
-            if self._writer_lot is not None:
-                self._writer_lot.unpark()
+        """Bytes were queued in the engine: make sure a flusher will send them."""
+        self._dirty = True
+        if not self._flushing and self._nursery is not None:
+            self._flushing = True
+            self._nursery.start_soon(self._flusher)
+
+    def _rearm_timers(self) -> None:
+        """A timer moved: let the reader wake at the new earliest deadline."""
+        if self._timer_scope is not None:
+            self._timer_scope.deadline = self._next_deadline()
 
     def _note_queued(self, size: int) -> None:
         self._unsent += size
@@ -806,6 +828,7 @@ class ConnectionDriver:
             self._idle_since = now = trio.current_time()
             if self._can_park is not None:
                 self._park_at = now + self._park_delay
+            self._rearm_timers()
             if self._pending_events is not None and getattr(self._engine, "must_close", False):
                 done = ConnectionClosed("HTTP/1.1 exchange complete", code=ErrorCode.NO_ERROR)
                 self._close(done)
@@ -857,8 +880,10 @@ class ConnectionDriver:
 
     async def _finish_close(self) -> None:
         with trio.move_on_after(self._timeouts.close_flush):
-            if self._writer_done is not None:
-                await self._writer_done.wait()
+            while self._flushing:
+                if self._flush_done is None:
+                    self._flush_done = trio.Event()
+                await self._flush_done.wait()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 

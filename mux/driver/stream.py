@@ -7,7 +7,7 @@ A :class:`Stream` is a small slotted object owned by a
 the driver's reader task pushes events into it (``_on_*`` methods) and wakes
 whoever waits on it; application tasks call the public ``send_*`` /
 ``receive_*`` coroutines, which issue engine commands and wake the driver's
-single writer task.
+flusher (see :meth:`ConnectionDriver._wake_writer`).
 
 It is forwardable: headers, body chunks, trailers, end and reset are explicit,
 so a gateway can copy one stream onto another frame by frame.
