@@ -302,15 +302,12 @@ class MuxConnection(FrameReceiver):
             raise LocalProtocolError(f"cannot acknowledge {size} bytes")
         if size == 0 or self._closed:
             return
-        effective = self._effective
-        pending = outstanding(
-            effective.connection_window, self._recv_window, self._recv_unannounced
-        )
+        pending = outstanding(self._connection_target(), self._recv_window, self._recv_unannounced)
         if size > pending:
             raise LocalProtocolError(f"acknowledged {size} bytes, only {pending} outstanding")
         stream = self._streams.get(stream_id)
         if stream is not None and stream.can_receive:
-            target = effective.initial_stream_window
+            target = self._stream_target(stream_id)
             unannounced = stream.recv_unannounced + size
             if unannounced > outstanding(target, stream.recv_window, 0):
                 raise LocalProtocolError(f"acknowledged more than stream {stream_id} received")

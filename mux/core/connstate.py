@@ -29,7 +29,7 @@ from typing import Final
 
 from mux.core import events as ev
 from mux.core.codec import FrameDecoder
-from mux.core.flow import update_due
+from mux.core.flow import BDP_PING, WindowTuner, grown_target, outstanding, update_due
 from mux.core.frames import (
     HEADER_STRUCT,
     PREFACE,
@@ -69,6 +69,7 @@ class ConnectionState:
     """
 
     __slots__ = (
+        "_autotune",
         "_closed",
         "_control_count",
         "_decoder",
@@ -92,6 +93,7 @@ class ConnectionState:
         "_send_window",
         "_streams",
         "_table",
+        "_tuner",
         "_unknown_count",
         "client_side",
         "limits",
@@ -114,6 +116,12 @@ class ConnectionState:
         self._send_window = DEFAULT_SETTINGS.connection_window
         self._recv_window = DEFAULT_SETTINGS.connection_window
         self._recv_unannounced = 0
+        self._tuner: WindowTuner | None = None  # created at the first sample
+        limits = self.limits
+        self._autotune = (
+            limits.stream_window_cap > limits.initial_stream_window
+            or limits.max_connection_window > limits.connection_window
+        )
         self._goaway_sent_id: int | None = None
         self._goaway_received_id: int | None = None
         self._last_processed = 0
@@ -193,11 +201,72 @@ class ConnectionState:
 
     def _credit_connection(self, size: int) -> None:
         unannounced = self._recv_unannounced + size
-        if update_due(unannounced, self._effective.connection_window):
+        if update_due(unannounced, self._connection_target()):
             self._out += pack_header(4, WINDOW_UPDATE, 0, 0) + unannounced.to_bytes(4)
             self._recv_window += unannounced
             unannounced = 0
         self._recv_unannounced = unannounced
+
+    # ------------------------------------------------------------ window tuning
+
+    def _connection_target(self) -> int:
+        """The connection receive window we grant: configured plus tuned growth."""
+        tuner = self._tuner
+        extra = 0 if tuner is None else tuner.conn_extra
+        return self._effective.connection_window + extra
+
+    def _stream_target(self, sid: int) -> int:
+        """A stream's receive window we grant: configured plus tuned growth."""
+        tuner = self._tuner
+        extra = 0 if tuner is None else tuner.stream_extra.get(sid, 0)
+        return self._effective.initial_stream_window + extra
+
+    def _tune_on_data(self, stream: Stream, size: int) -> None:
+        """Count a delivered DATA frame, or start a sample when a window is in use."""
+        tuner = self._tuner
+        if tuner is not None and tuner.sampling:
+            tuner.count(stream.stream_id, size)
+            return
+        limits = self.limits
+        target = self._stream_target(stream.stream_id)
+        conn_target = self._connection_target()
+        # Sample only when over 1/8 of a window is in use (a burst, not a small
+        # unary body) and the window may still grow.
+        if (8 * (target - stream.recv_window) > target and target < limits.stream_window_cap) or (
+            8 * (conn_target - self._recv_window) > conn_target
+            and conn_target < limits.max_connection_window
+        ):
+            if tuner is None:
+                tuner = self._tuner = WindowTuner()
+            tuner.start(stream.stream_id, size)
+            self._out += pack_header(8, PING, 0, 0) + BDP_PING
+
+    def _finish_sample(self, tuner: WindowTuner) -> None:
+        """The BDP PING came back: grow the windows the sample shows too small."""
+        tuner.sampling = False
+        streams = self._streams
+        cap = self.limits.stream_window_cap
+        for sid, sampled in tuner.sample_streams.items():
+            stream = streams.get(sid)
+            if stream is None or not stream.can_receive:
+                continue
+            target = self._stream_target(sid)
+            buffered = outstanding(target, stream.recv_window, stream.recv_unannounced)
+            new = grown_target(target, sampled, buffered, cap)
+            if new > target:
+                tuner.stream_extra[sid] = tuner.stream_extra.get(sid, 0) + new - target
+                stream.recv_window += new - target
+                self._out += pack_header(4, WINDOW_UPDATE, 0, sid) + (new - target).to_bytes(4)
+        tuner.sample_streams = {}
+        for sid in [sid for sid in tuner.stream_extra if sid not in streams]:
+            del tuner.stream_extra[sid]
+        target = self._connection_target()
+        buffered = outstanding(target, self._recv_window, self._recv_unannounced)
+        new = grown_target(target, tuner.sample_total, buffered, self.limits.max_connection_window)
+        if new > target:
+            tuner.conn_extra += new - target
+            self._recv_window += new - target
+            self._out += pack_header(4, WINDOW_UPDATE, 0, 0) + (new - target).to_bytes(4)
 
     def _fail(self, exc: RemoteProtocolError) -> None:
         if not self._initiated:

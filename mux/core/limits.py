@@ -107,6 +107,28 @@ class ProtocolLimits:
     #: "Header-count amplification"; Envoy/nginx cap the count near 100-1000).
     max_header_fields: int = attrs.field(default=256, validator=_POSITIVE)
 
+    #: Largest receive window per stream in bytes that auto-tuning may grow to
+    #: (mux.core.flow.WindowTuner). One stream's throughput is at most window /
+    #: round trip, so 256 KiB caps a 1 ms path near 250 MiB/s; 16 MiB covers
+    #: 10 Gbit/s at ~13 ms. Growth happens only while the application keeps up,
+    #: so a slow reader still buffers at most the initial window. A value not
+    #: above initial_stream_window disables stream auto-tuning.
+    max_stream_window: int = attrs.field(
+        default=16 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
+    )
+    #: Largest connection receive window in bytes that auto-tuning may grow to:
+    #: the per-connection memory budget for buffered bodies (every stream
+    #: window is also bounded by it). A value not above connection_window
+    #: disables connection auto-tuning.
+    max_connection_window: int = attrs.field(
+        default=64 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
+    )
+
+    @property
+    def stream_window_cap(self) -> int:
+        """What a stream receive window may grow to (never above the connection budget)."""
+        return min(self.max_stream_window, self.max_connection_window)
+
     def to_settings(self) -> dict[int, int]:
         """The SETTINGS entries to advertise: only values that differ from the default."""
         values = {

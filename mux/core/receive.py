@@ -49,7 +49,7 @@ from mux.core.connstate import (
     pack_header,
     protocol_error,
 )
-from mux.core.flow import credit
+from mux.core.flow import BDP_PING, credit
 from mux.core.frames import (
     ACK,
     END_STREAM,
@@ -148,6 +148,8 @@ class FrameReceiver(ConnectionState):
             if size:
                 self._control_count = self._unknown_count = 0
                 events.append(ev.DataReceived(sid, payload, size, bool(end)))
+                if self._autotune:
+                    self._tune_on_data(stream, size)
             if end:
                 self._remote_end(stream, events)
 
@@ -330,7 +332,11 @@ class FrameReceiver(ConnectionState):
             raise FrameSizeError(f"PING payload must be 8 bytes, got {len(payload)}")
         self._count_control()
         if flags & ACK:
-            events.append(ev.PingAcknowledged(payload))
+            tuner = self._tuner
+            if payload == BDP_PING and tuner is not None and tuner.sampling:
+                self._finish_sample(tuner)
+            else:
+                events.append(ev.PingAcknowledged(payload))
         else:
             self._queue_control(pack_header(8, PING, ACK, 0) + payload)
             events.append(ev.PingReceived(payload))

@@ -67,7 +67,8 @@ def test_credit_returned_only_on_acknowledge() -> None:
     pair.client.send_data(sid, b"a" * 131072)
     events = pair.to_server()
     assert events == [ev.DataReceived(sid, b"a" * 65536, 65536)] * 2  # split at 64 KiB
-    assert pair.server.data_to_send() == b""
+    sent = parse_frames(pair.server.data_to_send(), preface=False)
+    assert [f.type for f in sent] == [FrameType.PING]  # the window tuner's BDP probe only
     pair.server.acknowledge_received_data(131071, sid)
     assert pair.server.data_to_send() == b""  # below half of the stream window
     pair.server.acknowledge_received_data(1, sid)
@@ -92,7 +93,11 @@ def test_connection_window_update_at_half() -> None:
         pair.to_server()
         pair.server.acknowledge_received_data(200000, sid)
     frames = parse_frames(pair.server.data_to_send(), preface=False)
-    conn_updates = [decode_u32(f.payload) for f in frames if f.stream_id == 0]
+    conn_updates = [
+        decode_u32(f.payload)
+        for f in frames
+        if f.stream_id == 0 and f.type == FrameType.WINDOW_UPDATE
+    ]
     assert conn_updates == [600000]
 
 
@@ -146,6 +151,7 @@ def test_settings_delta_may_make_window_negative() -> None:
     pair.pump()
     pair.client.update_settings({SettingId.INITIAL_STREAM_WINDOW: 1000})
     server_events, _ = pair.pump()
+    server_events = [e for e in server_events if not isinstance(e, ev.PingReceived)]  # BDP probe
     assert server_events == [ev.SettingsChanged({SettingId.INITIAL_STREAM_WINDOW: 1000})]
     assert pair.server.local_flow_control_window(sid) == 0
     stream = pair.server._streams[sid]
