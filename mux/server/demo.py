@@ -6,7 +6,7 @@ Theory of operation
 
 * ``/echo``: streams the request body back as it arrives; the request's
   end-to-end headers come back as response headers;
-* ``/bytes/{n}``: ``n`` bytes (0..1 GiB) streamed in 64 KiB chunks, so large
+* ``/bytes/{n}``: ``n`` bytes (0..1 GiB) streamed in 1 MiB writes, so large
   responses exercise flow control;
 * ``/stream/{n}``: ``n`` (0..100000) separate chunks, one JSON line each;
 * ``/delay/{ms}``: answers after ``ms`` (0..60000) milliseconds;
@@ -34,8 +34,9 @@ MAX_BYTES: Final = 1 << 30
 MAX_STREAM_CHUNKS: Final = 100_000
 #: Largest /delay/{ms} (milliseconds).
 MAX_DELAY_MS: Final = 60_000
-#: Chunk size of /bytes/{n} (bytes).
-CHUNK_SIZE: Final = 65536
+#: Write size of /bytes/{n} (bytes): large writes amortise the per-write
+#: scheduling cost; the driver splits them into frames and waits for window.
+CHUNK_SIZE: Final = 1 << 20
 _BLOCK: Final = bytes(range(256)) * (CHUNK_SIZE // 256)
 #: Request headers never echoed back (hop-by-hop or framing-specific).
 _NOT_ECHOED: Final = frozenset(
@@ -85,7 +86,7 @@ async def echo(request: Request) -> None:
 
 @app.route("/bytes/{n}")
 async def bytes_(request: Request) -> None:
-    """``n`` bytes of a repeating 0..255 pattern, in 64 KiB chunks."""
+    """``n`` bytes of a repeating 0..255 pattern, in 1 MiB writes."""
     n = _int_param(request, "n", MAX_BYTES)
     headers = [
         (b"content-type", b"application/octet-stream"),
