@@ -1,4 +1,4 @@
-"""Client mode: a scripted, misbehaving server that judges a mux CLIENT.
+"""Client mode: a scripted, misbehaving server that judges a mux or HTTP/2 CLIENT.
 
 Theory of operation
 -------------------
@@ -11,7 +11,8 @@ needs its own client (or at least its own connections); its ``workload``
 says which requests to send.
 
 The listener (:func:`serve`) does the handshake of every accepted connection
-on the raw wire (:class:`~mux.conformance.serverwire.ClientPeer`), reads up
+on the raw wire (:class:`~mux.conformance.serverwire.ClientPeer` for mux,
+:class:`~mux.conformance.serverwire_h2.H2ClientPeer` for HTTP/2), reads up
 to the first HEADERS, and hands the connection to the scenario named by the
 path. A scenario's :class:`ScenarioContext` starts one reader task per
 connection it owns and merges their events into one stream, so a script is
@@ -23,14 +24,18 @@ text, JSON and JUnit reports are shared.
 
 Bounds: a scenario waits at most ``wait_timeout`` for its first connection
 (no connection is an ``error``), then at most ``reply_timeout`` for each
-thing it expects, and ``wait_timeout + 10 * reply_timeout`` in total.
+thing it expects, and ``wait_timeout + 10 * reply_timeout`` in total. Only
+"the client must NOT do X" checks use a short fixed window (``QUIET`` in the
+scenario modules), so a busy machine slows a run down but does not turn a
+slow client into a failing one.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeGuard
+from typing import Any, Generic, TypeGuard, TypeVar
+from typing import Protocol as TypingProtocol
 
 import attrs
 import trio
@@ -39,7 +44,26 @@ from mux.conformance.case import CaseFailed, CaseResult, CaseSkipped, Protocol, 
 from mux.conformance.serverwire import ClientPeer, request_path
 from mux.conformance.wire import ClosedEvent, FrameEvent, TimeoutEvent, WireEvent
 
-ScenarioRun = Callable[["ScenarioContext"], Awaitable[None]]
+ScenarioRun = Callable[["ScenarioContext[Any]"], Awaitable[None]]
+
+
+class ScriptedPeer(TypingProtocol):
+    """What the listener needs of a server-side raw peer (mux or HTTP/2)."""
+
+    closed: bool
+
+    async def handshake(self) -> WireEvent | None: ...
+    async def next_frame(self, wait: float | None = None) -> WireEvent: ...
+    def push_back(self, event: WireEvent) -> None: ...
+    def path_of(self, event: FrameEvent) -> str: ...
+    async def respond(
+        self, stream_id: int, body: bytes = b"ok", *, status: int = 200, end: bool = True
+    ) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+P = TypeVar("P", bound=ScriptedPeer)
+PeerFactory = Callable[[trio.abc.Stream, float], ScriptedPeer]
 
 
 class NoClient(Exception):
@@ -71,6 +95,8 @@ class Scenario:
     requirement: str
     workload: str
     run: ScenarioRun = attrs.field(eq=False, repr=False)
+    #: True for SHOULD/MAY-level behaviour, only judged with ``--strict``.
+    strict: bool = False
 
     def as_case(self) -> TestCase:
         """The same metadata as a :class:`TestCase`, for the shared reports."""
@@ -83,24 +109,25 @@ class Scenario:
             description=self.description,
             requirement=self.requirement,
             run=_not_a_server_case,
+            strict=self.strict,
         )
 
 
 @attrs.define(eq=False)
-class ScenarioContext:
+class ScenarioContext(Generic[P]):
     """What a running scenario gets: its connections, merged into one event stream."""
 
     scenario: Scenario
     reply_timeout: float
     wait_timeout: float
-    incoming: trio.MemoryReceiveChannel[ClientPeer]
+    incoming: trio.MemoryReceiveChannel[P]
     nursery: trio.Nursery
-    peers: list[ClientPeer] = attrs.Factory(list)
-    _send: trio.MemorySendChannel[tuple[ClientPeer, WireEvent]] | None = None
-    _receive: trio.MemoryReceiveChannel[tuple[ClientPeer, WireEvent]] | None = None
+    peers: list[P] = attrs.Factory(list)
+    _send: trio.MemorySendChannel[tuple[P, WireEvent]] | None = None
+    _receive: trio.MemoryReceiveChannel[tuple[P, WireEvent]] | None = None
 
     def __attrs_post_init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[tuple[ClientPeer, WireEvent]](256)
+        self._send, self._receive = trio.open_memory_channel[tuple[P, WireEvent]](256)
         self.nursery.start_soon(self._accept_loop)
 
     async def _accept_loop(self) -> None:
@@ -108,7 +135,7 @@ class ScenarioContext:
             self.peers.append(peer)
             self.nursery.start_soon(self._read, peer)
 
-    async def _read(self, peer: ClientPeer) -> None:
+    async def _read(self, peer: P) -> None:
         assert self._send is not None
         while True:
             event = await peer.next_frame(3600)
@@ -116,7 +143,7 @@ class ScenarioContext:
             if isinstance(event, ClosedEvent) or peer.closed:
                 return
 
-    async def next(self, wait: float | None = None) -> tuple[ClientPeer | None, WireEvent]:
+    async def next(self, wait: float | None = None) -> tuple[P | None, WireEvent]:
         """The next event from any of the scenario's connections (TimeoutEvent if none)."""
         assert self._receive is not None
         wait = self.reply_timeout if wait is None else wait
@@ -124,7 +151,7 @@ class ScenarioContext:
             return await self._receive.receive()
         return None, TimeoutEvent(wait)
 
-    async def first_request(self) -> tuple[ClientPeer, FrameEvent]:
+    async def first_request(self) -> tuple[P, FrameEvent]:
         """Wait (up to ``wait_timeout``) for the scenario's first request."""
         peer, event = await self.next(self.wait_timeout)
         if peer is None:
@@ -136,7 +163,7 @@ class ScenarioContext:
                 raise CaseFailed("the first request", "no HEADERS")
         return peer, event
 
-    def label(self, peer: ClientPeer | None) -> str:
+    def label(self, peer: P | None) -> str:
         """``connection 2`` for reports."""
         return f"connection {self.peers.index(peer) + 1}" if peer in self.peers else "?"
 
@@ -175,19 +202,20 @@ def scenario_of(path: str) -> str:
 
 @attrs.define(eq=False)
 class _Dispatch:
-    channels: dict[str, trio.MemorySendChannel[ClientPeer]]
+    channels: dict[str, trio.MemorySendChannel[ScriptedPeer]]
     reply_timeout: float
     wait_timeout: float
+    make_peer: PeerFactory
 
     async def handle(self, stream: trio.abc.Stream) -> None:
-        peer = ClientPeer(stream, self.reply_timeout)
+        peer = self.make_peer(stream, self.reply_timeout)
         try:
             if await peer.handshake() is not None:
                 return
             first = await self._first_headers(peer)
             if first is None:
                 return
-            name = scenario_of(request_path(first))
+            name = scenario_of(peer.path_of(first))
             channel = self.channels.get(name)
             if channel is None:
                 await self._unknown(peer, first, name)
@@ -202,7 +230,7 @@ class _Dispatch:
             with trio.CancelScope(shield=True):
                 await peer.aclose()
 
-    async def _first_headers(self, peer: ClientPeer) -> FrameEvent | None:
+    async def _first_headers(self, peer: ScriptedPeer) -> FrameEvent | None:
         while True:
             event = await peer.next_frame(self.wait_timeout)
             if isinstance(event, FrameEvent) and event.kind == "HEADERS":
@@ -210,7 +238,7 @@ class _Dispatch:
             if not isinstance(event, FrameEvent):
                 return None
 
-    async def _unknown(self, peer: ClientPeer, first: FrameEvent, name: str) -> None:
+    async def _unknown(self, peer: ScriptedPeer, first: FrameEvent, name: str) -> None:
         known = ", ".join(f"/{n}/" for n in self.channels)
         body = f"no scenario {name!r}; paths: {known}\n".encode()
         await peer.respond(first.stream_id, body, status=404)
@@ -219,7 +247,7 @@ class _Dispatch:
 
 async def _run_one(
     scenario: Scenario,
-    incoming: trio.MemoryReceiveChannel[ClientPeer],
+    incoming: trio.MemoryReceiveChannel[ScriptedPeer],
     *,
     reply_timeout: float,
     wait_timeout: float,
@@ -227,7 +255,9 @@ async def _run_one(
     start = time.monotonic()
     status, expected, actual = "passed", "", ""
     async with trio.open_nursery() as nursery:
-        ctx = ScenarioContext(scenario, reply_timeout, wait_timeout, incoming, nursery)
+        ctx = ScenarioContext[ScriptedPeer](
+            scenario, reply_timeout, wait_timeout, incoming, nursery
+        )
         try:
             with trio.fail_after(wait_timeout + 10 * reply_timeout):
                 await scenario.run(ctx)
@@ -249,6 +279,17 @@ async def _run_one(
     return CaseResult(scenario.as_case(), status, expected, actual, duration)  # type: ignore[arg-type]
 
 
+def _peer_factory(scenarios: Sequence[Scenario]) -> PeerFactory:
+    protocols = {s.protocol for s in scenarios}
+    if len(protocols) > 1:
+        raise ValueError(f"scenarios of one protocol per listener, got {sorted(protocols)}")
+    if protocols == {"h2"}:
+        from mux.conformance.serverwire_h2 import H2ClientPeer
+
+        return H2ClientPeer
+    return ClientPeer
+
+
 async def serve(
     scenarios: Sequence[Scenario],
     *,
@@ -266,8 +307,10 @@ async def serve(
     """
     listeners = await trio.open_tcp_listeners(port, host=host)
     bound: int = listeners[0].socket.getsockname()[1]
-    pairs = {s.name: trio.open_memory_channel[ClientPeer](16) for s in scenarios}
-    dispatch = _Dispatch({n: p[0] for n, p in pairs.items()}, reply_timeout, wait_timeout)
+    pairs = {s.name: trio.open_memory_channel[ScriptedPeer](16) for s in scenarios}
+    dispatch = _Dispatch(
+        {n: p[0] for n, p in pairs.items()}, reply_timeout, wait_timeout, _peer_factory(scenarios)
+    )
     results: dict[str, CaseResult] = {}
 
     async def run(scenario: Scenario) -> None:

@@ -69,7 +69,7 @@ def _hostile(event: WireEvent) -> bool:
     return isinstance(event, ClosedEvent | GarbageEvent)
 
 
-def _describe(ctx: ScenarioContext, peer: ClientPeer | None, event: WireEvent) -> str:
+def _describe(ctx: ScenarioContext[ClientPeer], peer: ClientPeer | None, event: WireEvent) -> str:
     text = event.describe()
     if isinstance(event, FrameEvent) and event.kind == "HEADERS":
         text = f"HEADERS(stream {event.stream_id}, {request_path(event)})"
@@ -83,7 +83,7 @@ def _describe(ctx: ScenarioContext, peer: ClientPeer | None, event: WireEvent) -
     "the streams above last_stream_id (on a new connection).",
     "3 concurrent POST /goaway/<n> (n = 1..3) with a small body, on one connection; all succeed",
 )  # fmt: skip
-async def goaway(ctx: ScenarioContext) -> None:
+async def goaway(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     streams = {first.stream_id: request_path(first)}
     while len(streams) < 3:
@@ -111,7 +111,7 @@ async def goaway(ctx: ScenarioContext) -> None:
 
 
 async def _after_goaway(
-    ctx: ScenarioContext,
+    ctx: ScenarioContext[ClientPeer],
     old: ClientPeer,
     streams: dict[int, str],
     p: ClientPeer | None,
@@ -141,7 +141,7 @@ async def _after_goaway(
     "POST /max-streams/0, wait for its answer, then 4 concurrent POST /max-streams/<n>; "
     "all succeed",
 )  # fmt: skip
-async def max_streams(ctx: ScenarioContext) -> None:
+async def max_streams(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     await peer.send_settings({0x1: 2})
     await _wait_ack(ctx, peer)
@@ -169,7 +169,7 @@ async def max_streams(ctx: ScenarioContext) -> None:
             open_[event.stream_id] = trio.current_time() + 0.15
 
 
-async def _wait_ack(ctx: ScenarioContext, peer: ClientPeer) -> None:
+async def _wait_ack(ctx: ScenarioContext[ClientPeer], peer: ClientPeer) -> None:
     while peer.acks_received < peer.settings_sent:
         p, event = await ctx.next()
         if isinstance(event, TimeoutEvent) or (p is peer and _hostile(event)):
@@ -184,7 +184,7 @@ async def _wait_ack(ctx: ScenarioContext, peer: ClientPeer) -> None:
     "WINDOW_UPDATE opens it.",
     "POST /flow-control/<n> with a 16384-byte body; succeeds",
 )  # fmt: skip
-async def flow_control(ctx: ScenarioContext) -> None:
+async def flow_control(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     sid = first.stream_id
     window = INITIAL_SETTINGS[0x2] if peer.acks_received else 262144
@@ -214,7 +214,7 @@ async def flow_control(ctx: ScenarioContext) -> None:
                 return
 
 
-async def _alive(ctx: ScenarioContext, peer: ClientPeer, data: bytes) -> None:
+async def _alive(ctx: ScenarioContext[ClientPeer], peer: ClientPeer, data: bytes) -> None:
     """The client answers our PING with the same payload and keeps the connection."""
     await peer.send_ping(data)
     while True:
@@ -235,7 +235,7 @@ async def _alive(ctx: ScenarioContext, peer: ClientPeer, data: bytes) -> None:
     "POST /data-after-reset/1 (fails with a reset, INTERNAL_ERROR), then POST "
     "/data-after-reset/2 with the same client (succeeds)",
 )  # fmt: skip
-async def data_after_reset(ctx: ScenarioContext) -> None:
+async def data_after_reset(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     sid = first.stream_id
     await peer.respond(sid, b"", end=False)
@@ -267,7 +267,7 @@ async def data_after_reset(ctx: ScenarioContext) -> None:
     "ACK, and MUST NOT fail because our answers are late.",
     "POST /ping/<n>; succeeds (the answer takes about 1 s)",
 )  # fmt: skip
-async def ping(ctx: ScenarioContext) -> None:
+async def ping(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     peer.ping_delay = 1.0
     await _alive(ctx, peer, b"pingpong")
@@ -288,7 +288,7 @@ async def ping(ctx: ScenarioContext) -> None:
     "REFUSED_STREAM means not processed: the client retries the request (transparently).",
     "POST /reset-refused/<n> with a small body; succeeds",
 )  # fmt: skip
-async def reset_refused(ctx: ScenarioContext) -> None:
+async def reset_refused(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     path = request_path(first)
     await peer.send_rst_stream(first.stream_id, ErrorCode.REFUSED_STREAM)
@@ -309,7 +309,7 @@ async def reset_refused(ctx: ScenarioContext) -> None:
     "POST /reset-codes/<CODE> once for each code name: "
     + " ".join(code_name(c) for c in RESET_CODES),
 )  # fmt: skip
-async def reset_codes(ctx: ScenarioContext) -> None:
+async def reset_codes(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     wanted = {code_name(c): c for c in RESET_CODES}
     done: set[str] = set()
@@ -342,7 +342,7 @@ async def reset_codes(ctx: ScenarioContext) -> None:
     "MUST NOT retry it automatically.",
     "POST /close-mid-frame/<n>; the call fails with a connection error",
 )  # fmt: skip
-async def close_mid_frame(ctx: ScenarioContext) -> None:
+async def close_mid_frame(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     path = request_path(first)
     await peer.respond(first.stream_id, b"", end=False)
@@ -363,7 +363,7 @@ async def close_mid_frame(ctx: ScenarioContext) -> None:
     "The client MUST acknowledge every SETTINGS frame with SETTINGS(ACK).",
     "POST /settings-ack/<n>; succeeds",
 )  # fmt: skip
-async def settings_ack(ctx: ScenarioContext) -> None:
+async def settings_ack(ctx: ScenarioContext[ClientPeer]) -> None:
     peer, first = await ctx.first_request()
     await peer.send_settings({0x5: 65536, 0x6: 0})
     await _wait_ack(ctx, peer)

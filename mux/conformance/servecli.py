@@ -8,6 +8,14 @@ concurrent ``POST /goaway/1``, ``/goaway/2``, ``/goaway/3`` with a small body.
 The run ends when every selected scenario has a verdict; a scenario no client
 reached within ``--timeout`` seconds is an error. Exit status 0 only if every
 scenario passed.
+
+With ``--protocol mux`` the client speaks mux/msgpack (spec/mux-protocol.md);
+with ``--protocol h2`` it speaks HTTP/2 with prior knowledge (h2c: the client
+preface straight away, no Upgrade, no TLS), judged against RFC 9113, e.g.
+``curl --http2-prior-knowledge -d x http://HOST:PORT/settings-ack/1`` or
+``httpx.AsyncClient(http1=False, http2=True)``. The path-prefix convention is
+the same. ``--strict`` adds the SHOULD/MAY scenarios (for h2: retrying the
+streams above GOAWAY's last_stream_id, and after REFUSED_STREAM).
 """
 
 from __future__ import annotations
@@ -30,13 +38,15 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def scenarios_for(protocol: str) -> list[Scenario]:
-    """Every client-mode scenario of ``protocol``."""
-    if protocol != "mux":
+def scenarios_for(protocol: str, *, strict: bool = True) -> list[Scenario]:
+    """The client-mode scenarios of ``protocol`` (SHOULD-level ones only with ``strict``)."""
+    if protocol == "mux":
+        from mux.conformance.scenarios_mux import SCENARIOS
+    elif protocol == "h2":
+        from mux.conformance.scenarios_h2 import SCENARIOS
+    else:
         return []
-    from mux.conformance.scenarios_mux import SCENARIOS
-
-    return list(SCENARIOS)
+    return [s for s in SCENARIOS if strict or not s.strict]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), metavar="HOST:PORT")
-    parser.add_argument("--protocol", choices=("mux", "h2"), default="mux")
+    parser.add_argument(
+        "--protocol", choices=("mux", "h2"), default="mux",
+        help="what the client under test speaks: mux/msgpack, or HTTP/2 (h2c, prior knowledge)",
+    )  # fmt: skip
+    parser.add_argument("--strict", action="store_true", help="also run SHOULD/MAY-level scenarios")
     parser.add_argument(
         "--scenario", action="append", default=[], metavar="NAME",
         help="run only this scenario (its path prefix or id; repeatable)",
@@ -77,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run client mode; return the process exit status."""
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    scenarios = scenarios_for(args.protocol)
+    scenarios = scenarios_for(args.protocol, strict=args.strict or bool(args.scenario))
     if args.scenario:
         wanted = set(args.scenario)
         scenarios = [s for s in scenarios if s.name in wanted or s.id in wanted]

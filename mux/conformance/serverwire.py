@@ -75,6 +75,10 @@ class ClientPeer(Peer):
             events.append(GarbageEvent(str(exc)))
         return events
 
+    def path_of(self, event: FrameEvent) -> str:
+        """The ``:path`` of a HEADERS event ("" when absent or malformed)."""
+        return request_path(event)
+
     # -- sending -------------------------------------------------------------
 
     async def send_frame(
