@@ -79,12 +79,29 @@ async def run_cases(
     reply_timeout: float = 2.0,
     strict: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
+    concurrency: int = 1,
 ) -> list[CaseResult]:
-    """Run ``cases`` in order and return one result per case."""
-    results: list[CaseResult] = []
-    for case in cases:
-        result = await run_case(case, target, reply_timeout=reply_timeout, strict=strict)
-        results.append(result)
+    """Run ``cases`` and return one result per case, in the order given.
+
+    With ``concurrency`` above 1, up to that many cases run at once (each on
+    its own connections), so cases that must wait out a timeout overlap;
+    ``on_result`` is then called in completion order.
+    """
+    results: list[CaseResult | None] = [None] * len(cases)
+    limiter = trio.CapacityLimiter(max(1, concurrency))
+
+    async def one(index: int, case: TestCase) -> None:
+        async with limiter:
+            result = await run_case(case, target, reply_timeout=reply_timeout, strict=strict)
+        results[index] = result
         if on_result is not None:
             on_result(result)
-    return results
+
+    if concurrency <= 1:
+        for index, case in enumerate(cases):
+            await one(index, case)
+    else:
+        async with trio.open_nursery() as nursery:
+            for index, case in enumerate(cases):
+                nursery.start_soon(one, index, case)
+    return [r for r in results if r is not None]

@@ -14,7 +14,7 @@ from mux.conformance.runner import select_cases
 
 
 def _args(port: int, *extra: str) -> list[str]:
-    return ["--target", f"127.0.0.1:{port}", "--protocol", "h2", "--timeout", "0.5", *extra]
+    return ["--target", f"127.0.0.1:{port}", "--protocol", "h2", "--timeout", "2", *extra]
 
 
 def test_cli_passing_section_exits_0(

@@ -22,7 +22,7 @@ from mux.conformance.wire import Target
 from mux.core.connection import MuxConnection
 from mux.errors import ErrorCode, code_name
 
-REPLY = 1.0
+REPLY = 3.0
 _ROOT = Path(__file__).resolve().parents[2]
 WAIT = 5.0
 
