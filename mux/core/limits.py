@@ -109,19 +109,21 @@ class ProtocolLimits:
 
     #: Largest receive window per stream in bytes that auto-tuning may grow to
     #: (mux.core.flow.WindowTuner). One stream's throughput is at most window /
-    #: round trip, so 256 KiB caps a 1 ms path near 250 MiB/s; 16 MiB covers
-    #: 10 Gbit/s at ~13 ms. Growth happens only while the application keeps up,
-    #: so a slow reader still buffers at most the initial window. A value not
-    #: above initial_stream_window disables stream auto-tuning.
+    #: round trip, so 256 KiB caps a 1 ms path near 250 MiB/s; 4 MiB covers
+    #: 10 Gbit/s at ~3 ms. Growth happens only while the application keeps up,
+    #: but a reader that slows down after growth may hold the grown window, so
+    #: the default stays modest for a gateway holding many connections. A value
+    #: not above initial_stream_window disables stream auto-tuning.
     max_stream_window: int = attrs.field(
-        default=16 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
+        default=4 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
     )
     #: Largest connection receive window in bytes that auto-tuning may grow to:
     #: the per-connection memory budget for buffered bodies (every stream
     #: window is also bounded by it). A value not above connection_window
-    #: disables connection auto-tuning.
+    #: disables connection auto-tuning. 16 MiB: at most that much buffered body
+    #: per connection even after growth.
     max_connection_window: int = attrs.field(
-        default=64 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
+        default=16 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
     )
 
     @property
