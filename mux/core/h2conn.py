@@ -42,6 +42,7 @@ PRIORITY information never reaches this class: the engine strips it.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from h2.config import H2Configuration
@@ -54,6 +55,8 @@ from h2.connection import (
     _decode_headers,
 )
 from h2.errors import ErrorCodes
+from h2.events import RequestReceived as H2RequestReceived
+from h2.events import StreamEnded as H2StreamEnded
 from h2.events import StreamReset as H2StreamReset
 from h2.exceptions import (
     DenialOfServiceError,
@@ -67,6 +70,7 @@ from h2.stream import STREAM_OPEN, H2Stream, H2StreamStateMachine, StreamClosedB
 from h2.utilities import (
     HeaderValidationFlags,
     SizeLimitDict,
+    is_informational_response,
     normalize_inbound_headers,
     normalize_outbound_headers,
     validate_headers,
@@ -79,6 +83,8 @@ from hyperframe.frame import FRAMES, ContinuationFrame, RstStreamFrame, WindowUp
 #: Frame types (and END_HEADERS) that may start or continue a header block.
 _BLOCK_TYPES = frozenset({0x1, 0x5, 0x9})
 _END_HEADERS = 0x4
+#: HEADERS flags the fast path does not handle: PADDED, PRIORITY.
+_HEADERS_EXTRAS = 0x8 | 0x20
 _GOAWAY_INPUTS = frozenset({ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY})
 
 
@@ -102,6 +108,24 @@ class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
 #: Entries per memo table before it is cleared (bounds memory per connection).
 _MEMO_SIZE = 64
 _CLOSED = StreamState.CLOSED
+_OPEN = StreamState.OPEN
+_HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
+_HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
+#: Connection states in which sending HEADERS/DATA changes nothing.
+_SERVER_OPEN = ConnectionState.SERVER_OPEN
+_SENDING = frozenset({ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN})
+#: h2's validation flags for a server's final response and for its trailers.
+_RESPONSE_FLAGS = HeaderValidationFlags(
+    is_client=False, is_trailer=False, is_response_header=True, is_push_promise=False
+)
+_REQUEST_FLAGS = HeaderValidationFlags(
+    is_client=False, is_trailer=False, is_response_header=False, is_push_promise=False
+)
+_TRAILER_FLAGS = HeaderValidationFlags(
+    is_client=False, is_trailer=True, is_response_header=False, is_push_promise=False
+)
+#: A frame header: 24-bit length (as 8 + 16 bits), type, flags, stream id.
+_FRAME_HEADER = struct.Struct(">BHBBL")
 
 
 def _table_token(table: Any, *extra: int) -> tuple[Any, ...]:
@@ -300,6 +324,10 @@ class HardenedH2Connection(H2Connection):
             header = len(payload).to_bytes(3, "big") + bytes((ftype, flags))
             return self.receive_data(header + stream_id.to_bytes(4, "big") + payload)
         try:
+            if ftype == 0x1 and not flags & _HEADERS_EXTRAS:
+                events = self._fast_headers(flags, stream_id, payload)
+                if events is not None:
+                    return events
             return self._receive_frame(_parse_frame(ftype, flags, stream_id, payload))
         except InvalidPaddingError as exc:
             self._terminate_connection(ErrorCodes.PROTOCOL_ERROR)
@@ -378,9 +406,17 @@ class HardenedH2Connection(H2Connection):
         stream = self._get_or_create_stream(
             stream_id, AllowedStreamIDs(not self.config.client_side)
         )
+        frames, stream_events = self._stream_headers(stream, headers, "END_STREAM" in frame.flags)
+        return frames, events + stream_events
+
+    def _stream_headers(
+        self, stream: Any, headers: Any, end_stream: bool
+    ) -> tuple[list[Any], list[Any]]:
+        """The stream's part of receiving a header block (h2's), malformed
+        messages becoming stream errors."""
         try:
-            frames, stream_events = stream.receive_headers(
-                headers, "END_STREAM" in frame.flags, self.config.header_encoding
+            result: tuple[list[Any], list[Any]] = stream.receive_headers(
+                headers, end_stream, self.config.header_encoding
             )
         except StreamClosedError:
             raise
@@ -388,7 +424,43 @@ class HardenedH2Connection(H2Connection):
             if stream.state_machine.state == StreamState.CLOSED:
                 raise
             return self._malformed(stream, 0)
-        return frames, events + stream_events
+        return result
+
+    def _fast_headers(self, flags: int, stream_id: int, payload: bytes) -> list[Any] | None:
+        """A server's HEADERS frame (complete block, no padding or priority)
+        opening a new stream within the limits: what ``_receive_frame`` would
+        do, without the frame object and, when h2 already validated this
+        request's header list, without h2's stream machinery (same state, same
+        events). None, having changed nothing, for any other case."""
+        if (
+            self.state_machine.state is not _SERVER_OPEN
+            or not self._is_new_inbound(stream_id)
+            or self.goaway_sent
+            or self.open_inbound_streams >= self.local_settings.max_concurrent_streams
+        ):
+            return None
+        headers = self._decode(payload)
+        stream = self._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+        end_stream = bool(flags & 0x1)
+        key = _plain_key(headers, _REQUEST_FLAGS, exact=False)
+        normal = None if key is None else self._memo.inbound.get(key)
+        if normal is None:
+            frames, events = self._stream_headers(stream, headers, end_stream)
+            self._prepare_for_sending(frames)
+            return events
+        machine = stream.state_machine
+        machine.client = False
+        machine.headers_received = True
+        event = H2RequestReceived(stream_id=stream_id)
+        event.headers = list(normal)
+        if not end_stream:
+            machine.state = _OPEN
+            stream._initialize_content_length(headers)
+            return [event]
+        machine.state = _HALF_CLOSED_REMOTE
+        event.stream_ended = H2StreamEnded(stream_id=stream_id)
+        stream._initialize_content_length(headers)
+        return [event, event.stream_ended]
 
     def _receive_data_frame(self, frame: Any) -> tuple[list[Any], list[Any]]:
         try:
@@ -421,6 +493,86 @@ class HardenedH2Connection(H2Connection):
     def prune_closed_streams(self) -> None:
         """Move closed streams out of ``streams`` (h2 does it lazily)."""
         _ = self.open_inbound_streams
+
+    # ------------------------------------------------ outbound fast paths
+
+    def _sendable(self, stream_id: int) -> Any:
+        """The stream's machine if a server may send on it without any
+        connection-level effect (the stream exists and is open for sending,
+        the connection is open), else None."""
+        if self.state_machine.state not in _SENDING:
+            return None
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return None
+        machine = stream.state_machine
+        state = machine.state
+        if (state is not _HALF_CLOSED_REMOTE and state is not _OPEN) or machine.client is not False:
+            return None
+        return machine
+
+    def fast_send_headers(self, stream_id: int, headers: Any, end_stream: bool) -> bool:
+        """h2's ``send_headers`` for a server's final response or trailers
+        whose header list h2 already validated for that role (memo hit): same
+        state changes, same HPACK block, same frames. Returns False, having
+        changed nothing, when the case is not that one (h2 then does it)."""
+        machine = self._sendable(stream_id)
+        if machine is None:
+            return False
+        trailers = bool(machine.headers_sent)
+        if trailers and (machine.trailers_sent or not end_stream):
+            return False
+        key = _plain_key(headers, _TRAILER_FLAGS if trailers else _RESPONSE_FLAGS)
+        normal = None if key is None else self._memo.outbound.get(key)
+        if normal is None or (not trailers and is_informational_response(normal)):
+            return False  # first sight, or 1xx (its own transition): h2 does it
+        if trailers:  # h2's response_sent, in the same order as h2
+            machine.trailers_sent = True
+        else:
+            machine.headers_sent = True
+        block = self._memo.encode(self.encoder, normal)
+        flags = 0x4
+        if end_stream:
+            self._end_stream_state(machine)
+            flags = 0x5
+        self.streams[stream_id].request_method = None  # h2: the response's :method
+        self._write_header_block(stream_id, block, flags)
+        return True
+
+    def fast_end_stream(self, stream_id: int) -> bool:
+        """h2's ``end_stream`` (or ``send_data(b"", end_stream=True)``) on a
+        stream a server may send on; False, having changed nothing, otherwise."""
+        machine = self._sendable(stream_id)
+        if machine is None:
+            return False
+        self._end_stream_state(machine)
+        self._data_to_send += _FRAME_HEADER.pack(0, 0, 0x0, 0x1, stream_id)
+        return True
+
+    @staticmethod
+    def _end_stream_state(machine: Any) -> None:
+        """SEND_END_STREAM from OPEN or HALF_CLOSED_REMOTE, as h2 does it."""
+        if machine.state is _OPEN:
+            machine.state = _HALF_CLOSED_LOCAL
+        else:
+            machine.state = _CLOSED
+            machine.stream_closed_by = StreamClosedBy.SEND_END_STREAM
+
+    def _write_header_block(self, stream_id: int, block: bytes, flags: int) -> None:
+        """HEADERS (+ CONTINUATION) frames for ``block``; ``flags`` include
+        END_HEADERS, which moves to the last frame when the block is split."""
+        size = self.streams[stream_id].max_outbound_frame_size or len(block)
+        out = self._data_to_send
+        starts = range(0, len(block), size) if block else range(1)
+        for start in starts:
+            chunk = block[start : start + size]
+            ftype, fflags = (0x1, flags & ~0x4) if start == 0 else (0x9, 0)
+            if start + size >= len(block):
+                fflags |= 0x4
+            out += _FRAME_HEADER.pack(
+                len(chunk) >> 16, len(chunk) & 0xFFFF, ftype, fflags, stream_id
+            )
+            out += chunk
 
 
 def _parse_frame(ftype: int, flags: int, stream_id: int, payload: bytes) -> Any:

@@ -413,8 +413,9 @@ class H2Engine:
         """
         if self._goaway_received and self._stream_state(stream_id) == "idle":
             raise LocalProtocolError(f"peer sent GOAWAY: cannot open stream {stream_id}")
-        with _local_errors():
-            self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+        if not self._h2.fast_send_headers(stream_id, headers, end_stream):
+            with _local_errors():
+                self._h2.send_headers(stream_id, headers, end_stream=end_stream)
         self._guard.credit()
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
@@ -425,8 +426,9 @@ class H2Engine:
             LocalProtocolError: the stream is closed for sending.
         """
         if not data:  # END_STREAM only: no window needed
-            with _local_errors():
-                self._h2.send_data(stream_id, b"", end_stream=end_stream)
+            if not (end_stream and self._h2.fast_end_stream(stream_id)):
+                with _local_errors():
+                    self._h2.send_data(stream_id, b"", end_stream=end_stream)
             self._guard.credit()
             return
         window = self.local_flow_control_window(stream_id)
@@ -444,8 +446,9 @@ class H2Engine:
 
     def end_stream(self, stream_id: int) -> None:
         """Half-close our side with an empty END_STREAM DATA frame."""
-        with _local_errors():
-            self._h2.end_stream(stream_id)
+        if not self._h2.fast_end_stream(stream_id):
+            with _local_errors():
+                self._h2.end_stream(stream_id)
 
     def reset_stream(self, stream_id: int, error_code: ErrorCode = ErrorCode.CANCEL) -> None:
         """RST_STREAM; unknown or closed streams are a no-op."""
