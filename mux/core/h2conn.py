@@ -76,6 +76,7 @@ from h2.utilities import (
     validate_headers,
     validate_outbound_headers,
 )
+from h2.windows import WindowManager
 from hpack import Decoder, Encoder
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
 from hyperframe.frame import FRAMES, ContinuationFrame, RstStreamFrame, WindowUpdateFrame
@@ -142,30 +143,36 @@ def _same_token(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 class HeaderMemo:
     """Per-connection caches of header work (bounded, created empty)."""
 
-    __slots__ = ("decoded", "encoded", "inbound", "outbound")
+    __slots__ = ("decoded", "encoded", "inbound", "last", "outbound")
 
     def __init__(self) -> None:
-        #: block bytes -> (decoder token, headers)
-        self.decoded: dict[bytes, tuple[tuple[Any, ...], list[Any]]] = {}
+        #: block bytes -> [decoder token, headers, validated request or None]
+        self.decoded: dict[bytes, list[Any]] = {}
         #: (headers, flags) -> validated, normalised inbound headers
         self.inbound: dict[tuple[Any, ...], list[Any]] = {}
-        #: (headers, flags) -> validated, normalised outbound headers
+        #: (headers, flags) -> [validated, normalised outbound headers,
+        #: encoder token or None, their block]
         self.outbound: dict[tuple[Any, ...], list[Any]] = {}
         #: normalised outbound headers (exact tuples) -> (encoder token, block)
         self.encoded: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+        #: The ``decoded`` entry the last :meth:`decode` used or made, if any.
+        self.last: list[Any] | None = None
 
     def decode(self, decoder: Decoder, block: bytes) -> list[Any]:
         """``_decode_headers`` unless this block was decoded, table-neutrally,
-        against the current table."""
+        against the current table; ``last`` is then its entry."""
         table = decoder.header_table
         limits = (decoder.max_header_list_size, decoder.max_allowed_table_size)
         before = _table_token(table, *limits)
         hit = self.decoded.get(block)
         if hit is not None and _same_token(hit[0], before):
+            self.last = hit
             return list(hit[1])
+        self.last = None
         headers: list[Any] = list(_decode_headers(decoder, block))
         if _same_token(_table_token(table, *limits), before):
-            _store(self.decoded, block, (before, headers))
+            self.last = [before, headers, None]
+            _store(self.decoded, block, self.last)
             return list(headers)
         return headers
 
@@ -182,6 +189,20 @@ class HeaderMemo:
         block = bytes(encoder.encode(headers))
         if _same_token(_table_token(encoder.header_table), before):
             _store(self.encoded, key, (before, block))
+        return block
+
+    @staticmethod
+    def encode_entry(encoder: Encoder, entry: list[Any]) -> bytes:
+        """:meth:`encode` for an ``outbound`` entry, cached on the entry."""
+        if encoder.table_size_changes:
+            return bytes(encoder.encode(entry[0]))
+        before = _table_token(encoder.header_table)
+        if entry[1] is not None and _same_token(entry[1], before):
+            block: bytes = entry[2]
+            return block
+        block = bytes(encoder.encode(entry[0]))
+        if _same_token(_table_token(encoder.header_table), before):
+            entry[1], entry[2] = before, block
         return block
 
 
@@ -238,10 +259,27 @@ class _FastStream(H2Stream):
     """``H2Stream`` with counted states and memoised header processing."""
 
     def __init__(
-        self, stream_id: int, memo: HeaderMemo, counts: list[int], closed: list[int], **kw: Any
+        self,
+        stream_id: int,
+        memo: HeaderMemo,
+        counts: list[int],
+        closed: list[int],
+        config: H2Configuration,
+        inbound_window_size: int,
+        outbound_window_size: int,
     ) -> None:
-        super().__init__(stream_id, **kw)
+        # h2 4.4.1's H2Stream.__init__, minus the state machine it would build
+        # for us to replace (a test checks the attribute sets stay equal).
         self.state_machine = _CountingStateMachine(stream_id, counts, closed)
+        self.stream_id = stream_id
+        self.max_outbound_frame_size = None
+        self.request_method = None
+        self.outbound_flow_control_window = outbound_window_size
+        self._inbound_window_manager = WindowManager(inbound_window_size)
+        self._expected_content_length = None
+        self._actual_content_length = 0
+        self._authority = None
+        self.config = config
         self._memo = memo
 
     def _process_received_headers(
@@ -264,12 +302,14 @@ class _FastStream(H2Stream):
     def _outbound_headers(self, headers: Any, flags: HeaderValidationFlags) -> list[Any]:
         key = _plain_key(headers, flags)
         if key is not None and (hit := self._memo.outbound.get(key)) is not None:
-            return hit
+            normal: list[Any] = hit[0]
+            return normal
         split = self.config.split_outbound_cookies
-        normal = normalize_outbound_headers(headers, flags, split)
-        result: list[Any] = list(validate_outbound_headers(normal, flags))
+        result: list[Any] = list(
+            validate_outbound_headers(normalize_outbound_headers(headers, flags, split), flags)
+        )
         if key is not None:
-            _store(self._memo.outbound, key, result)
+            _store(self._memo.outbound, key, [result, None, b""])
         return result
 
     def _build_headers_frames(
@@ -442,8 +482,13 @@ class HardenedH2Connection(H2Connection):
         headers = self._decode(payload)
         stream = self._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
         end_stream = bool(flags & 0x1)
-        key = _plain_key(headers, _REQUEST_FLAGS, exact=False)
-        normal = None if key is None else self._memo.inbound.get(key)
+        entry = self._memo.last
+        normal = None if entry is None else entry[2]
+        if normal is None:
+            key = _plain_key(headers, _REQUEST_FLAGS, exact=False)
+            normal = None if key is None else self._memo.inbound.get(key)
+            if entry is not None:
+                entry[2] = normal
         if normal is None:
             frames, events = self._stream_headers(stream, headers, end_stream)
             self._prepare_for_sending(frames)
@@ -523,14 +568,14 @@ class HardenedH2Connection(H2Connection):
         if trailers and (machine.trailers_sent or not end_stream):
             return False
         key = _plain_key(headers, _TRAILER_FLAGS if trailers else _RESPONSE_FLAGS)
-        normal = None if key is None else self._memo.outbound.get(key)
-        if normal is None or (not trailers and is_informational_response(normal)):
+        entry = None if key is None else self._memo.outbound.get(key)
+        if entry is None or (not trailers and is_informational_response(entry[0])):
             return False  # first sight, or 1xx (its own transition): h2 does it
         if trailers:  # h2's response_sent, in the same order as h2
             machine.trailers_sent = True
         else:
             machine.headers_sent = True
-        block = self._memo.encode(self.encoder, normal)
+        block = self._memo.encode_entry(self.encoder, entry)
         flags = 0x4
         if end_stream:
             self._end_stream_state(machine)

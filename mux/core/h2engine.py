@@ -333,6 +333,8 @@ class H2Engine:
         sid: int = getattr(e, "stream_id", 0)
         if sid in self._doomed:
             return self._doomed_event(e)
+        if type(e) is h2e.StreamEnded:  # the commonest events first
+            return [ev.StreamEnded(sid)]
         if isinstance(e, h2e.RequestReceived | h2e.ResponseReceived):
             self._streams_seen += 1
             self._guard.credit()

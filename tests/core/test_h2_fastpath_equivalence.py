@@ -156,3 +156,20 @@ def test_real_h2_client_reads_fast_path_responses() -> None:
         assert all((b"x-big", BIG) in e.headers for e in big)
     assert engine.open_inbound_streams == 0
     assert client.open_outbound_streams == 0
+
+
+def test_fast_stream_has_exactly_h2_stream_attributes() -> None:
+    """_FastStream copies H2Stream.__init__: an h2 upgrade adding a field fails here."""
+    from h2.stream import H2Stream
+
+    from mux.core.h2conn import HeaderMemo, _FastStream
+
+    config = h2.config.H2Configuration(client_side=False)
+    plain = H2Stream(1, config=config, inbound_window_size=10, outbound_window_size=20)
+    fast = _FastStream(1, HeaderMemo(), [0, 0], [], config, 10, 20)
+    assert set(vars(fast)) - {"_memo"} == set(vars(plain))
+    for name, value in vars(plain).items():
+        if name not in ("state_machine", "_inbound_window_manager"):
+            assert getattr(fast, name) == value, name
+    assert vars(fast._inbound_window_manager) == vars(plain._inbound_window_manager)
+    assert fast.state_machine.state is plain.state_machine.state
