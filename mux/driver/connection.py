@@ -107,6 +107,7 @@ class ConnectionDriver:
         "_can_park",
         "_closed",
         "_closing",
+        "_deferred",
         "_dirty",
         "_dispatch_batch",
         "_engine",
@@ -183,6 +184,8 @@ class ConnectionDriver:
         self._closed: trio.Event | None = None
         self._window_waiters: set[Stream] | None = None
         self._backlog: list[ev.Event] | None = None
+        # Streams whose response headers wait for the next flush.
+        self._deferred: list[Stream] | None = None
         self._upgraded_request: ev.RequestReceived | None = None
         self._streams: dict[int, Stream] = {}
         self._dispatch_batch = dispatch_batch or 0
@@ -366,7 +369,7 @@ class ConnectionDriver:
             and not (self._streams or self._active_handlers or self._closing)
             and not (self._shutting_down or self._shutdown_on_start)
             and not (self._dirty or self._flushing or self._unsent or self._sending)
-            and not self._backlog
+            and not (self._backlog or self._deferred)
             and self._upgraded_request is None
             and self._pending_events is None
             and self._partial_since is None
@@ -390,6 +393,7 @@ class ConnectionDriver:
         self._read_lot = None
         self._window_waiters = None
         self._backlog = None
+        self._deferred = None
         self._streams = {}
 
     def parked_deadline(self) -> float:
@@ -650,6 +654,9 @@ class ConnectionDriver:
         try:
             while self._dirty:
                 self._dirty = False
+                if self._deferred:
+                    self._commit_deferred()
+                    self._dirty = False  # what it queued goes out below
                 data = self._engine.data_to_send()
                 if not data:
                     continue
@@ -679,6 +686,24 @@ class ConnectionDriver:
     def _stall_limit(self) -> float:
         stall = self._timeouts.send_stall
         return math.inf if stall is None else stall
+
+    def _defer_headers(self, stream: Stream) -> None:
+        """``stream`` holds response headers for the engine: commit them at the flush."""
+        if self._deferred is None:
+            self._deferred = []
+        self._deferred.append(stream)
+        self._wake_writer()
+
+    def _commit_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, None
+        for stream in deferred or ():
+            if stream._pending_headers is None:
+                continue  # committed or dropped meanwhile
+            try:
+                stream._commit_headers(False)
+            except LocalProtocolError as exc:
+                logger.error("stream %d: response headers refused: %s", stream.stream_id, exc)
+                stream.reset(ErrorCode.INTERNAL_ERROR)
 
     def _wake_writer(self) -> None:
         """Bytes were queued in the engine: make sure a flusher will send them."""

@@ -69,6 +69,7 @@ class Stream:
         "_headers_sent",
         "_local_ended",
         "_lot",
+        "_pending_headers",
         "_remote_ended",
         "deadline",
         "headers",
@@ -95,6 +96,7 @@ class Stream:
         self._remote_ended = remote_ended
         self._local_ended = False
         self._headers_sent = headers_sent
+        self._pending_headers: Headers | None = None
         self._error: BaseException | None = None
         self._lot: trio.lowlevel.ParkingLot | None = None
         self._handler_scope: trio.CancelScope | None = None
@@ -142,6 +144,14 @@ class Stream:
     async def send_headers(self, headers: Headers, *, end_stream: bool = False) -> None:
         """Send our headers (the response on a server).
 
+        Without ``end_stream`` the headers are handed to the engine at the
+        next flush, or by this stream's next command, whichever comes first:
+        on the wire nothing changes, but an :meth:`end` in the same scheduler
+        tick (an empty response) becomes one HEADERS frame with END_STREAM.
+        If the engine then refuses them (invalid headers), the next command
+        raises, or, when the flush came first, the stream is reset with
+        INTERNAL_ERROR.
+
         Raises:
             LocalProtocolError: headers were already sent or our half ended.
         """
@@ -149,11 +159,15 @@ class Stream:
         self._check_sendable()
         if self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: headers already sent")
-        self._driver._engine.send_headers(self.stream_id, headers, end_stream=end_stream)
-        self._headers_sent = True
-        self._driver._wake_writer()
         if end_stream:
+            self._driver._engine.send_headers(self.stream_id, headers, end_stream=True)
+            self._headers_sent = True
+            self._driver._wake_writer()
             self._end_local()
+            return
+        self._pending_headers = headers
+        self._headers_sent = True
+        self._driver._defer_headers(self)
 
     async def send_data(self, data: bytes, *, end_stream: bool = False) -> None:
         """Send body bytes, waiting for flow-control credit as needed.
@@ -164,6 +178,8 @@ class Stream:
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before data")
+        if self._pending_headers is not None:
+            self._commit_headers(False)
         total = len(data)
         if total == 0:
             if end_stream:
@@ -190,8 +206,11 @@ class Stream:
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before ending")
-        self._driver._engine.end_stream(self.stream_id)
-        self._driver._wake_writer()
+        if self._pending_headers is not None:
+            self._commit_headers(True)
+        else:
+            self._driver._engine.end_stream(self.stream_id)
+            self._driver._wake_writer()
         self._end_local()
 
     async def send_trailers(self, trailers: Headers) -> None:
@@ -200,6 +219,8 @@ class Stream:
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before trailers")
+        if self._pending_headers is not None:
+            self._commit_headers(False)
         self._driver._engine.send_headers(self.stream_id, trailers, end_stream=True)
         self._driver._wake_writer()
         self._end_local()
@@ -208,6 +229,11 @@ class Stream:
         """Abort the stream with RST_STREAM(code); a no-op once it is done."""
         if self.is_done:
             return
+        if self._pending_headers is not None:
+            try:
+                self._commit_headers(False)
+            except LocalProtocolError:
+                pass  # the reset below still goes out
         self._driver._engine.reset_stream(self.stream_id, code)
         self._driver._wake_writer()
         self._fail(StreamReset(self.stream_id, code, remote=False))
@@ -305,6 +331,7 @@ class Stream:
             return
         self._error = error
         self._local_ended = True
+        self._pending_headers = None
         if not self._remote_ended and self._chunks:
             flow = sum(f for _, f in self._chunks)
             self._chunks.clear()
@@ -318,6 +345,23 @@ class Stream:
             self._lot.unpark_all()
 
     # --------------------------------------------------------------- helpers
+
+    def _commit_headers(self, end_stream: bool) -> None:
+        """Hand the deferred headers to the engine (see :meth:`send_headers`).
+
+        Raises:
+            LocalProtocolError: the engine refused them; as before deferral,
+                the headers count as not sent.
+        """
+        headers = self._pending_headers
+        assert headers is not None
+        self._pending_headers = None
+        try:
+            self._driver._engine.send_headers(self.stream_id, headers, end_stream=end_stream)
+        except LocalProtocolError:
+            self._headers_sent = False
+            raise
+        self._driver._wake_writer()
 
     def _check_sendable(self) -> None:
         if self._error is not None:

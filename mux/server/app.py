@@ -28,8 +28,8 @@ when the response headers already went out.
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -61,7 +61,13 @@ def to_headers(headers: HeadersLike | None) -> Headers:
     if headers is None:
         return []
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return [(_b(name).lower(), _b(value)) for name, value in pairs]
+    return [
+        (
+            name.lower() if type(name) is bytes else _b(name).lower(),
+            value if type(value) is bytes else _b(value),
+        )
+        for name, value in pairs
+    ]
 
 
 def _optional_headers(headers: HeadersLike | None) -> Headers | None:
@@ -138,6 +144,7 @@ class Request:
     """
 
     __slots__ = (
+        "_timeout",
         "authority",
         "headers",
         "method",
@@ -153,7 +160,11 @@ class Request:
         self.method = self.scheme = self.authority = ""
         raw_path = b""
         regular: Headers = []
+        #: The first mux-timeout or grpc-timeout header (see :func:`handle_stream`).
+        self._timeout: tuple[bytes, bytes] | None = None
         for name, value in stream.headers or ():
+            if name in _TIMEOUT_HEADERS and self._timeout is None:
+                self._timeout = (name, value)
             if name == b":method":
                 self.method = value.decode("latin-1")
             elif name == b":path":
@@ -209,10 +220,15 @@ class Request:
         return ResponseWriter(self.stream)
 
 
+_TIMEOUT_HEADERS = frozenset({b"mux-timeout", b"grpc-timeout"})
+_STATUS_FIELDS = {code: (b":status", str(code).encode()) for code in range(100, 600)}
+
+
 def _status_headers(status: int, headers: Headers) -> Headers:
-    if not 100 <= status <= 599:
+    field = _STATUS_FIELDS.get(status)
+    if field is None:
         raise ValueError(f"status must be in 100..599, got {status}")
-    return [(b":status", str(status).encode()), *headers]
+    return [field, *headers]
 
 
 async def send_response(stream: Stream, response: Response) -> None:
@@ -238,29 +254,32 @@ async def send_response(stream: Stream, response: Response) -> None:
         await stream.send_trailers(trailers)
 
 
-def _deadline_of(stream: Stream) -> float | None:
-    for name, value in stream.headers or ():
-        if name == b"mux-timeout":
-            if not value.isdigit() or int(value) > MAX_TIMEOUT_MS:
-                raise HTTPError(
-                    400, f"invalid mux-timeout {value!r}: integer ms 0..{MAX_TIMEOUT_MS}"
-                )
-            return trio.current_time() + int(value) / 1000
-        if name == b"grpc-timeout":
-            try:
-                seconds = grpcwire.parse_grpc_timeout(value)
-            except ValueError as exc:
-                raise HTTPError(400, str(exc)) from None
-            return trio.current_time() + min(seconds, MAX_TIMEOUT_MS / 1000)
-    return None
+def _deadline_of(request: Request) -> float:
+    """The deadline a ``mux-timeout`` or ``grpc-timeout`` header asks for."""
+    assert request._timeout is not None
+    name, value = request._timeout
+    if name == b"mux-timeout":
+        if not value.isdigit() or int(value) > MAX_TIMEOUT_MS:
+            raise HTTPError(400, f"invalid mux-timeout {value!r}: integer ms 0..{MAX_TIMEOUT_MS}")
+        return trio.current_time() + int(value) / 1000
+    try:
+        seconds = grpcwire.parse_grpc_timeout(value)
+    except ValueError as exc:
+        raise HTTPError(400, str(exc)) from None
+    return trio.current_time() + min(seconds, MAX_TIMEOUT_MS / 1000)
 
 
 async def handle_stream(handler: Handler, stream: Stream) -> None:
-    """Run ``handler`` for one request stream; map its failures to responses."""
+    """Run ``handler`` for one request stream; map its failures to responses.
+
+    A deadline costs a cancel scope only for requests that carry one.
+    """
     try:
-        deadline = _deadline_of(stream)
         request = Request(stream)
-        with trio.move_on_at(deadline if deadline is not None else math.inf) as scope:
+        if request._timeout is None:
+            await _finish(stream, await handler(request))
+            return
+        with trio.move_on_at(_deadline_of(request)) as scope:
             result = await handler(request)
             await _finish(stream, result)
         if scope.cancelled_caught:
@@ -310,10 +329,7 @@ async def _fail(stream: Stream, status: int, message: str, code: ErrorCode) -> N
 def stream_handler(handler: Handler) -> Callable[[Stream], Awaitable[None]]:
     """Adapt a request handler to the driver's per-stream callback."""
 
-    async def on_stream(stream: Stream) -> None:
-        await handle_stream(handler, stream)
-
-    return on_stream
+    return functools.partial(handle_stream, handler)
 
 
 @attrs.frozen
@@ -339,11 +355,17 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[_Route] = []
+        # Parameter-free paths no earlier route can capture: found by one lookup.
+        self._static: dict[str, _Route] = {}
 
     def add(self, pattern: str, handler: Handler, methods: Iterable[str] | None = None) -> None:
         """Route ``pattern`` to ``handler`` (optionally only for ``methods``)."""
         allowed = frozenset(m.upper() for m in methods) if methods is not None else None
-        self._routes.append(_Route(tuple(pattern.strip("/").split("/")), handler, allowed))
+        route = _Route(tuple(pattern.strip("/").split("/")), handler, allowed)
+        path = "/".join(route.segments)
+        if "{" not in path and not any(r.match(list(route.segments)) for r in self._routes):
+            self._static[path] = route
+        self._routes.append(route)
 
     def route(self, pattern: str, methods: Iterable[str] | None = None) -> Callable[[Any], Any]:
         """Decorator form of :meth:`add`."""
@@ -355,7 +377,11 @@ class Router:
         return register
 
     async def __call__(self, request: Request) -> Response | None:
-        parts = request.path.strip("/").split("/")
+        path = request.path.strip("/")
+        route = self._static.get(path)
+        if route is not None and (route.methods is None or request.method in route.methods):
+            return await route.handler(request)
+        parts = path.split("/")
         method_mismatch = False
         for route in self._routes:
             params = route.match(parts)

@@ -121,6 +121,50 @@ async def test_mux_timeout_header(harness: Harness) -> None:
     assert status == 400 and b"mux-timeout" in body
 
 
+async def test_router_static_paths_keep_registration_order(harness: Harness) -> None:
+    router = Router()
+
+    @router.route("/{name}", methods=["POST"])
+    async def named(request: Request) -> Response:
+        return Response(200, body=b"param " + request.path_params["name"].encode())
+
+    @router.route("/fixed")
+    async def fixed(request: Request) -> Response:
+        return Response(200, body=b"static")
+
+    @router.route("/only-get", methods=["GET"])
+    async def only_get(request: Request) -> Response:
+        return Response(200, body=b"got")
+
+    server = await harness.server(router)
+    client = await harness.client(server.port)
+    assert (await harness.request(client, "/fixed"))[2] == b"param fixed"  # earlier route wins
+    assert (await harness.request(client, "/fixed", method="GET"))[2] == b"static"
+    assert (await harness.request(client, "/only-get/", method="GET"))[2] == b"got"
+    assert (await harness.request(client, "/only-get", method="PUT"))[0] == 405
+
+
+async def test_peer_reset_cancels_a_handler_without_deadline(harness: Harness) -> None:
+    router = Router()
+    cancelled = trio.Event()
+
+    @router.route("/hang")
+    async def hang(request: Request) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    server = await harness.server(router)
+    client = await harness.client(server.port)
+    stream = await client.open_stream([(b":method", b"GET"), (b":path", b"/hang")], True)
+    await trio.sleep(0.05)
+    stream.reset(ErrorCode.CANCEL)
+    with trio.fail_after(5):
+        await cancelled.wait()
+    assert (await harness.request(client, "/hang/x", method="GET"))[0] == 404
+
+
 async def test_disconnect_storms_leave_the_server_serving(harness: Harness) -> None:
     limits = ProtocolLimits(max_concurrent_streams=300)
     server = await harness.server(demo_app, ServerConfig(host="127.0.0.1", port=0, limits=limits))
