@@ -23,7 +23,7 @@ from mux.core.limits import ProtocolLimits
 from mux.server import Server, serve
 from mux.server.demo import app
 
-REPLY_TIMEOUT = 0.5
+REPLY_TIMEOUT = 2.0
 
 #: The vectors that need a mux-only endpoint (input is an h2 / HTTP/1.1 preface).
 FOREIGN_PREFACE_VECTORS = {
