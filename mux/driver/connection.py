@@ -108,6 +108,7 @@ class ConnectionDriver:
         "_closed",
         "_closing",
         "_deferred",
+        "_deferred_data",
         "_dirty",
         "_dispatch_batch",
         "_engine",
@@ -186,6 +187,7 @@ class ConnectionDriver:
         self._backlog: list[ev.Event] | None = None
         # Streams whose response headers wait for the next flush.
         self._deferred: list[Stream] | None = None
+        self._deferred_data = 0  # how many of them hold a DATA chunk
         self._upgraded_request: ev.RequestReceived | None = None
         self._streams: dict[int, Stream] = {}
         self._dispatch_batch = dispatch_batch or 0
@@ -518,6 +520,9 @@ class ConnectionDriver:
     def _feed(self, data: bytes) -> None:
         now = trio.current_time()
         self._last_received = now
+        if self._deferred_data:
+            # A SETTINGS in ``data`` may shrink the windows deferred chunks fit in.
+            self._commit_deferred()
         try:
             events = self._engine.receive_data(data)
         except RemoteProtocolError as exc:
@@ -687,8 +692,8 @@ class ConnectionDriver:
         stall = self._timeouts.send_stall
         return math.inf if stall is None else stall
 
-    def _defer_headers(self, stream: Stream) -> None:
-        """``stream`` holds response headers for the engine: commit them at the flush."""
+    def _defer(self, stream: Stream) -> None:
+        """``stream`` holds headers/data for the engine: commit them at the flush."""
         if self._deferred is None:
             self._deferred = []
         self._deferred.append(stream)
@@ -697,10 +702,10 @@ class ConnectionDriver:
     def _commit_deferred(self) -> None:
         deferred, self._deferred = self._deferred, None
         for stream in deferred or ():
-            if stream._pending_headers is None:
+            if stream._pending_headers is None and stream._pending_data is None:
                 continue  # committed or dropped meanwhile
             try:
-                stream._commit_headers(False)
+                stream._commit(False)
             except LocalProtocolError as exc:
                 logger.error("stream %d: response headers refused: %s", stream.stream_id, exc)
                 stream.reset(ErrorCode.INTERNAL_ERROR)

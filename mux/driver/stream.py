@@ -69,6 +69,7 @@ class Stream:
         "_headers_sent",
         "_local_ended",
         "_lot",
+        "_pending_data",
         "_pending_headers",
         "_remote_ended",
         "deadline",
@@ -97,6 +98,7 @@ class Stream:
         self._local_ended = False
         self._headers_sent = headers_sent
         self._pending_headers: Headers | None = None
+        self._pending_data: bytes | None = None
         self._error: BaseException | None = None
         self._lot: trio.lowlevel.ParkingLot | None = None
         self._handler_scope: trio.CancelScope | None = None
@@ -167,19 +169,22 @@ class Stream:
             return
         self._pending_headers = headers
         self._headers_sent = True
-        self._driver._defer_headers(self)
+        self._driver._defer(self)
 
     async def send_data(self, data: bytes, *, end_stream: bool = False) -> None:
         """Send body bytes, waiting for flow-control credit as needed.
 
         Never buffers beyond the peer's window: a chunk larger than the
-        window goes out in pieces as credit arrives.
+        window goes out in pieces as credit arrives. A chunk sent whole
+        without ``end_stream`` is handed to the engine at the next flush or
+        by this stream's next command (like deferred headers), so an
+        :meth:`end` right after it becomes END_STREAM on that DATA frame.
         """
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before data")
-        if self._pending_headers is not None:
-            self._commit_headers(False)
+        if self._pending_data is not None:
+            self._commit(False)
         total = len(data)
         if total == 0:
             if end_stream:
@@ -194,6 +199,11 @@ class Stream:
             size = min(window, total - offset, MAX_SEND_PIECE)
             piece = data if size == total else bytes(view[offset : offset + size])
             offset += size
+            if size == total and not end_stream:
+                self._defer_data(piece)
+                return
+            if self._pending_headers is not None:
+                self._commit(False)
             last = end_stream and offset == total
             self._driver._engine.send_data(self.stream_id, piece, end_stream=last)
             self._driver._note_queued(size)
@@ -206,8 +216,8 @@ class Stream:
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before ending")
-        if self._pending_headers is not None:
-            self._commit_headers(True)
+        if self._pending_headers is not None or self._pending_data is not None:
+            self._commit(True)
         else:
             self._driver._engine.end_stream(self.stream_id)
             self._driver._wake_writer()
@@ -219,8 +229,8 @@ class Stream:
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before trailers")
-        if self._pending_headers is not None:
-            self._commit_headers(False)
+        if self._pending_headers is not None or self._pending_data is not None:
+            self._commit(False)
         self._driver._engine.send_headers(self.stream_id, trailers, end_stream=True)
         self._driver._wake_writer()
         self._end_local()
@@ -229,9 +239,9 @@ class Stream:
         """Abort the stream with RST_STREAM(code); a no-op once it is done."""
         if self.is_done:
             return
-        if self._pending_headers is not None:
+        if self._pending_headers is not None or self._pending_data is not None:
             try:
-                self._commit_headers(False)
+                self._commit(False)
             except LocalProtocolError:
                 pass  # the reset below still goes out
         self._driver._engine.reset_stream(self.stream_id, code)
@@ -332,6 +342,9 @@ class Stream:
         self._error = error
         self._local_ended = True
         self._pending_headers = None
+        if self._pending_data is not None:
+            self._pending_data = None
+            self._driver._deferred_data -= 1
         if not self._remote_ended and self._chunks:
             flow = sum(f for _, f in self._chunks)
             self._chunks.clear()
@@ -346,21 +359,35 @@ class Stream:
 
     # --------------------------------------------------------------- helpers
 
-    def _commit_headers(self, end_stream: bool) -> None:
-        """Hand the deferred headers to the engine (see :meth:`send_headers`).
+    def _defer_data(self, data: bytes) -> None:
+        if self._pending_headers is None:
+            self._driver._defer(self)
+        self._pending_data = data
+        self._driver._deferred_data += 1
+        self._driver._note_queued(len(data))
+
+    def _commit(self, end_stream: bool) -> None:
+        """Hand deferred headers, then deferred data, to the engine.
+
+        ``end_stream`` goes on the last frame handed over.
 
         Raises:
-            LocalProtocolError: the engine refused them; as before deferral,
-                the headers count as not sent.
+            LocalProtocolError: the engine refused the headers; as before
+                deferral, they count as not sent (deferred data is dropped).
         """
-        headers = self._pending_headers
-        assert headers is not None
-        self._pending_headers = None
-        try:
-            self._driver._engine.send_headers(self.stream_id, headers, end_stream=end_stream)
-        except LocalProtocolError:
-            self._headers_sent = False
-            raise
+        engine = self._driver._engine
+        headers, data = self._pending_headers, self._pending_data
+        self._pending_headers = self._pending_data = None
+        if data is not None:
+            self._driver._deferred_data -= 1
+        if headers is not None:
+            try:
+                engine.send_headers(self.stream_id, headers, end_stream=end_stream and data is None)
+            except LocalProtocolError:
+                self._headers_sent = False
+                raise
+        if data is not None:
+            engine.send_data(self.stream_id, data, end_stream=end_stream)
         self._driver._wake_writer()
 
     def _check_sendable(self) -> None:
@@ -385,6 +412,8 @@ class Stream:
         stalled_at = math.inf if stall is None else trio.current_time() + stall
         while True:
             self._check_sendable()
+            if driver._deferred_data:
+                driver._commit_deferred()  # their bytes count against the window
             window = driver._engine.local_flow_control_window(self.stream_id)
             if window > 0 and not driver._send_backlogged:
                 return window

@@ -129,3 +129,32 @@ async def test_refused_headers_at_the_flush_reset_the_stream(nursery: trio.Nurse
     events = await _exchange(nursery, bad)
     resets = [e for e in events if isinstance(e, h2.events.StreamReset)]
     assert [r.error_code for r in resets] == [ErrorCode.INTERNAL_ERROR]
+
+
+async def test_write_then_end_is_one_data_frame_with_end_stream(nursery: trio.Nursery) -> None:
+    async def echo(stream: Stream) -> None:
+        await stream.send_headers([(b":status", b"200")])
+        await stream.send_data(b"one")
+        await stream.send_data(b"two")  # commits "one" first: order is kept
+        await stream.end()
+
+    events = await _exchange(nursery, echo, count=2)
+    for stream_id in (1, 3):
+        data = [
+            e for e in events if isinstance(e, h2.events.DataReceived) and e.stream_id == stream_id
+        ]
+        assert [e.data for e in data] == [b"one", b"two"]
+        assert [e.stream_ended is not None for e in data] == [False, True]
+
+
+async def test_deferred_data_goes_out_before_a_handler_blocks(nursery: trio.Nursery) -> None:
+    async def slow(stream: Stream) -> None:
+        await stream.send_headers([(b":status", b"200")])
+        await stream.send_data(b"early")
+        await trio.sleep(0.5)
+        await stream.send_trailers([(b"x-done", b"1")])
+
+    arrival: dict[str, float] = {}
+    events = await _exchange(nursery, slow, arrival=arrival)
+    assert [e.data for e in events if isinstance(e, h2.events.DataReceived)] == [b"early"]
+    assert arrival["TrailersReceived"] - arrival["DataReceived"] > 0.3
