@@ -574,7 +574,7 @@ class ConnectionDriver:
         self._streams[stream_id] = stream
         self._active_handlers += 1
         self._idle_since = self._park_at = None
-        self._nursery.start_soon(self._run_handler, stream)
+        self._nursery.start_soon(self._run_handler, stream, name="mux stream handler")
 
     def _on_response(self, event: ev.ResponseReceived) -> None:
         stream = self._streams.get(event.stream_id)
