@@ -22,8 +22,8 @@ run: $(STAMP)
 	$(BIN)/mux serve --listen $(LISTEN)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mux clients tests bench spec
-	$(BIN)/ruff format --check mux clients tests bench spec
+	$(BIN)/ruff check mux clients tests bench spec examples
+	$(BIN)/ruff format --check mux clients tests bench spec examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
