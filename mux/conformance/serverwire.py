@@ -20,7 +20,8 @@ from __future__ import annotations
 import trio
 
 from mux.conformance.muxwire import _describe_payload
-from mux.conformance.wire import FrameEvent, GarbageEvent, Peer, Target, WireEvent
+from mux.conformance.serverpeer import ServerPeer
+from mux.conformance.wire import FrameEvent, GarbageEvent, Target, WireEvent
 from mux.core import frames as f
 from mux.core.codec import FrameDecoder
 from mux.errors import ProtocolError
@@ -44,21 +45,19 @@ def request_path(event: FrameEvent) -> str:
     return ""
 
 
-class ClientPeer(Peer):
+class ClientPeer(ServerPeer):
     """One accepted mux connection, driven frame by frame by a scenario."""
+
+    SETTINGS = f.FrameType.SETTINGS
+    PING = f.FrameType.PING
+    GOAWAY = f.FrameType.GOAWAY
+    RST_STREAM = f.FrameType.RST_STREAM
+    WINDOW_UPDATE = f.FrameType.WINDOW_UPDATE
+    ACK = f.ACK
 
     def __init__(self, stream: trio.abc.Stream, timeout: float) -> None:
         super().__init__(stream, timeout)
         self._decoder = FrameDecoder(_RECEIVE_LIMIT, expect_preface=True)
-        self._broken = False
-        #: SETTINGS frames we sent and the client acknowledged so far.
-        self.acks_received = 0
-        self.settings_sent = 0
-        #: Seconds to wait before answering a client PING.
-        self.ping_delay = 0.0
-        #: Payloads of the PINGs the client sent us.
-        self.client_pings: list[bytes] = []
-        self.client_settings: dict[int, int] = {}
 
     def _parse(self, buffer: bytearray) -> list[FrameEvent | GarbageEvent]:
         if self._broken:
@@ -81,33 +80,17 @@ class ClientPeer(Peer):
 
     # -- sending -------------------------------------------------------------
 
-    async def send_frame(
-        self, frame_type: int, flags: int, stream_id: int, payload: bytes = b""
-    ) -> None:
-        """Send one frame, legal or not."""
-        await self.send_raw(f.encode_frame(frame_type, flags, stream_id, payload))
+    def _encode(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+        return f.encode_frame(frame_type, flags, stream_id, payload)
 
-    async def send_settings(self, settings: dict[int, int]) -> None:
-        """Send SETTINGS (counted, so :meth:`wait_ack` can match the ACK)."""
-        self.settings_sent += 1
-        await self.send_frame(f.FrameType.SETTINGS, 0, 0, f.encode_settings(settings))
+    def _settings_payload(self, settings: dict[int, int]) -> bytes:
+        return f.encode_settings(settings)
 
-    async def send_ping(self, data: bytes, *, ack: bool = False) -> None:
-        """Send PING (or PING ACK)."""
-        await self.send_frame(f.FrameType.PING, f.ACK if ack else 0, 0, data)
-
-    async def send_goaway(self, last_stream_id: int, code: int, debug: bytes = b"") -> None:
-        """Send GOAWAY."""
-        payload = f.encode_goaway(last_stream_id, code, debug)
-        await self.send_frame(f.FrameType.GOAWAY, 0, 0, payload)
-
-    async def send_rst_stream(self, stream_id: int, code: int) -> None:
-        """Send RST_STREAM."""
-        await self.send_frame(f.FrameType.RST_STREAM, 0, stream_id, f.encode_u32(code))
-
-    async def send_window_update(self, stream_id: int, increment: int) -> None:
-        """Send WINDOW_UPDATE."""
-        await self.send_frame(f.FrameType.WINDOW_UPDATE, 0, stream_id, f.encode_u32(increment))
+    def _client_settings(self, payload: bytes) -> dict[int, int]:
+        try:
+            return f.decode_settings(payload)
+        except ProtocolError:
+            return {}
 
     async def respond(
         self, stream_id: int, body: bytes = b"ok", *, status: int = 200, end: bool = True
@@ -123,62 +106,14 @@ class ClientPeer(Peer):
 
     async def handshake(self) -> WireEvent | None:
         """Check the client preface, send ours and our SETTINGS; None when it went well."""
-        with trio.move_on_after(self.timeout):
-            while len(self._buffer) < f.PREFACE_SIZE and not self.closed:
-                data = await self._receive()
-                if not data:
-                    self.closed = True
-                    break
-                self._buffer += data
+        await self._read_preface(f.PREFACE_SIZE)
         if len(self._buffer) < f.PREFACE_SIZE or self._buffer[:7] != f.PREFACE_MAGIC:
             got = bytes(self._buffer[:8]).hex() or "nothing"
             return GarbageEvent(f"client preface expected, got {got}")
         await self.send_raw(f.PREFACE)
         await self.send_settings(INITIAL_SETTINGS)
-        for event in self._parse(self._buffer):
-            if isinstance(event, FrameEvent):
-                self.history.append(event)
-            self._events.append(event)
+        self._queue_buffered()
         return None
-
-    async def _receive(self) -> bytes:
-        try:
-            return bytes(await self.stream.receive_some(65536))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            return b""
-
-    def push_back(self, event: WireEvent) -> None:
-        """Put ``event`` back in front of the queue (the dispatcher peeks at the first request)."""
-        self._events.appendleft(event)
-
-    async def next_frame(self, wait: float | None = None) -> WireEvent:
-        """Like :meth:`next_event`, but SETTINGS and PING chores are handled here."""
-        while True:
-            event = await self.next_event(wait)
-            if not isinstance(event, FrameEvent):
-                return event
-            if event.kind == "SETTINGS":
-                if event.has("ACK"):
-                    self.acks_received += 1
-                    return event
-                else:
-                    self.client_settings.update(_settings(event))
-                    await self.send_frame(f.FrameType.SETTINGS, f.ACK, 0)
-                continue
-            if event.kind == "PING" and not event.has("ACK"):
-                self.client_pings.append(event.payload)
-                if self.ping_delay:
-                    await trio.sleep(self.ping_delay)
-                await self.send_ping(event.payload, ack=True)
-                continue
-            return event
-
-
-def _settings(event: FrameEvent) -> dict[int, int]:
-    try:
-        return f.decode_settings(event.payload)
-    except ProtocolError:
-        return {}
 
 
 __all__ = ["INITIAL_SETTINGS", "ClientPeer", "Target", "request_path"]

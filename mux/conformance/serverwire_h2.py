@@ -32,7 +32,6 @@ from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
 from mux.conformance.h2wire import (
-    ACK,
     DATA,
     END_HEADERS,
     END_STREAM,
@@ -50,7 +49,8 @@ from mux.conformance.h2wire import (
     frame_bytes,
     settings_payload,
 )
-from mux.conformance.wire import FrameEvent, GarbageEvent, Peer, WireEvent
+from mux.conformance.serverpeer import ServerPeer
+from mux.conformance.wire import FrameEvent, GarbageEvent, WireEvent
 
 #: The settings every h2 client-mode connection advertises first: a small
 #: stream window, so the flow-control scenario can starve it with a modest body.
@@ -59,22 +59,20 @@ H2_INITIAL_SETTINGS = {MAX_CONCURRENT_STREAMS: 100, INITIAL_WINDOW_SIZE: 4096}
 DEFAULT_WINDOW = 65535
 
 
-class H2ClientPeer(Peer):
+class H2ClientPeer(ServerPeer):
     """One accepted HTTP/2 connection, driven frame by frame by a scenario."""
+
+    SETTINGS = SETTINGS
+    PING = PING
+    GOAWAY = GOAWAY
+    RST_STREAM = RST_STREAM
+    WINDOW_UPDATE = WINDOW_UPDATE
 
     def __init__(self, stream: trio.abc.Stream, timeout: float) -> None:
         super().__init__(stream, timeout)
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()
-        self._broken = False
         self._pending: tuple[HeadersFrame, bytearray] | None = None
-        #: SETTINGS frames we sent and the client acknowledged so far.
-        self.acks_received = 0
-        self.settings_sent = 0
-        #: Seconds to wait before answering a client PING.
-        self.ping_delay = 0.0
-        self.client_pings: list[bytes] = []
-        self.client_settings: dict[int, int] = {}
 
     # -- parsing -------------------------------------------------------------
 
@@ -126,32 +124,14 @@ class H2ClientPeer(Peer):
 
     # -- sending -------------------------------------------------------------
 
-    async def send_frame(
-        self, frame_type: int, flags: int, stream_id: int, payload: bytes = b""
-    ) -> None:
-        """Send one frame, legal or not."""
-        await self.send_raw(frame_bytes(frame_type, flags, stream_id, payload))
+    def _encode(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> bytes:
+        return frame_bytes(frame_type, flags, stream_id, payload)
 
-    async def send_settings(self, settings: dict[int, int]) -> None:
-        """Send SETTINGS (counted, so a scenario can wait for its ACK)."""
-        self.settings_sent += 1
-        await self.send_frame(SETTINGS, 0, 0, settings_payload(settings))
+    def _settings_payload(self, settings: dict[int, int]) -> bytes:
+        return settings_payload(settings)
 
-    async def send_ping(self, data: bytes, *, ack: bool = False) -> None:
-        """Send PING (or PING ACK)."""
-        await self.send_frame(PING, ACK if ack else 0, 0, data)
-
-    async def send_goaway(self, last_stream_id: int, code: int, debug: bytes = b"") -> None:
-        """Send GOAWAY."""
-        await self.send_frame(GOAWAY, 0, 0, struct.pack(">II", last_stream_id, code) + debug)
-
-    async def send_rst_stream(self, stream_id: int, code: int) -> None:
-        """Send RST_STREAM."""
-        await self.send_frame(RST_STREAM, 0, stream_id, struct.pack(">I", code))
-
-    async def send_window_update(self, stream_id: int, increment: int) -> None:
-        """Send WINDOW_UPDATE."""
-        await self.send_frame(WINDOW_UPDATE, 0, stream_id, struct.pack(">I", increment))
+    def _client_settings(self, payload: bytes) -> dict[int, int]:
+        return _settings_from(payload)
 
     async def respond(
         self, stream_id: int, body: bytes = b"ok", *, status: int = 200, end: bool = True
@@ -167,54 +147,14 @@ class H2ClientPeer(Peer):
 
     async def handshake(self) -> WireEvent | None:
         """Check the client preface, send our SETTINGS; None when it went well."""
-        with trio.move_on_after(self.timeout):
-            while len(self._buffer) < len(PREFACE) and not self.closed:
-                data = await self._receive()
-                if not data:
-                    self.closed = True
-                    break
-                self._buffer += data
+        await self._read_preface(len(PREFACE))
         if bytes(self._buffer[: len(PREFACE)]) != PREFACE:
             got = bytes(self._buffer[:24]) or b"nothing"
             return GarbageEvent(f"HTTP/2 client preface expected, got {got!r}")
         del self._buffer[: len(PREFACE)]
         await self.send_settings(H2_INITIAL_SETTINGS)
-        for event in self._parse(self._buffer):
-            if isinstance(event, FrameEvent):
-                self.history.append(event)
-            self._events.append(event)
+        self._queue_buffered()
         return None
-
-    async def _receive(self) -> bytes:
-        try:
-            return bytes(await self.stream.receive_some(65536))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            return b""
-
-    def push_back(self, event: WireEvent) -> None:
-        """Put ``event`` back in front of the queue (the dispatcher peeks at the first request)."""
-        self._events.appendleft(event)
-
-    async def next_frame(self, wait: float | None = None) -> WireEvent:
-        """Like :meth:`next_event`, but SETTINGS and PING chores are handled here."""
-        while True:
-            event = await self.next_event(wait)
-            if not isinstance(event, FrameEvent):
-                return event
-            if event.kind == "SETTINGS":
-                if event.has("ACK"):
-                    self.acks_received += 1
-                    return event
-                self.client_settings.update(_settings_from(event.payload))
-                await self.send_frame(SETTINGS, ACK, 0)
-                continue
-            if event.kind == "PING" and not event.has("ACK"):
-                self.client_pings.append(event.payload)
-                if self.ping_delay:
-                    await trio.sleep(self.ping_delay)
-                await self.send_ping(event.payload, ack=True)
-                continue
-            return event
 
 
 __all__ = ["DEFAULT_WINDOW", "END_STREAM", "H2_INITIAL_SETTINGS", "H2ClientPeer"]
