@@ -56,7 +56,7 @@ def _hypercorn(*extra: str) -> Iterator[int]:
     port = _free_port()
     cmd = [str(HYPERCORN), "--worker-class", "trio", "--bind", f"127.0.0.1:{port}", *extra]
     proc = subprocess.Popen(
-        [*cmd, "tests.clients.asgi_app:app"],
+        [*cmd, "tests.asgi_echo:app"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

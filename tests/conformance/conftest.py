@@ -56,14 +56,14 @@ def _serve(command: list[str]) -> Iterator[int]:
 
 @pytest.fixture(scope="session")
 def hypercorn_port() -> Iterator[int]:
-    """Run hypercorn with the trio worker serving tests/conformance/asgi_app.py."""
+    """Run hypercorn with the trio worker serving tests/asgi_echo.py (bulk_app)."""
     if not _HYPERCORN.exists():
         pytest.skip("hypercorn is not installed in this environment")
     command = [
         str(_HYPERCORN),
         "--worker-class", "trio",
         "--bind", "127.0.0.1:{port}",
-        "tests.conformance.asgi_app:app",
+        "tests.asgi_echo:bulk_app",
     ]  # fmt: skip
     yield from _serve(command)
 
