@@ -1,0 +1,238 @@
+"""The reader loop and event dispatch of :class:`~mux.driver.connection.ConnectionDriver`.
+
+Theory of operation
+-------------------
+The reader (the task running :meth:`ConnectionDriver.run`) calls
+``receive_some`` under the timer deadline, feeds the bytes to the engine and
+dispatches each event through :data:`DISPATCH` to a ``_on_*`` method: a dict
+lookup to the :class:`~mux.driver.stream.Stream`, no task per stream. A new
+request on a server starts one handler task. With ``dispatch_batch`` set, the
+events beyond the batch wait in a backlog until the woken tasks have run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+import trio
+
+from mux.core import events as ev
+from mux.driver.stream import Stream
+from mux.driver.timers import TimersMixin
+from mux.driver.tuning import KEEPALIVE_PING, RECEIVE_SIZE, SHUTDOWN_PING
+from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from mux.driver.connection import ConnectionDriver
+
+logger = logging.getLogger("mux.driver")
+
+
+class ReaderMixin(TimersMixin):
+    """The reader loop and one handler per engine event type."""
+
+    __slots__ = ()
+
+    # ---------------------------------------------------------------- reader
+
+    async def _reader_loop(self) -> None:
+        if self._initial_data:
+            self._feed(self._initial_data)
+            self._initial_data = b""
+        while not self._closing:
+            if self._backlog:
+                await trio.lowlevel.checkpoint()
+                backlog, self._backlog = self._backlog, None
+                if not self._closing:
+                    self._dispatch(backlog)
+                    self._wake_writer()
+                continue
+            data: bytes | bytearray | None = None
+            with trio.CancelScope(deadline=self._next_deadline()) as scope:
+                self._timer_scope = scope
+                if self._pending_events is not None and self._read_paused():
+                    if self._read_lot is None:
+                        self._read_lot = trio.lowlevel.ParkingLot()
+                    await self._read_lot.park()
+                    continue
+                try:
+                    data = await self._transport.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
+                    return
+            self._timer_scope = None
+            if data is None:  # a timer is due
+                if not self._closing:
+                    self._run_timers(trio.current_time())
+                continue
+            self._feed(data if type(data) is bytes else bytes(data))
+
+    def _read_paused(self) -> bool:
+        """HTTP/1.1 has no flow control: stop reading while a request body
+        the application has not consumed is buffered (TCP backpressure)."""
+        if self._engine.protocol != "http/1.1":
+            return False
+        return any(s._buffered >= RECEIVE_SIZE for s in self._streams.values())
+
+    def _feed(self, data: bytes) -> None:
+        now = trio.current_time()
+        self._last_received = now
+        if self._deferred_data:
+            # A SETTINGS in ``data`` may shrink the windows deferred chunks fit in.
+            self._commit_deferred()
+        try:
+            events = self._engine.receive_data(data)
+        except RemoteProtocolError as exc:
+            logger.info("closing connection: peer protocol error: %s", exc)
+            self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
+            return
+        if events:
+            self._partial_since = None
+            self._handshake_at = None
+            self._dispatch(events)
+        elif data and self._partial_since is None:
+            self._partial_since = now
+        if not data and not self._closing:
+            self._close(ConnectionClosed("peer closed the connection"))
+        self._wake_writer()
+
+    # -------------------------------------------------------------- dispatch
+
+    def _dispatch(self, events: list[ev.Event]) -> None:
+        """Dispatch up to ``dispatch_batch`` events; keep the rest for the reader."""
+        batch = self._dispatch_batch
+        if batch and len(events) > batch:
+            self._backlog = events[batch:]
+            events = events[:batch]
+        for event in events:
+            DISPATCH[type(event)](self, event)
+
+    def _on_request(self, event: ev.RequestReceived) -> None:
+        stream_id = event.stream_id
+        if (
+            self._pending_events is not None
+            and self._engine.protocol == "h2"
+            and not self._peer_settings_seen
+        ):
+            # Upgrade: h2c: answer only once the client's preface and SETTINGS
+            # arrived, so the response does not ride in the same read as the
+            # 101 (curl <= 8.x rejects more than 32 KiB there).
+            self._upgraded_request = event
+            return
+        if (
+            self._on_stream is None
+            or self._nursery is None
+            or self._closing
+            or self._active_handlers >= self._max_handlers
+        ):
+            self._engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
+            return
+        driver = cast("ConnectionDriver", self)  # the only concrete subclass
+        stream = Stream(driver, stream_id, headers=event.headers, remote_ended=event.end_stream)
+        self._streams[stream_id] = stream
+        self._active_handlers += 1
+        self._idle_since = self._park_at = None
+        self._nursery.start_soon(self._run_handler, stream, name="mux stream handler")
+
+    def _on_response(self, event: ev.ResponseReceived) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_response(event.headers, event.end_stream)
+
+    def _on_informational(self, event: ev.InformationalResponseReceived) -> None:
+        """1xx responses carry nothing the stream API exposes."""
+
+    def _on_trailers(self, event: ev.TrailersReceived) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_trailers(event.headers)
+
+    def _on_data(self, event: ev.DataReceived) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is None or stream._error is not None:
+            self._acknowledge(event.stream_id, event.flow_controlled_length)
+            return
+        stream._on_data(event.data, event.flow_controlled_length, event.end_stream)
+
+    def _on_stream_ended(self, event: ev.StreamEnded) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_end()
+
+    def _on_stream_reset(self, event: ev.StreamReset) -> None:
+        stream = self._streams.get(event.stream_id)
+        if stream is not None:
+            stream._on_reset(event.error_code, event.remote)
+
+    def _on_window_updated(self, event: ev.WindowUpdated) -> None:
+        if event.stream_id == 0:
+            self._wake_window_waiters()
+        else:
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream._wake()
+
+    def _on_settings_changed(self, event: ev.SettingsChanged) -> None:
+        self._peer_settings_seen = True
+        if self._upgraded_request is not None:
+            request, self._upgraded_request = self._upgraded_request, None
+            self._on_request(request)
+        self._wake_window_waiters()
+        self._unpark_slots()
+
+    def _on_settings_acknowledged(self, event: ev.SettingsAcknowledged) -> None:
+        self._settings_ack_at = None
+
+    def _on_ping(self, event: ev.PingReceived) -> None:
+        """The engine already queued the PONG; the flusher sends it."""
+
+    def _on_ping_ack(self, event: ev.PingAcknowledged) -> None:
+        if event.data == KEEPALIVE_PING:
+            self._ping_due_at = None
+        elif event.data == SHUTDOWN_PING and self._shutting_down:
+            self._send_final_goaway()
+
+    def _on_goaway(self, event: ev.GoAwayReceived) -> None:
+        self._goaway = event
+        last = event.last_stream_id
+        if self._engine.client_side:
+            for stream in [s for s in self._streams.values() if s.stream_id > last]:
+                stream._fail(self._stream_error(stream, "peer sent GOAWAY"))
+        self._unpark_slots()
+        self._maybe_finish()
+
+    def _on_connection_closed(self, event: ev.ConnectionClosed) -> None:
+        self._close(ConnectionClosed("peer closed the connection"))
+
+    def _stream_done(self, stream: Stream) -> None:
+        if self._streams.pop(stream.stream_id, None) is None:
+            return
+        self._discard_window_waiter(stream)
+        if self._engine.client_side and self._slot_lot is not None:
+            self._slot_lot.unpark()
+        if self._pending_events is not None and not self._closing:
+            for event in self._pending_events():
+                DISPATCH[type(event)](self, event)
+            if self._read_lot is not None:
+                self._read_lot.unpark_all()
+        self._became_quieter()
+
+
+DISPATCH: dict[type, Callable[[ReaderMixin, ev.Event], None]] = {
+    ev.RequestReceived: ReaderMixin._on_request,  # type: ignore[dict-item]
+    ev.ResponseReceived: ReaderMixin._on_response,  # type: ignore[dict-item]
+    ev.InformationalResponseReceived: ReaderMixin._on_informational,  # type: ignore[dict-item]
+    ev.TrailersReceived: ReaderMixin._on_trailers,  # type: ignore[dict-item]
+    ev.DataReceived: ReaderMixin._on_data,  # type: ignore[dict-item]
+    ev.StreamEnded: ReaderMixin._on_stream_ended,  # type: ignore[dict-item]
+    ev.StreamReset: ReaderMixin._on_stream_reset,  # type: ignore[dict-item]
+    ev.WindowUpdated: ReaderMixin._on_window_updated,  # type: ignore[dict-item]
+    ev.SettingsChanged: ReaderMixin._on_settings_changed,  # type: ignore[dict-item]
+    ev.SettingsAcknowledged: ReaderMixin._on_settings_acknowledged,  # type: ignore[dict-item]
+    ev.PingReceived: ReaderMixin._on_ping,  # type: ignore[dict-item]
+    ev.PingAcknowledged: ReaderMixin._on_ping_ack,  # type: ignore[dict-item]
+    ev.GoAwayReceived: ReaderMixin._on_goaway,  # type: ignore[dict-item]
+    ev.ConnectionClosed: ReaderMixin._on_connection_closed,  # type: ignore[dict-item]
+}

@@ -1,0 +1,169 @@
+"""Handler tasks, draining and closing of :class:`~mux.driver.connection.ConnectionDriver`.
+
+Theory of operation
+-------------------
+Closing is one path, :meth:`LifecycleMixin._close`: record why, fail every
+unfinished stream with :class:`mux.errors.ConnectionClosed` (saying whether its
+request may have been processed), queue GOAWAY if asked, let the flusher finish
+for at most ``close_flush`` seconds, then cancel the nursery.
+
+Graceful shutdown (:meth:`LifecycleMixin.start_graceful_shutdown`) on a server
+sends GOAWAY(2**31-1) and a PING; on the PONG (or after ``shutdown_ping``
+seconds) it sends the final GOAWAY(last processed id) and closes once no
+stream or handler is left (:meth:`LifecycleMixin._maybe_finish`). A client
+stops opening streams and closes once idle.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from mux.driver.tuning import MAX_STREAM_ID, SHUTDOWN_PING
+from mux.driver.writer import WriterMixin
+from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError, StreamError, code_name
+
+if TYPE_CHECKING:
+    from mux.driver.stream import Stream
+
+logger = logging.getLogger("mux.driver")
+
+
+class LifecycleMixin(WriterMixin):
+    """Handler tasks, graceful shutdown and close."""
+
+    __slots__ = ()
+
+    def start_graceful_shutdown(self) -> None:
+        """Stop taking new streams; close once in-flight streams finish.
+
+        Server: two-step GOAWAY (2**31-1 + PING, then the last processed id).
+        Client: GOAWAY(NO_ERROR) and no new streams.
+        """
+        if self._shutting_down or self._closing:
+            return
+        if self._nursery is None:
+            self._shutdown_on_start = True
+            return
+        self._shutting_down = True
+        if self._engine.client_side:
+            self._engine.close_connection(ErrorCode.NO_ERROR)
+            self._final_goaway_sent = True
+        else:
+            try:
+                self._engine.close_connection(ErrorCode.NO_ERROR, last_stream_id=MAX_STREAM_ID)
+                self._engine.ping(SHUTDOWN_PING)
+            except LocalProtocolError:
+                # The engine is past GOAWAY (e.g. h2 after the peer's GOAWAY):
+                # no new streams can come, so the last step is already done.
+                self._final_goaway_sent = True
+            else:
+                self._shutdown_ping_at = trio.current_time() + self._timeouts.shutdown_ping
+        self._rearm_timers()
+        self._unpark_slots()
+        self._wake_writer()
+        self._maybe_finish()
+
+    # ------------------------------------------------------ handlers/streams
+
+    async def _run_handler(self, stream: Stream) -> None:
+        assert self._on_stream is not None
+        try:
+            with trio.CancelScope() as scope:
+                stream._handler_scope = scope
+                await self._on_stream(stream)
+        except (StreamError, ConnectionClosed) as exc:
+            logger.debug("stream %d ended early: %s", stream.stream_id, exc)
+        except Exception:
+            logger.exception("handler for stream %d failed", stream.stream_id)
+        finally:
+            stream._handler_scope = None
+            self._active_handlers -= 1
+            if not stream.local_ended:
+                stream.reset(ErrorCode.INTERNAL_ERROR)
+            elif not stream.is_done:
+                # Response complete, request body unread: tell the peer to stop.
+                stream.reset(ErrorCode.NO_ERROR)
+            self._became_quieter()
+
+    def _became_quieter(self) -> None:
+        if not self._streams and not self._active_handlers:
+            self._idle_since = now = trio.current_time()
+            if self._can_park is not None:
+                self._park_at = now + self._park_delay
+            self._rearm_timers()
+            if self._pending_events is not None and getattr(self._engine, "must_close", False):
+                done = ConnectionClosed("HTTP/1.1 exchange complete", code=ErrorCode.NO_ERROR)
+                self._close(done)
+                return
+            self._maybe_finish()
+
+    def _send_final_goaway(self) -> None:
+        self._shutdown_ping_at = None
+        if self._final_goaway_sent or self._closing:
+            return
+        self._final_goaway_sent = True
+        try:
+            self._engine.close_connection(ErrorCode.NO_ERROR)
+        except LocalProtocolError:
+            pass  # the engine is already past GOAWAY
+        self._wake_writer()
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """Close once draining is complete (shutdown or peer GOAWAY, nothing in flight)."""
+        if self._closing or self._streams or self._active_handlers:
+            return
+        if self._final_goaway_sent or self._goaway is not None:
+            done = ConnectionClosed("connection shut down gracefully", code=ErrorCode.NO_ERROR)
+            self._close(done)
+
+    # ----------------------------------------------------------------- close
+
+    def _close(
+        self, error: ConnectionClosed, goaway: ErrorCode | None = None, debug: bytes = b""
+    ) -> None:
+        """The one way a connection ends (idempotent); see the module docstring."""
+        if self._closing:
+            return
+        self._closing = True
+        self._error = error
+        if goaway is not None:
+            try:
+                self._engine.close_connection(goaway, debug_data=debug)
+            except LocalProtocolError:
+                pass
+        for stream in list(self._streams.values()):
+            stream._fail(self._stream_error(stream, str(error)))
+        self._streams.clear()
+        self._unpark_slots()
+        self._wake_writer()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._finish_close)
+
+    async def _finish_close(self) -> None:
+        with trio.move_on_after(self._timeouts.close_flush):
+            while self._flushing:
+                if self._flush_done is None:
+                    self._flush_done = trio.Event()
+                await self._flush_done.wait()
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def _stream_error(self, stream: Stream, reason: str) -> ConnectionClosed:
+        goaway = self._goaway
+        base = self._error
+        code = goaway.error_code if goaway is not None else (base.code if base else None)
+        last = goaway.last_stream_id if goaway is not None else None
+        if self._engine.client_side and last is not None and stream.stream_id > last:
+            fate = "was not processed by the peer (safe to retry)"
+        elif self._engine.client_side:
+            fate = "may have been processed by the peer"
+        else:
+            fate = "was interrupted"
+        name = f" ({code_name(code)})" if code is not None else ""
+        return ConnectionClosed(
+            f"{reason}{name}: stream {stream.stream_id} {fate}", code=code, last_stream_id=last
+        )

@@ -1,0 +1,15 @@
+"""Driver constants: I/O sizes, backpressure thresholds and PING payloads."""
+
+from __future__ import annotations
+
+#: Bytes asked of the transport per receive_some call.
+RECEIVE_SIZE = 65536
+#: Unsent bytes (queued or in flight to the transport) above which senders wait:
+#: a peer that stops reading TCP cannot make us buffer more than about this.
+SEND_HIGH_WATER = 262144
+#: Largest legal stream id; GOAWAY with it is step one of a graceful shutdown.
+MAX_STREAM_ID = 2**31 - 1
+#: PING payload of step one of a graceful shutdown.
+SHUTDOWN_PING = b"muxdrain"
+#: PING payload of a keepalive probe.
+KEEPALIVE_PING = b"muxalive"

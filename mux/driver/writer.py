@@ -1,0 +1,131 @@
+"""The flusher and send-side bookkeeping of :class:`~mux.driver.connection.ConnectionDriver`.
+
+Theory of operation
+-------------------
+Every command (from any task) queues bytes in the engine and calls
+:meth:`WriterMixin._wake_writer`, which starts one flusher task if none runs.
+The flusher commits deferred response headers/data, then sends
+``engine.data_to_send()`` as ONE ``send_all`` per round (commands of the same
+scheduler tick share a syscall) and exits once nothing is left, so an idle
+connection has no writer task. A send that makes no progress for
+``send_stall`` seconds closes the connection. Streams waiting for flow-control
+window or for the send backlog to drain are woken after each round.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import trio
+
+from mux.driver.base import DriverBase
+from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError
+
+if TYPE_CHECKING:
+    from mux.driver.stream import Stream
+
+logger = logging.getLogger("mux.driver")
+
+
+class WriterMixin(DriverBase):
+    """The on-demand flusher task, deferred commits and window waiters."""
+
+    __slots__ = ()
+
+    # ---------------------------------------------------------------- writer
+
+    async def _flusher(self) -> None:
+        """Send everything queued as ONE ``send_all`` per round, then exit.
+
+        Started on demand by :meth:`_wake_writer` (at most one at a time), it
+        runs after the tasks woken in the same scheduler tick queued their
+        bytes, so they share a syscall; an idle connection has no writer task.
+        """
+        transport = self._transport
+        try:
+            while self._dirty:
+                self._dirty = False
+                if self._deferred:
+                    self._commit_deferred()
+                    self._dirty = False  # what it queued goes out below
+                data = self._engine.data_to_send()
+                if not data:
+                    continue
+                self._sending = len(data)
+                self._unsent = 0
+                with trio.move_on_after(self._stall_limit) as stall:
+                    await transport.send_all(data)
+                if stall.cancelled_caught:
+                    self._close(
+                        ConnectionClosed(f"timeout: peer read nothing for {self._stall_limit} s")
+                    )
+                    return
+                self.bytes_sent += len(data)
+                self._sending = 0
+                if self._window_waiters:
+                    self._wake_window_waiters()
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
+        finally:
+            self._sending = 0
+            self._flushing = False
+            if self._flush_done is not None:
+                self._flush_done.set()
+                self._flush_done = None
+
+    @property
+    def _stall_limit(self) -> float:
+        stall = self._timeouts.send_stall
+        return math.inf if stall is None else stall
+
+    def _defer(self, stream: Stream) -> None:
+        """``stream`` holds headers/data for the engine: commit them at the flush."""
+        if self._deferred is None:
+            self._deferred = []
+        self._deferred.append(stream)
+        self._wake_writer()
+
+    def _commit_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, None
+        for stream in deferred or ():
+            if stream._pending_headers is None and stream._pending_data is None:
+                continue  # committed or dropped meanwhile
+            try:
+                stream._commit(False)
+            except LocalProtocolError as exc:
+                logger.error("stream %d: response headers refused: %s", stream.stream_id, exc)
+                stream.reset(ErrorCode.INTERNAL_ERROR)
+
+    def _wake_writer(self) -> None:
+        """Bytes were queued in the engine: make sure a flusher will send them."""
+        self._dirty = True
+        if not self._flushing and self._nursery is not None:
+            self._flushing = True
+            self._nursery.start_soon(self._flusher)
+
+    def _note_queued(self, size: int) -> None:
+        self._unsent += size
+        self._wake_writer()
+
+    def _acknowledge(self, stream_id: int, size: int) -> None:
+        if size and not self._closing:
+            self._engine.acknowledge_received_data(size, stream_id)
+            self._wake_writer()
+            if self._read_lot is not None:
+                self._read_lot.unpark_all()
+
+    def _wake_window_waiters(self) -> None:
+        if self._window_waiters:
+            for stream in list(self._window_waiters):
+                stream._wake()
+
+    def _add_window_waiter(self, stream: Stream) -> None:
+        if self._window_waiters is None:
+            self._window_waiters = set()
+        self._window_waiters.add(stream)
+
+    def _discard_window_waiter(self, stream: Stream) -> None:
+        if self._window_waiters is not None:
+            self._window_waiters.discard(stream)
