@@ -5,7 +5,7 @@ Usage::
     mux conformance --target HOST:PORT --protocol mux|h2 [--tls] [--insecure]
                     [--ca FILE] [--server-name NAME] [--mux-only]
                     [--strict] [--section ID ...] [--junit FILE] [--json]
-                    [--timeout S] [--path PATH] [--list]
+                    [--timeout S] [--path PATH] [--jobs N] [--list]
 
     mux conformance serve --listen HOST:PORT --protocol mux [--scenario NAME ...]
                     [--json] [--junit FILE] [--timeout S]   (client mode)
@@ -34,6 +34,12 @@ def _target(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hold-path",
         help="path that keeps a request open without reading its body (default: --path)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="run up to N cases at once, each on its own connections (default 1)",
+    )
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
     return parser
 
@@ -126,7 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results = trio.run(
         lambda: run_cases(
-            cases, target, reply_timeout=args.timeout, strict=args.strict, on_result=progress
+            cases,
+            target,
+            reply_timeout=args.timeout,
+            strict=args.strict,
+            on_result=progress,
+            concurrency=args.jobs,
         )
     )
     if colour:

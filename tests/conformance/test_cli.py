@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mux.conformance import cli
 from mux.conformance.cli import main
 from mux.conformance.groups import all_cases
-from mux.conformance.runner import select_cases
+from mux.conformance.runner import run_cases, select_cases
 
 
 def _args(port: int, *extra: str) -> list[str]:
@@ -53,6 +55,36 @@ def test_cli_json_and_junit(
     root = ET.parse(junit).getroot()
     assert root.get("tests") == "10" and root.get("failures") == "1"
     assert len(root.findall(".//failure")) == 1
+
+
+def test_cli_jobs_runs_cases_concurrently_with_the_same_report(
+    hypercorn_port: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs N reaches the runner as its concurrency; the report keeps the case order."""
+    assert main(_args(hypercorn_port, "--section", "6.5", "--json")) == 1
+    sequential = json.loads(capsys.readouterr().out)
+    seen: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["concurrency"])
+        return run_cases(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "run_cases", spy)
+    assert main(_args(hypercorn_port, "--section", "6.5", "--json", "--jobs", "4")) == 1
+    concurrent = json.loads(capsys.readouterr().out)
+    assert seen == [4]
+    assert concurrent["totals"] == sequential["totals"]
+    ids = [[c["id"] for c in document["cases"]] for document in (sequential, concurrent)]
+    assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "many"])
+def test_cli_jobs_must_be_a_positive_number(jobs: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--jobs below 1 or not a number is a usage error (exit status 2) naming the problem."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--target", "127.0.0.1:1", "--jobs", jobs])
+    assert exited.value.code == 2
+    assert "expected a whole number >= 1" in capsys.readouterr().err
 
 
 def test_cli_unreachable_target_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
