@@ -36,6 +36,16 @@ overriding h2's per-frame handlers (``_receive_headers_frame`` and
   distinct list and flags) and the HPACK coding of a block are cached, the
   latter only while the dynamic table is unchanged and only for blocks that
   did not change it (so the result is bit-for-bit what h2 would produce).
+* **Outbound headers are checked before anything changes.** h2 moves the
+  stream's state first and validates the list afterwards (a refused response
+  left the stream "response sent", so a retry went out as trailers), closes
+  the stream on a transition it does not allow, and normalises (lowercases,
+  strips, drops connection-specific fields) instead of refusing.
+  :meth:`HardenedH2Connection.prepare_send_headers` decides the list's role
+  from the stream state, refuses what h2 would refuse (or would let through
+  against RFC 9113: :func:`mux.core.h2guard.outbound_problem`) with
+  :class:`SendRefused`, and leaves a validated ``outbound`` memo entry that
+  both the fast path and h2's own path then use.
 
 PRIORITY information never reaches this class: the engine strips it.
 """
@@ -81,6 +91,8 @@ from hpack import Decoder, Encoder
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
 from hyperframe.frame import FRAMES, ContinuationFrame, RstStreamFrame, WindowUpdateFrame
 
+from mux.core.h2guard import outbound_problem
+
 #: Frame types (and END_HEADERS) that may start or continue a header block.
 _BLOCK_TYPES = frozenset({0x1, 0x5, 0x9})
 _END_HEADERS = 0x4
@@ -93,6 +105,10 @@ class CompressionError(ProtocolError):
     """The header block could not be decoded (HPACK state lost)."""
 
     error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class SendRefused(Exception):
+    """A header list we were asked to send breaks the protocol; nothing changed."""
 
 
 class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
@@ -109,6 +125,7 @@ class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
 #: Entries per memo table before it is cleared (bounds memory per connection).
 _MEMO_SIZE = 64
 _CLOSED = StreamState.CLOSED
+_IDLE = StreamState.IDLE
 _OPEN = StreamState.OPEN
 _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
 _HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
@@ -125,6 +142,15 @@ _REQUEST_FLAGS = HeaderValidationFlags(
 _TRAILER_FLAGS = HeaderValidationFlags(
     is_client=False, is_trailer=True, is_response_header=False, is_push_promise=False
 )
+#: The same for a client's request and its trailers.
+_CLIENT_REQUEST_FLAGS = HeaderValidationFlags(
+    is_client=True, is_trailer=False, is_response_header=False, is_push_promise=False
+)
+_CLIENT_TRAILER_FLAGS = HeaderValidationFlags(
+    is_client=True, is_trailer=True, is_response_header=False, is_push_promise=False
+)
+#: Highest stream id (RFC 9113 §5.1.1).
+_MAX_STREAM_ID = 2**31 - 1
 #: A frame header: 24-bit length (as 8 + 16 bits), type, flags, stream id.
 _FRAME_HEADER = struct.Struct(">BHBBL")
 
@@ -143,7 +169,7 @@ def _same_token(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 class HeaderMemo:
     """Per-connection caches of header work (bounded, created empty)."""
 
-    __slots__ = ("decoded", "encoded", "inbound", "last", "outbound")
+    __slots__ = ("decoded", "encoded", "inbound", "last", "outbound", "refused")
 
     def __init__(self) -> None:
         #: block bytes -> [decoder token, headers, validated request or None]
@@ -151,8 +177,10 @@ class HeaderMemo:
         #: (headers, flags) -> validated, normalised inbound headers
         self.inbound: dict[tuple[Any, ...], list[Any]] = {}
         #: (headers, flags) -> [validated, normalised outbound headers,
-        #: encoder token or None, their block]
+        #: encoder token or None, their block, informational response?]
         self.outbound: dict[tuple[Any, ...], list[Any]] = {}
+        #: (headers, flags) -> why sending them was refused (made when needed)
+        self.refused: dict[tuple[Any, ...], str] | None = None
         #: normalised outbound headers (exact tuples) -> (encoder token, block)
         self.encoded: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
         #: The ``decoded`` entry the last :meth:`decode` used or made, if any.
@@ -191,6 +219,32 @@ class HeaderMemo:
             _store(self.encoded, key, (before, block))
         return block
 
+    def outbound_entry(self, headers: Any, flags: HeaderValidationFlags, split: bool) -> list[Any]:
+        """The ``outbound`` entry of a list we are about to send with these
+        h2 flags: our RFC check and h2's own, run once per distinct list.
+
+        Raises:
+            SendRefused: the list is invalid for that role.
+        """
+        key = _plain_key(headers, flags)
+        if key is not None:
+            hit = self.outbound.get(key)
+            if hit is not None:
+                return hit
+            if self.refused is not None and (problem := self.refused.get(key)) is not None:
+                raise SendRefused(problem)
+        try:
+            entry = _checked_entry(headers, flags, split)
+        except SendRefused as exc:
+            if key is not None:
+                if self.refused is None:
+                    self.refused = {}
+                _store(self.refused, key, str(exc))
+            raise
+        if key is not None:
+            _store(self.outbound, key, entry)
+        return entry
+
     @staticmethod
     def encode_entry(encoder: Encoder, entry: list[Any]) -> bytes:
         """:meth:`encode` for an ``outbound`` entry, cached on the entry."""
@@ -210,6 +264,22 @@ def _store(table: dict[Any, Any], key: Any, value: Any) -> None:
     if len(table) >= _MEMO_SIZE:
         table.clear()
     table[key] = value
+
+
+def _checked_entry(headers: Any, flags: HeaderValidationFlags, split: bool) -> list[Any]:
+    """A fresh ``outbound`` entry, or SendRefused naming the problem."""
+    problem = outbound_problem(headers, request=flags.is_client, trailers=flags.is_trailer)
+    if problem is None:
+        try:
+            normal = list(
+                validate_outbound_headers(normalize_outbound_headers(headers, flags, split), flags)
+            )
+        except ProtocolError as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise SendRefused(problem)
+    informational = flags.is_response_header and is_informational_response(normal)
+    return [normal, None, b"", informational]
 
 
 def _plain_key(
@@ -309,7 +379,8 @@ class _FastStream(H2Stream):
             validate_outbound_headers(normalize_outbound_headers(headers, flags, split), flags)
         )
         if key is not None:
-            _store(self._memo.outbound, key, [result, None, b""])
+            informational = flags.is_response_header and is_informational_response(result)
+            _store(self._memo.outbound, key, [result, None, b"", informational])
         return result
 
     def _build_headers_frames(
@@ -556,22 +627,66 @@ class HardenedH2Connection(H2Connection):
             return None
         return machine
 
-    def fast_send_headers(self, stream_id: int, headers: Any, end_stream: bool) -> bool:
-        """h2's ``send_headers`` for a server's final response or trailers
-        whose header list h2 already validated for that role (memo hit): same
-        state changes, same HPACK block, same frames. Returns False, having
-        changed nothing, when the case is not that one (h2 then does it)."""
-        machine = self._sendable(stream_id)
+    def prepare_send_headers(self, stream_id: int, headers: Any, end_stream: bool) -> Any:
+        """Everything h2's ``send_headers`` would check (and what it lets
+        through against RFC 9113), done first: after this, h2's
+        ``send_headers`` can only fail with TooManyStreamsError, before any
+        change. Changes nothing but the memo.
+
+        Returns:
+            ``(entry, machine)`` for :meth:`fast_send_headers`: the list's
+            ``outbound`` entry and, when the fast path may write it, the
+            stream's state machine (else None).
+
+        Raises:
+            SendRefused: the headers, or sending them now, break the protocol.
+        """
+        if self.state_machine.state is ConnectionState.CLOSED:
+            raise SendRefused("the connection is closed")
+        stream = self.streams.get(stream_id)
+        if stream is None or (stream.state_machine.state is _IDLE and self.config.client_side):
+            return self._prepare_request(stream_id, headers, stream is None), None
+        machine = stream.state_machine
+        state = machine.state
+        if (state is not _OPEN and state is not _HALF_CLOSED_REMOTE) or machine.client is None:
+            raise SendRefused(f"stream {stream_id} is closed for sending ({state.name})")
+        split = self.config.split_outbound_cookies
+        if not machine.headers_sent:  # a server's response (client streams: request sent)
+            if machine.client:
+                raise SendRefused(f"stream {stream_id}: no request was sent on it")
+            entry = self._memo.outbound_entry(headers, _RESPONSE_FLAGS, split)
+            if not entry[3]:
+                return entry, machine if self.state_machine.state in _SENDING else None
+            if end_stream:
+                raise SendRefused("an informational (1xx) response cannot end the stream")
+            return entry, None  # 1xx: its own transition, h2 does it
+        if machine.trailers_sent or not end_stream:
+            raise SendRefused(f"trailers on stream {stream_id} must end it (END_STREAM)")
+        if machine.client:
+            return self._memo.outbound_entry(headers, _CLIENT_TRAILER_FLAGS, split), None
+        entry = self._memo.outbound_entry(headers, _TRAILER_FLAGS, split)
+        return entry, machine if self.state_machine.state in _SENDING else None
+
+    def _prepare_request(self, stream_id: int, headers: Any, unknown: bool) -> list[Any]:
+        """:meth:`prepare_send_headers` for a stream we would open."""
+        if not self.config.client_side:
+            raise SendRefused(f"a server cannot open stream {stream_id} (idle or closed)")
+        if not 0 < stream_id <= _MAX_STREAM_ID or not stream_id & 1:
+            raise SendRefused(f"stream id {stream_id} is not a valid client stream id")
+        if unknown and stream_id <= self.highest_outbound_stream_id:
+            raise SendRefused(f"stream {stream_id} is closed (or was skipped)")
+        split = self.config.split_outbound_cookies
+        return self._memo.outbound_entry(headers, _CLIENT_REQUEST_FLAGS, split)
+
+    def fast_send_headers(self, stream_id: int, prepared: Any, end_stream: bool) -> bool:
+        """h2's ``send_headers`` for a server's final response or trailers,
+        :meth:`prepare_send_headers` having checked the state and the list:
+        same state changes, same HPACK block, same frames. Returns False,
+        having changed nothing, when the case is not that one (h2 does it)."""
+        entry, machine = prepared
         if machine is None:
             return False
-        trailers = bool(machine.headers_sent)
-        if trailers and (machine.trailers_sent or not end_stream):
-            return False
-        key = _plain_key(headers, _TRAILER_FLAGS if trailers else _RESPONSE_FLAGS)
-        entry = None if key is None else self._memo.outbound.get(key)
-        if entry is None or (not trailers and is_informational_response(entry[0])):
-            return False  # first sight, or 1xx (its own transition): h2 does it
-        if trailers:  # h2's response_sent, in the same order as h2
+        if machine.headers_sent:  # h2's response_sent, in the same order as h2
             machine.trailers_sent = True
         else:
             machine.headers_sent = True

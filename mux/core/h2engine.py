@@ -48,7 +48,7 @@ from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from mux.core import events as ev
 from mux.core.events import Event, Headers
-from mux.core.h2conn import HardenedH2Connection
+from mux.core.h2conn import HardenedH2Connection, SendRefused
 from mux.core.h2guard import (
     CONTINUATION,
     DATA,
@@ -410,14 +410,26 @@ class H2Engine:
     def send_headers(self, stream_id: int, headers: Headers, *, end_stream: bool = False) -> None:
         """Send request/response headers or trailers.
 
+        The list and the stream state are checked first (RFC 9113 §8.2-8.3,
+        :meth:`HardenedH2Connection.prepare_send_headers`): a refused call
+        changes nothing, so a valid list may follow (e.g. a 500 response).
+
         Raises:
-            LocalProtocolError: invalid headers, closed stream, too many streams.
+            LocalProtocolError: invalid headers, a stream closed for sending,
+                trailers without ``end_stream``, too many streams.
         """
         if self._goaway_received and self._stream_state(stream_id) == "idle":
             raise LocalProtocolError(f"peer sent GOAWAY: cannot open stream {stream_id}")
-        if not self._h2.fast_send_headers(stream_id, headers, end_stream):
+        if type(headers) is not list:
+            headers = list(headers)
+        h2c = self._h2
+        try:
+            prepared = h2c.prepare_send_headers(stream_id, headers, end_stream)
+        except SendRefused as exc:
+            raise LocalProtocolError(f"stream {stream_id}: {exc}") from None
+        if not h2c.fast_send_headers(stream_id, prepared, end_stream):
             with _local_errors():
-                self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+                h2c.send_headers(stream_id, headers, end_stream=end_stream)
         self._guard.credit()
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:

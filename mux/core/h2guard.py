@@ -28,6 +28,14 @@ the engine turns into GOAWAY + :class:`mux.errors.RemoteProtocolError`):
 
 The guard knows no stream state: state-aware triage (PRIORITY dropping,
 WINDOW_UPDATE 0, late frames) happens in :mod:`mux.core.h2engine`.
+
+Outbound, :func:`outbound_problem` is the RFC 9113 §8.2-8.3 check of a header
+list we are about to send (h2 lowercases names, strips whitespace and drops
+connection-specific fields instead of refusing them): the rules of
+:mod:`mux.core.headers` (shared with the mux framing), plus no leading or
+trailing SP/HTAB in values (§8.2.1) and HTTP/2's informational responses
+(1xx except 101, §8.6). :mod:`mux.core.h2conn` runs it, with h2's own check,
+once per distinct list and before any state changes.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
+from mux.core.headers import check_request, check_response, check_trailers
 from mux.errors import ErrorCode
 
 #: The HTTP/2 client connection preface (RFC 9113 §3.4).
@@ -344,3 +353,44 @@ def _data_length(flags: int, payload: bytes) -> int:
         size = len(payload) - 1 - payload[0]
         return size if size >= 0 else 1
     return len(payload)
+
+
+# ------------------------------------------------------------ outbound lists
+
+
+def outbound_problem(headers: list[Any], *, request: bool, trailers: bool) -> str | None:
+    """What is wrong with a header list we are about to send, or None.
+
+    Args:
+        headers: the fields (2-tuples of bytes; a ``HeaderTuple`` is one).
+        request: a request (client side) rather than a response.
+        trailers: a trailer block (``request`` then only names the side).
+    """
+    for field in headers:
+        if not isinstance(field, tuple) or len(field) != 2:
+            return f"header field {field!r} is not a (name, value) pair"
+        name, value = field
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            return f"header field {field!r} is not a pair of bytes"
+        if value[:1] in _WHITESPACE or value[-1:] in _WHITESPACE:
+            return f"value of {name!r} has leading or trailing whitespace"
+    if trailers:
+        return check_trailers(headers)
+    if request:
+        return check_request(headers)
+    if headers and headers[0][0] == b":status" and headers[0][1][:1] == b"1":
+        return _informational_problem(headers)
+    return check_response(headers)
+
+
+#: Bytes a field value may not start or end with (RFC 9113 §8.2.1).
+_WHITESPACE: Final = frozenset({b" ", b"\t"})
+
+
+def _informational_problem(headers: list[Any]) -> str | None:
+    """An interim response: ``:status`` 1xx (not 101, RFC 9113 §8.6) first,
+    then regular fields only."""
+    status = headers[0][1]
+    if len(status) != 3 or not status.isdigit() or status == b"101":
+        return f":status {status!r} is not an informational status (1xx, not 101)"
+    return check_trailers(headers[1:])
