@@ -82,10 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds to wait for each expected answer (default 2)",
     )
-    parser.add_argument("--path", default="/", help="request path for cases that need a response")
+    parser.add_argument(
+        "--path",
+        default="/bytes/4096",
+        help="path whose response has a body, for cases that need one "
+        "(default /bytes/4096, a mux demo service)",
+    )
     parser.add_argument(
         "--hold-path",
-        help="path that keeps a request open without reading its body (default: --path)",
+        default="/delay/3000",
+        help="path that keeps a request open for seconds without reading its body "
+        "(default /delay/3000, a mux demo service)",
     )
     parser.add_argument(
         "--jobs",
