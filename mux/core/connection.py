@@ -5,7 +5,11 @@ Theory of operation
 One object per connection implements :class:`mux.core.engine.Engine`: the
 driver feeds bytes to :meth:`MuxConnection.receive_data`, reads the events,
 issues commands that *queue* bytes in one ``bytearray``, and drains them with
-:meth:`MuxConnection.data_to_send`. No clock, no I/O: keepalive and timeouts
+:meth:`MuxConnection.data_to_send` (joined) or
+:meth:`MuxConnection.data_to_send_chunks` (a list for a vectored send). A DATA
+payload of at least :data:`BY_REFERENCE` bytes given as ``bytes`` is queued
+as memoryviews of it (``bytes`` is immutable), never copied into the buffer.
+No clock, no I/O: keepalive and timeouts
 belong to the driver (it calls :meth:`ping` and :meth:`close_connection`).
 
 The class is split by concern into one slotted hierarchy (no extra objects,
@@ -59,6 +63,8 @@ from mux.errors import (
 
 #: Our SETTINGS frames awaiting ACK; more is a caller bug (unbounded otherwise).
 MAX_PENDING_SETTINGS: Final = 16
+#: DATA payloads (``bytes``) at least this long are queued by reference.
+BY_REFERENCE: Final = 16384
 
 
 class MuxConnection(FrameReceiver):
@@ -150,10 +156,33 @@ class MuxConnection(FrameReceiver):
 
     def data_to_send(self) -> bytes:
         """Drain and return every byte queued for the peer."""
-        out = bytes(self._out)
+        chunks = self._chunks
+        if chunks is None:
+            out = bytes(self._out)
+        else:
+            if self._out:
+                chunks.append(bytes(self._out))
+            out = b"".join(chunks)
+            self._chunks = None
         self._out.clear()
         self._queued_control = 0
         return out
+
+    def data_to_send_chunks(self) -> list[bytes | memoryview]:
+        """Like :meth:`data_to_send`, without joining: the pieces, in order.
+
+        Large DATA payloads come back as views of the caller's ``bytes``
+        (never copied), so a vectored send can write them directly.
+        """
+        chunks = self._chunks
+        self._chunks = None
+        if chunks is None:
+            chunks = []
+        if self._out:
+            chunks.append(bytes(self._out))
+            self._out.clear()
+        self._queued_control = 0
+        return chunks
 
     def get_next_available_stream_id(self) -> int:
         """The id the next request stream would get (client side only).
@@ -257,6 +286,9 @@ class MuxConnection(FrameReceiver):
             self._local_end(stream)
 
     def _write_data(self, stream_id: int, data: bytes, size: int, end_flag: int) -> None:
+        if size >= BY_REFERENCE and type(data) is bytes:
+            self._write_data_by_reference(stream_id, data, size, end_flag)
+            return
         out = self._out
         max_frame = self._remote.max_frame_size
         if size <= max_frame:
@@ -269,6 +301,24 @@ class MuxConnection(FrameReceiver):
                 last = offset + max_frame >= size
                 out += pack_header(len(chunk), DATA, end_flag if last else 0, stream_id)
                 out += chunk
+
+    def _write_data_by_reference(
+        self, stream_id: int, data: bytes, size: int, end_flag: int
+    ) -> None:
+        """Queue DATA frames whose payloads are views of ``data`` (immutable)."""
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = []
+        out = self._out
+        max_frame = self._remote.max_frame_size
+        view = memoryview(data)
+        for offset in range(0, size, max_frame):
+            chunk = view[offset : offset + max_frame]
+            last = offset + max_frame >= size
+            out += pack_header(len(chunk), DATA, end_flag if last else 0, stream_id)
+            chunks.append(bytes(out))
+            out.clear()
+            chunks.append(chunk)
 
     def end_stream(self, stream_id: int) -> None:
         """Half-close our side with an empty DATA frame carrying END_STREAM.

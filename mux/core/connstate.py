@@ -70,6 +70,7 @@ class ConnectionState:
 
     __slots__ = (
         "_autotune",
+        "_chunks",
         "_closed",
         "_control_count",
         "_decoder",
@@ -103,6 +104,8 @@ class ConnectionState:
         self.client_side = client_side
         self.limits = limits or DEFAULT_LIMITS
         self._out = bytearray()
+        # Output before ``_out`` when large DATA payloads are queued by reference.
+        self._chunks: list[bytes | memoryview] | None = None
         self._decoder = FrameDecoder(DEFAULT_SETTINGS.max_frame_size)
         self._initiated = self._closed = self._got_settings = False
         self._local: Settings = DEFAULT_SETTINGS  # acknowledged by the peer

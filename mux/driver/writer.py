@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -27,6 +28,36 @@ if TYPE_CHECKING:
     from mux.driver.stream import Stream
 
 logger = logging.getLogger("mux.driver")
+
+
+#: Below this many bytes a round is joined and sent with ``send_all``.
+VECTORED_SEND = 65536
+#: At most this many buffers per ``sendmsg`` call (POSIX IOV_MAX is >= 16).
+_IOV_MAX = 512
+
+Buffer = bytes | memoryview
+
+
+async def send_vectored(sock: trio.socket.SocketType, chunks: list[Buffer]) -> None:
+    """Send ``chunks`` in order with as few ``sendmsg`` calls as the kernel allows.
+
+    Raises:
+        trio.BrokenResourceError: the socket failed (like ``SocketStream.send_all``).
+    """
+    views = [memoryview(chunk) for chunk in chunks]
+    first = 0
+    try:
+        while first < len(views):
+            sent = await sock.sendmsg(views[first : first + _IOV_MAX])
+            while sent:
+                n = views[first].nbytes
+                if sent < n:
+                    views[first] = views[first][sent:]
+                    break
+                sent -= n
+                first += 1
+    except OSError as exc:
+        raise trio.BrokenResourceError(f"socket send failed: {exc!r}") from exc
 
 
 class WriterMixin(DriverBase):
@@ -44,25 +75,37 @@ class WriterMixin(DriverBase):
         bytes, so they share a syscall; an idle connection has no writer task.
         """
         transport = self._transport
+        engine = self._engine
+        # Engines that can (MuxConnection) hand out big payloads uncopied.
+        drain: Callable[[], list[Buffer]] = getattr(
+            engine, "data_to_send_chunks", lambda: [engine.data_to_send()]
+        )
+        sock = transport.socket if type(transport) is trio.SocketStream else None
         try:
             while self._dirty:
                 self._dirty = False
                 if self._deferred:
                     self._commit_deferred()
                     self._dirty = False  # what it queued goes out below
-                data = self._engine.data_to_send()
-                if not data:
+                chunks = drain()
+                size = sum(map(len, chunks))
+                if not size:
                     continue
-                self._sending = len(data)
+                self._sending = size
                 self._unsent = 0
                 with trio.move_on_after(self._stall_limit) as stall:
-                    await transport.send_all(data)
+                    if len(chunks) == 1:
+                        await transport.send_all(chunks[0])
+                    elif sock is None or size < VECTORED_SEND:
+                        await transport.send_all(b"".join(chunks))
+                    else:
+                        await send_vectored(sock, chunks)
                 if stall.cancelled_caught:
                     self._close(
                         ConnectionClosed(f"timeout: peer read nothing for {self._stall_limit} s")
                     )
                     return
-                self.bytes_sent += len(data)
+                self.bytes_sent += size
                 self._sending = 0
                 if self._window_waiters:
                     self._wake_window_waiters()
