@@ -21,7 +21,7 @@ import trio
 from mux.core import events as ev
 from mux.driver.stream import Stream
 from mux.driver.timers import TimersMixin
-from mux.driver.tuning import KEEPALIVE_PING, RECEIVE_SIZE, SHUTDOWN_PING
+from mux.driver.tuning import KEEPALIVE_PING, MAX_RECEIVE_SIZE, RECEIVE_SIZE, SHUTDOWN_PING
 from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ class ReaderMixin(TimersMixin):
         if self._initial_data:
             self._feed(self._initial_data)
             self._initial_data = b""
+        # Grows while reads come back full (bulk data), back to RECEIVE_SIZE
+        # otherwise; receive_some allocates only once bytes are there.
+        receive_size = RECEIVE_SIZE
         while not self._closing:
             if self._backlog:
                 await trio.lowlevel.checkpoint()
@@ -58,7 +61,7 @@ class ReaderMixin(TimersMixin):
                     await self._read_lot.park()
                     continue
                 try:
-                    data = await self._transport.receive_some(RECEIVE_SIZE)
+                    data = await self._transport.receive_some(receive_size)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
                     return
@@ -67,6 +70,10 @@ class ReaderMixin(TimersMixin):
                 if not self._closing:
                     self._run_timers(trio.current_time())
                 continue
+            if len(data) >= receive_size:
+                receive_size = min(receive_size * 4, MAX_RECEIVE_SIZE)
+            elif receive_size > RECEIVE_SIZE:
+                receive_size = RECEIVE_SIZE
             self._feed(data if type(data) is bytes else bytes(data))
 
     def _read_paused(self) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 #: Bytes asked of the transport per receive_some call.
 RECEIVE_SIZE = 65536
+#: Largest receive_some size while reads keep coming back full (bulk transfer).
+MAX_RECEIVE_SIZE = 1048576
 #: Unsent bytes (queued or in flight to the transport) above which senders wait:
 #: a peer that stops reading TCP cannot make us buffer more than about this.
 SEND_HIGH_WATER = 262144
