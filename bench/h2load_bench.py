@@ -40,8 +40,9 @@ def h2load(port: int, clients: int, requests: int) -> tuple[float, int]:
     return rate, ok
 
 
-def run(name: str, cmd: list[str], port: int, n: int) -> dict[str, float]:
-    results: dict[str, float] = {}
+def run(name: str, cmd: list[str], port: int, n: int) -> dict[str, tuple[float, float]]:
+    """Run both h2load shapes; return ``{"c8": (req/s, server CPU us/req), "c1": ...}``."""
+    results: dict[str, tuple[float, float]] = {}
     with server(cmd, port) as proc:
         h2load(port, 1, 2000)  # warm up
         for clients, count in ((8, n), (1, n // 4)):
@@ -49,10 +50,10 @@ def run(name: str, cmd: list[str], port: int, n: int) -> dict[str, float]:
             rate, ok = h2load(port, clients, count)
             cpu = cpu_seconds(proc.pid) - cpu0
             us = cpu * 1e6 / max(ok, 1)
-            results[f"c{clients}"] = rate
+            results[f"c{clients}"] = (rate, us)
             print(
                 f"{name:<26} -c {clients} -m 100 -n {count:<7} {rate:>9.0f} req/s "
-                f"{ok:>7} ok  server CPU {us:6.0f} us/req",
+                f"{ok:>7} ok  server CPU {us:7.1f} us/req",
                 flush=True,
             )
     return results
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["mux", "hypercorn", "nghttpd"])
     args = parser.parse_args()
     print(f"## h2load, GET /echo, h2c prior knowledge, n={args.n}")
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict[str, tuple[float, float]]] = {}
     if args.only in (None, "mux"):
         port = free_port()
         table["mux"] = run("mux serve (h2c)", mux_server_cmd(port), port, args.n)
@@ -81,7 +82,9 @@ def main() -> None:
         for peer in ("hypercorn", "nghttpd"):
             if peer in table:
                 ratios = ", ".join(
-                    f"{k}: {table['mux'][k] / table[peer][k]:.2f}x" for k in table["mux"]
+                    f"{k}: {table['mux'][k][0] / table[peer][k][0]:.2f}x req/s, "
+                    f"{table['mux'][k][1] / table[peer][k][1]:.1f}x CPU/req"
+                    for k in table["mux"]
                 )
                 print(f"ratio mux / {peer}: {ratios}")
 
