@@ -58,11 +58,13 @@ from h2.exceptions import (
     StreamClosedError,
     StreamIDTooLowError,
 )
+from h2.settings import SettingCodes
 from h2.stream import H2Stream, StreamClosedBy, StreamState
 from h2.utilities import SizeLimitDict
 from hyperframe.exceptions import InvalidDataError, InvalidFrameError, InvalidPaddingError
 from hyperframe.frame import FRAMES, RstStreamFrame, WindowUpdateFrame
 
+from mux.core.h2compact import CompactSettings, FrameDispatch, LazyHeaderTable
 from mux.core.h2memo import _REQUEST_FLAGS, HeaderMemo, SendRefused, _plain_key
 from mux.core.h2send import OutboundPaths
 from mux.core.h2stream import _FastStream
@@ -105,6 +107,7 @@ class HardenedH2Connection(OutboundPaths):
     def __init__(self, config: H2Configuration, closed_stream_memory: int) -> None:
         super().__init__(config=config)
         self.state_machine = _GoAwayTolerantStateMachine()
+        self._compact(config)
         #: True once we queued a GOAWAY: new inbound streams are refused.
         self.goaway_sent = False
         self._closed_streams = SizeLimitDict(size_limit=closed_stream_memory)
@@ -115,6 +118,21 @@ class HardenedH2Connection(OutboundPaths):
         self._open_counts = [0, 0]
         #: Ids of streams that closed since the last prune.
         self._newly_closed: list[int] = []
+
+    def _compact(self, config: H2Configuration) -> None:
+        """Swap h2's idle-heavy helpers for equivalent compact ones
+        (:mod:`mux.core.h2compact`), before anything used them."""
+        self.local_settings = CompactSettings(
+            client=config.client_side,
+            initial_values={
+                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.MAX_HEADER_LIST_SIZE: self.DEFAULT_MAX_HEADER_LIST_SIZE,
+            },
+        )
+        self.remote_settings = CompactSettings(client=not config.client_side)
+        self.encoder.header_table = LazyHeaderTable()
+        self.decoder.header_table = LazyHeaderTable()
+        self._frame_dispatch_table = FrameDispatch(self)  # type: ignore[assignment]
 
     def _decode(self, block: bytes) -> Any:
         """Decode a header block; HPACK failures are COMPRESSION_ERROR."""

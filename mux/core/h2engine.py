@@ -43,11 +43,12 @@ import h2.events as h2e
 from h2.config import H2Configuration
 from h2.exceptions import FlowControlError as H2FlowControlError
 from h2.exceptions import H2Error, ProtocolError, StreamClosedError
-from h2.settings import SettingCodes, Settings
+from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from mux.core import events as ev
 from mux.core.events import Event, Headers
+from mux.core.h2compact import CompactSettings
 from mux.core.h2conn import HardenedH2Connection, SendRefused
 from mux.core.h2guard import (
     CONTINUATION,
@@ -105,7 +106,9 @@ class H2Engine:
             normalize_outbound_headers=True,
         )
         self._h2 = HardenedH2Connection(config, self.limits.closed_stream_memory)
-        self._h2.local_settings = Settings(client=client_side, initial_values=self._settings())
+        self._h2.local_settings = CompactSettings(
+            client=client_side, initial_values=self._settings()
+        )
         self._h2.decoder.max_header_list_size = self.limits.max_header_list_size
         self._h2.max_inbound_frame_size = self.limits.max_frame_size
         self._guard = FrameGuard(self.limits, expect_preface=not client_side)
