@@ -83,6 +83,24 @@ _HEADER_EVENTS = (
     h2e.InformationalResponseReceived,
 )
 
+_NO_IDS: frozenset[int] = frozenset()
+
+
+def _config(client_side: bool) -> H2Configuration:
+    return H2Configuration(
+        client_side=client_side,
+        header_encoding=None,
+        validate_inbound_headers=True,
+        normalize_inbound_headers=True,
+        validate_outbound_headers=True,
+        normalize_outbound_headers=True,
+    )
+
+
+#: One h2 configuration per side, shared by every engine (neither h2 nor we
+#: change it after creation).
+_CONFIGS = {False: _config(False), True: _config(True)}
+
 
 class H2Engine:
     """One HTTP/2 connection (server or client side) as a mux Engine.
@@ -97,15 +115,7 @@ class H2Engine:
     def __init__(self, client_side: bool, limits: H2Limits | None = None) -> None:
         self.client_side = client_side
         self.limits = limits or H2Limits()
-        config = H2Configuration(
-            client_side=client_side,
-            header_encoding=None,
-            validate_inbound_headers=True,
-            normalize_inbound_headers=True,
-            validate_outbound_headers=True,
-            normalize_outbound_headers=True,
-        )
-        self._h2 = HardenedH2Connection(config, self.limits.closed_stream_memory)
+        self._h2 = HardenedH2Connection(_CONFIGS[client_side], self.limits.closed_stream_memory)
         self._h2.local_settings = CompactSettings(
             client=client_side, initial_values=self._settings()
         )
@@ -114,8 +124,10 @@ class H2Engine:
         self._guard = FrameGuard(self.limits, expect_preface=not client_side)
         self._out = bytearray()
         self._induced = 0
-        self._doomed: set[int] = set()
-        self._doomed_done: set[int] = set()
+        #: Streams the peer doomed (self-dependency) and those reset since:
+        #: a shared empty frozenset until needed (idle memory), never mutated.
+        self._doomed: frozenset[int] | set[int] = _NO_IDS
+        self._doomed_done: frozenset[int] | set[int] = _NO_IDS
         self._pending_resets: list[Event] = []
         self._failure: RemoteProtocolError | None = None
         self._goaway_received = False
@@ -235,8 +247,9 @@ class H2Engine:
         result, self._pending_resets = self._pending_resets, []
         for h2_event in h2_events:
             result.extend(self._translate(h2_event))
-        self._doomed -= self._doomed_done
-        self._doomed_done.clear()
+        if self._doomed_done:
+            self._doomed = (self._doomed - self._doomed_done) or _NO_IDS
+            self._doomed_done = _NO_IDS
         return result
 
     def _stream_state(self, stream_id: int) -> str:
@@ -291,7 +304,7 @@ class H2Engine:
             self._fail(ErrorCode.PROTOCOL_ERROR, "HEADERS frame too short for its padding/priority")
         dependency = int.from_bytes(payload[pad : pad + 4], "big") & 0x7FFF_FFFF
         if dependency == frame.stream_id:
-            self._doomed.add(frame.stream_id)
+            self._doomed = {*self._doomed, frame.stream_id}
         body = payload[:pad] + payload[pad + 5 :]
         return RawFrame(frame.type, frame.flags & ~FLAG_PRIORITY, frame.stream_id, body)
 
@@ -382,7 +395,7 @@ class H2Engine:
     def _doomed_event(self, e: Any) -> list[Event]:
         """Events of a stream we reset because of the peer: report only the reset."""
         if isinstance(e, _HEADER_EVENTS):
-            self._doomed_done.add(e.stream_id)
+            self._doomed_done = {*self._doomed_done, e.stream_id}
             self._streams_seen += not isinstance(e, h2e.TrailersReceived)
             self._h2.reset_stream(e.stream_id, error_code=ErrorCode.PROTOCOL_ERROR)
             self._drain()
