@@ -19,8 +19,12 @@ Invariants:
   as the caller's ``bytes`` object without copying and payloads are sliced
   from it (one copy per payload, zero when one frame fills the input). Only a
   partial frame is moved into a ``bytearray``, which then grows by amortized
-  appends, so a peer trickling one byte at a time costs O(n), not O(n^2). The
-  buffer never holds more than one unfinished frame beyond what the caller fed.
+  appends, so a peer trickling one byte at a time costs O(n), not O(n^2).
+  When new input completes that frame, only the bytes completing it are
+  appended; the rest of the input is kept uncopied as ``_tail`` and parsed
+  once the completed frame is taken (so a bulk read that splits a frame costs
+  one frame's copy, not a copy of the whole read). The buffer never holds
+  more than one unfinished frame beyond what the caller fed.
 * After an error the decoder is poisoned: every later call re-raises it.
 """
 
@@ -61,7 +65,16 @@ class FrameDecoder:
         peer_version: the version byte of the peer's preface once read.
     """
 
-    __slots__ = ("_buf", "_error", "_pos", "_preface_pending", "max_frame_size", "peer_version")
+    __slots__ = (
+        "_buf",
+        "_error",
+        "_pos",
+        "_preface_pending",
+        "_tail",
+        "_tail_pos",
+        "max_frame_size",
+        "peer_version",
+    )
 
     def __init__(self, max_frame_size: int, *, expect_preface: bool = True) -> None:
         self.max_frame_size = max_frame_size
@@ -69,31 +82,61 @@ class FrameDecoder:
         self._preface_pending = expect_preface
         self._buf: bytes | bytearray = b""
         self._pos = 0
+        # Input after the frame completed in ``_buf`` (see the module doc).
+        self._tail: bytes | bytearray = b""
+        self._tail_pos = 0
         self._error: RemoteProtocolError | None = None
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + len(self._tail) - self._tail_pos
 
     def receive_data(self, data: bytes) -> None:
         """Append received bytes (never copies more than an unfinished frame)."""
         if not data:
             return
+        if self._tail:
+            # A completed frame still waits in ``_buf``: keep the order.
+            self._tail = self._tail[self._tail_pos :] + data
+            self._tail_pos = 0
+            return
         buf = self._buf
-        if self._pos >= len(buf):
+        pos = self._pos
+        if pos >= len(buf):
             self._buf = data
             self._pos = 0
+            return
+        missing = self._missing(buf, pos)
+        if 0 < missing < len(data):
+            # ``data`` completes the frame: copy only what completes it.
+            if isinstance(buf, bytearray):
+                head = buf
+                del head[:pos]
+            else:
+                head = bytearray(memoryview(buf)[pos:])
+            head += memoryview(data)[:missing]
+            self._buf, self._pos = head, 0
+            self._tail, self._tail_pos = data, missing
         elif isinstance(buf, bytearray):
-            if self._pos:
-                del buf[: self._pos]
+            if pos:
+                del buf[:pos]
                 self._pos = 0
             buf += data
         else:
-            grown = bytearray(buf[self._pos :])
+            grown = bytearray(buf[pos:])
             grown += data
             self._buf = grown
             self._pos = 0
+
+    def _missing(self, buf: bytes | bytearray, pos: int) -> int:
+        """Bytes the unfinished frame at ``pos`` still needs (0: unknown yet)."""
+        if self._preface_pending or len(buf) - pos < FRAME_HEADER_SIZE:
+            return 0
+        length: int = _unpack_header(buf, pos)[0]
+        if length > self.max_frame_size:
+            return 0  # next_raw reports it
+        return pos + FRAME_HEADER_SIZE + length - len(buf)
 
     def next_frame(self) -> Frame | None:
         """Return the next complete frame, or None when more bytes are needed.
@@ -119,7 +162,13 @@ class FrameDecoder:
         pos = self._pos
         available = len(buf) - pos
         if available < FRAME_HEADER_SIZE:
-            return None
+            if not self._tail or available:
+                return None
+            buf = self._buf = self._tail
+            pos = self._pos = self._tail_pos
+            self._tail, self._tail_pos = b"", 0
+            if len(buf) - pos < FRAME_HEADER_SIZE:
+                return None
         length, ftype, flags, stream_id = _unpack_header(buf, pos)
         if length > self.max_frame_size:
             self._error = FrameSizeError(

@@ -168,6 +168,11 @@ class MuxConnection(FrameReceiver):
         self._queued_control = 0
         return out
 
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything (cheap check)."""
+        return bool(self._out) or bool(self._chunks)
+
     def data_to_send_chunks(self) -> list[bytes | memoryview]:
         """Like :meth:`data_to_send`, without joining: the pieces, in order.
 

@@ -154,8 +154,12 @@ class WriterMixin(DriverBase):
 
     def _acknowledge(self, stream_id: int, size: int) -> None:
         if size and not self._closing:
-            self._engine.acknowledge_received_data(size, stream_id)
-            self._wake_writer()
+            engine = self._engine
+            engine.acknowledge_received_data(size, stream_id)
+            # Most acknowledgements queue no WINDOW_UPDATE (credit goes back in
+            # batches): start no flusher for them when the engine can tell.
+            if getattr(engine, "has_data_to_send", True):
+                self._wake_writer()
             if self._read_lot is not None:
                 self._read_lot.unpark_all()
 

@@ -128,3 +128,35 @@ def test_FrameDecoder_partial_frame_waits() -> None:
     assert decoder.buffered == len(data) - 1
     decoder.receive_data(data[-1:])
     assert decoder.next_frame() == Frame(0, 0, 1, b"abc")
+
+
+def test_FrameDecoder_split_in_three_everywhere_without_draining_between() -> None:
+    """Any three-way split, fed with or without draining between feeds, decodes the same
+    (covers a completed frame waiting while the rest of a read is kept aside)."""
+    for cut1 in range(0, len(STREAM) + 1, 7):
+        for cut2 in range(cut1, len(STREAM) + 1, 5):
+            parts = [STREAM[:cut1], STREAM[cut1:cut2], STREAM[cut2:]]
+            assert decode_chunks(parts) == FRAMES, (cut1, cut2)
+            decoder = FrameDecoder(1024)
+            out: list[Frame] = []
+            decoder.receive_data(parts[0])
+            decoder.receive_data(parts[1])  # may complete a frame, keeping a tail
+            decoder.receive_data(parts[2])  # arrives before that tail is parsed
+            assert decoder.buffered == len(STREAM)
+            while (frame := decoder.next_frame()) is not None:
+                out.append(frame)
+            assert out == FRAMES and decoder.buffered == 0, (cut1, cut2)
+
+
+def test_FrameDecoder_bulk_read_completing_a_frame_copies_only_that_frame() -> None:
+    """A read that completes a split frame keeps the rest of itself uncopied."""
+    big = [Frame(0, 0, 1, bytes([i]) * 1000) for i in range(8)]
+    wire = b"".join(f.encode() for f in big)
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.receive_data(wire[:500])
+    assert decoder.next_frame() is None
+    decoder.receive_data(wire[500:])
+    assert decoder.next_frame() == big[0]
+    assert len(decoder._buf) == 1010  # only the completed frame was buffered
+    assert [decoder.next_frame() for _ in big[1:]] == big[1:]
+    assert decoder.next_frame() is None and decoder.buffered == 0
