@@ -38,16 +38,20 @@ async def open_one(
 async def main() -> None:
     proto, host, port, count, source = sys.argv[1:6]
     held: list[trio.SocketStream] = []
-    limiter = trio.CapacityLimiter(200)
+    limiter = trio.CapacityLimiter(64)  # stay under listen backlogs (hypercorn: 100)
 
     async def guarded() -> None:
         async with limiter:
             await open_one(proto, host, int(port), source, held)
 
-    with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            for _ in range(int(count)):
-                nursery.start_soon(guarded)
+    try:
+        with trio.fail_after(120):
+            async with trio.open_nursery() as nursery:
+                for _ in range(int(count)):
+                    nursery.start_soon(guarded)
+    except BaseException as exc:  # report to the parent instead of dying silently
+        print(f"error after {len(held)} connections: {exc!r}", flush=True)
+        raise
     print(f"ready {len(held)}", flush=True)
     await trio.to_thread.run_sync(sys.stdin.read)  # hold until the parent closes stdin
     for stream in held:
