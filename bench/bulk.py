@@ -4,7 +4,11 @@ Download: the server sends SIZE bytes (mux: ``/bytes/{n}``); upload: the client 
 bytes (mux: client-streamed to ``/sink``). The raw baseline is a bare Trio socket with 256 KiB
 writes, server in its own process in both cases.
 
-Usage: ``python bench/bulk.py [--mib 256] [--only mux|raw]``
+Usage: ``python bench/bulk.py [--mib 256] [--only mux|raw] [--max-frame-size N]``
+
+``--max-frame-size`` makes both mux peers advertise a larger MAX_FRAME_SIZE than
+the spec's 64 KiB default (``mux serve --max-frame-size`` and the client's
+``ChannelOptions.engine_factory``), so the sender may use bigger DATA frames.
 """
 
 from __future__ import annotations
@@ -17,6 +21,22 @@ import trio
 from common import ROOT, free_port, mux_server_cmd, server
 
 CHUNK = b"\0" * (256 * 1024)
+#: MAX_FRAME_SIZE both mux peers advertise (None: the spec default).
+MAX_FRAME_SIZE: int | None = None
+
+
+def mux_connect(port: int):  # type: ignore[no-untyped-def]
+    import mux_client
+    from mux.core.connection import MuxConnection
+    from mux.core.limits import ProtocolLimits
+
+    if MAX_FRAME_SIZE is None:
+        return mux_client.connect(f"127.0.0.1:{port}")
+    limits = ProtocolLimits(max_frame_size=MAX_FRAME_SIZE)
+    options = mux_client.ChannelOptions(
+        engine_factory=lambda: MuxConnection(client_side=True, limits=limits)
+    )
+    return mux_client.connect(f"127.0.0.1:{port}", options=options)
 
 
 async def raw_download(port: int, size: int) -> None:
@@ -39,9 +59,7 @@ async def raw_upload(port: int, size: int) -> None:
 
 
 async def mux_download(port: int, size: int) -> None:
-    import mux_client
-
-    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+    async with mux_connect(port) as client:
         got = 0
         async with client.stream("GET", f"/bytes/{size}") as call:
             async for chunk in call:
@@ -50,9 +68,7 @@ async def mux_download(port: int, size: int) -> None:
 
 
 async def mux_upload(port: int, size: int) -> None:
-    import mux_client
-
-    async with mux_client.connect(f"127.0.0.1:{port}") as client:
+    async with mux_connect(port) as client:
         async with client.open_call("POST", "/sink") as call:
             sent = 0
             while sent < size:
@@ -73,7 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--only", choices=["mux", "raw"])
+    parser.add_argument("--max-frame-size", type=int, help="MAX_FRAME_SIZE both mux peers use")
     args = parser.parse_args()
+    global MAX_FRAME_SIZE
+    MAX_FRAME_SIZE = args.max_frame_size
     size = args.mib * 2**20
     print(f"## (c) bulk throughput, one stream, {args.mib} MiB each way")
     results: dict[str, tuple[float, float]] = {}
@@ -83,7 +102,8 @@ def main() -> None:
             results["raw"] = (timed(raw_download, port, size), timed(raw_upload, port, size))
     if args.only in (None, "mux"):
         port = free_port()
-        with server(mux_server_cmd(port), port):
+        extra = [] if MAX_FRAME_SIZE is None else ["--max-frame-size", str(MAX_FRAME_SIZE)]
+        with server(mux_server_cmd(port, *extra), port):
             results["mux"] = (timed(mux_download, port, size), timed(mux_upload, port, size))
     for name, (down, up) in results.items():
         label = "raw Trio socket stream" if name == "raw" else "mux stream (mux/msgpack)"

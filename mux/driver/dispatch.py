@@ -103,7 +103,7 @@ class ReaderMixin(TimersMixin):
             self._partial_since = now
         if not data and not self._closing:
             self._close(ConnectionClosed("peer closed the connection"))
-        self._wake_writer()
+        self._wake_writer_if_queued()
 
     # -------------------------------------------------------------- dispatch
 

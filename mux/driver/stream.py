@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 #: ``bytes`` by reference (no copy) and splits them into frames itself, so a
 #: 1 MiB write costs one credit wait and one engine call, not sixteen.
 MAX_SEND_PIECE = 1048576
+#: Credit of chunks taken from one receive batch is returned in one
+#: acknowledgement when the batch is used up, or once this many bytes add up.
+ACK_BATCH = 262144
 
 
 class Stream:
@@ -74,6 +77,7 @@ class Stream:
         "_pending_data",
         "_pending_headers",
         "_remote_ended",
+        "_unacked",
         "deadline",
         "headers",
         "stream_id",
@@ -96,6 +100,7 @@ class Stream:
         self.deadline = math.inf
         self._chunks: deque[tuple[bytes, int]] | None = None
         self._buffered = 0
+        self._unacked = 0
         self._remote_ended = remote_ended
         self._local_ended = False
         self._headers_sent = headers_sent
@@ -269,14 +274,21 @@ class Stream:
     async def receive_data(self) -> bytes:
         """The next body chunk, or ``b""`` once the peer ended the stream.
 
-        Taking a chunk returns its flow-control credit to the peer.
+        Taking a chunk returns its flow-control credit to the peer: chunks
+        that arrived together are acknowledged together, when the last of them
+        is taken (or every :data:`ACK_BATCH` bytes), one engine call per batch.
         """
         while True:
             chunks = self._chunks
             if chunks:
                 data, flow = chunks.popleft()
                 self._buffered -= len(data)
-                self._driver._acknowledge(self.stream_id, flow)
+                unacked = self._unacked + flow
+                if chunks and unacked < ACK_BATCH:
+                    self._unacked = unacked
+                else:
+                    self._unacked = 0
+                    self._driver._acknowledge(self.stream_id, unacked)
                 await trio.lowlevel.checkpoint_if_cancelled()
                 return data
             if self._remote_ended:
@@ -348,9 +360,9 @@ class Stream:
             self._pending_data = None
             self._driver._deferred_data -= 1
         if not self._remote_ended and self._chunks:
-            flow = sum(f for _, f in self._chunks)
+            flow = sum(f for _, f in self._chunks) + self._unacked
             self._chunks.clear()
-            self._buffered = 0
+            self._buffered = self._unacked = 0
             self._driver._acknowledge(self.stream_id, flow)
         self._wake()
         self._driver._stream_done(self)

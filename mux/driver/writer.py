@@ -148,18 +148,21 @@ class WriterMixin(DriverBase):
             self._flushing = True
             self._nursery.start_soon(self._flusher)
 
+    def _wake_writer_if_queued(self) -> None:
+        """:meth:`_wake_writer` unless the engine tells it queued nothing."""
+        if getattr(self._engine, "has_data_to_send", True) or self._deferred:
+            self._wake_writer()
+
     def _note_queued(self, size: int) -> None:
         self._unsent += size
         self._wake_writer()
 
     def _acknowledge(self, stream_id: int, size: int) -> None:
         if size and not self._closing:
-            engine = self._engine
-            engine.acknowledge_received_data(size, stream_id)
+            self._engine.acknowledge_received_data(size, stream_id)
             # Most acknowledgements queue no WINDOW_UPDATE (credit goes back in
-            # batches): start no flusher for them when the engine can tell.
-            if getattr(engine, "has_data_to_send", True):
-                self._wake_writer()
+            # batches): start no flusher for them.
+            self._wake_writer_if_queued()
             if self._read_lot is not None:
                 self._read_lot.unpark_all()
 
