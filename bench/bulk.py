@@ -20,16 +20,16 @@ import time
 import trio
 from common import ROOT, free_port, mux_server_cmd, server
 
+import mux_client  # imported here, not in the timed download: ~40 ms of imports
+from mux.core.connection import MuxConnection
+from mux.core.limits import ProtocolLimits
+
 CHUNK = b"\0" * (256 * 1024)
 #: MAX_FRAME_SIZE both mux peers advertise (None: the spec default).
 MAX_FRAME_SIZE: int | None = None
 
 
 def mux_connect(port: int):  # type: ignore[no-untyped-def]
-    import mux_client
-    from mux.core.connection import MuxConnection
-    from mux.core.limits import ProtocolLimits
-
     if MAX_FRAME_SIZE is None:
         return mux_client.connect(f"127.0.0.1:{port}")
     limits = ProtocolLimits(max_frame_size=MAX_FRAME_SIZE)
