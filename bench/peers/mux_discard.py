@@ -1,0 +1,25 @@
+"""Bench-only mux app: the upload target does what the raw baseline does.
+
+``/discard`` reads the request body chunk by chunk, counts the bytes and answers
+the count (no hashing, unlike the demo's ``/sink``), so bench/bulk.py compares
+like with like. ``/bytes/{n}`` is the demo's handler, unchanged.
+
+Served by ``mux serve --app bench.peers.mux_discard:app`` (cwd = repo root).
+"""
+
+from __future__ import annotations
+
+from mux.server import demo
+from mux.server.app import Request, Response, Router
+
+app = Router()
+app.add("/bytes/{n}", demo.bytes_)
+
+
+@app.route("/discard")
+async def discard(request: Request) -> Response:
+    """Read and drop the body; answer its byte count."""
+    size = 0
+    async for chunk in request:
+        size += len(chunk)
+    return Response(200, [(b"content-type", b"text/plain")], str(size).encode())
