@@ -17,7 +17,8 @@ Invariants:
   prefix costs 10 bytes of memory (:class:`~mux.errors.FrameSizeError`).
 * Buffering: when the previous input was consumed entirely, new input is kept
   as the caller's ``bytes`` object without copying and payloads are sliced
-  from it (one copy per payload, zero when one frame fills the input). Only a
+  from it (one copy per payload, zero when one frame fills the input; none
+  for DATA through :meth:`FrameDecoder.next_view`, which hands out views). Only a
   partial frame is moved into a ``bytearray``, which then grows by amortized
   appends, so a peer trickling one byte at a time costs O(n), not O(n^2).
   When new input completes that frame, only the bytes completing it are
@@ -30,6 +31,8 @@ Invariants:
 
 from __future__ import annotations
 
+from typing import Final
+
 from mux.core.frames import (
     FRAME_HEADER_SIZE,
     HEADER_STRUCT,
@@ -38,6 +41,7 @@ from mux.core.frames import (
     STREAM_ID_MASK,
     VERSION,
     Frame,
+    FrameType,
 )
 from mux.errors import (
     ErrorCode,
@@ -48,6 +52,11 @@ from mux.errors import (
 
 #: A decoded frame as a plain tuple: (type, flags, stream id, payload).
 RawFrame = tuple[int, int, int, bytes]
+#: Like :data:`RawFrame`, but a DATA payload may be a view of the input.
+ViewFrame = tuple[int, int, int, bytes | memoryview]
+
+#: Frame type whose payload :meth:`FrameDecoder.next_view` may hand out as a view.
+_DATA: Final = int(FrameType.DATA)
 
 _unpack_header = HEADER_STRUCT.unpack_from
 
@@ -153,7 +162,19 @@ class FrameDecoder:
         return Frame(raw[0], raw[1], raw[2], raw[3])
 
     def next_raw(self) -> RawFrame | None:
-        """Like :meth:`next_frame` but returns a plain tuple (the hot path)."""
+        """Like :meth:`next_frame` but returns a plain tuple."""
+        raw = self.next_view()
+        if raw is None:
+            return None
+        payload = raw[3]
+        if type(payload) is memoryview:
+            payload = bytes(payload)
+        return raw[0], raw[1], raw[2], payload
+
+    def next_view(self) -> ViewFrame | None:
+        """Like :meth:`next_raw`, but a DATA payload sliced from an input
+        ``bytes`` object comes as a zero-copy ``memoryview`` of it (the hot
+        path: the receiver joins a run of DATA payloads with one copy)."""
         if self._error is not None:
             raise self._error
         if self._preface_pending and not self._read_preface():
@@ -180,8 +201,10 @@ class FrameDecoder:
         if end > len(buf):
             return None
         start = pos + FRAME_HEADER_SIZE
+        payload: bytes | memoryview
         if type(buf) is bytes:
-            payload = buf[start:end]
+            # bytes never change, so a view of them stays valid.
+            payload = memoryview(buf)[start:end] if ftype == _DATA else buf[start:end]
         else:
             with memoryview(buf) as view:
                 payload = bytes(view[start:end])

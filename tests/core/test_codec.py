@@ -160,3 +160,17 @@ def test_FrameDecoder_bulk_read_completing_a_frame_copies_only_that_frame() -> N
     assert len(decoder._buf) == 1010  # only the completed frame was buffered
     assert [decoder.next_frame() for _ in big[1:]] == big[1:]
     assert decoder.next_frame() is None and decoder.buffered == 0
+
+
+def test_FrameDecoder_next_view_hands_out_data_payloads_as_views() -> None:
+    """DATA payloads of a bytes input come as zero-copy views; other types as bytes."""
+    data = encode_frame(0, 0, 1, b"hello") + encode_frame(6, 0, 0, b"12345678")
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.receive_data(data)
+    first = decoder.next_view()
+    assert first is not None and type(first[3]) is memoryview and first[3] == b"hello"
+    second = decoder.next_view()
+    assert second == (6, 0, 0, b"12345678") and type(second[3]) is bytes
+    decoder.receive_data(encode_frame(0, 0, 1, b"again"))
+    raw = decoder.next_raw()  # next_raw always copies into bytes
+    assert raw == (0, 0, 1, b"again") and type(raw[3]) is bytes

@@ -465,3 +465,76 @@ def test_MuxConnection_frame_too_large_for_our_limit() -> None:
     server = handshaken_server()
     with pytest.raises(FrameSizeError):
         server.receive_data(b"\x00\x01\x00\x01\x00\x00\x00\x00\x00\x01")
+
+
+# ----------------------------------------------------- merged DATA (one read)
+
+
+def test_data_frames_of_one_read_merge_into_one_event() -> None:
+    """Several DATA frames of a stream in one read: one event, summed length, END last."""
+    pair = EnginePair()
+    sid = pair.request(end_stream=False)
+    wire = (
+        ff.data(sid, b"ab")
+        + ff.data(sid, b"")
+        + ff.data(sid, b"cde")
+        + ff.data(sid, b"f", end_stream=True)
+    )
+    events = pair.server.receive_data(wire)
+    assert events == [ev.DataReceived(sid, b"abcdef", 6, True), ev.StreamEnded(sid)]
+    assert type(events[0].data) is bytes  # never a view of the read
+    pair.server.acknowledge_received_data(6, sid)  # the summed credit is accepted whole
+
+
+def test_data_runs_break_at_other_streams_and_events() -> None:
+    """Merging keeps wire order: another stream's DATA or any other event ends a run."""
+    pair = EnginePair()
+    one = pair.request(end_stream=False)
+    two = pair.request(end_stream=False)
+    wire = (
+        ff.data(one, b"a")
+        + ff.data(one, b"b")
+        + ff.data(two, b"x")
+        + ff.data(one, b"c")
+        + ff.ping(b"12345678")
+        + ff.data(one, b"d")
+        + ff.data(one, b"e")
+    )
+    events = pair.server.receive_data(wire)
+    assert events == [
+        ev.DataReceived(one, b"ab", 2),
+        ev.DataReceived(two, b"x", 1),
+        ev.DataReceived(one, b"c", 1),
+        ev.PingReceived(b"12345678"),
+        ev.DataReceived(one, b"de", 2),
+    ]
+
+
+def test_data_split_across_reads_is_not_merged_across_calls() -> None:
+    """A run never spans receive_data calls; a frame completed by a later read still delivers."""
+    pair = EnginePair()
+    sid = pair.request(end_stream=False)
+    wire = ff.data(sid, b"abc") + ff.data(sid, b"defg")
+    first = pair.server.receive_data(wire[:15])  # frame one whole, frame two partly
+    second = pair.server.receive_data(wire[15:])
+    assert first == [ev.DataReceived(sid, b"abc", 3)]
+    assert second == [ev.DataReceived(sid, b"defg", 4)]
+
+
+def test_merge_data_off_keeps_one_event_per_frame() -> None:
+    class PerFrame(MuxConnection):
+        merge_data = False
+
+    server = PerFrame(client_side=False)
+    client = MuxConnection(client_side=True)
+    client.initiate_connection()
+    server.initiate_connection()
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    sid = client.get_next_available_stream_id()
+    client.send_headers(sid, REQUEST, end_stream=False)
+    client.send_data(sid, b"ab")
+    client.send_data(sid, b"cd")
+    events = server.receive_data(client.data_to_send())
+    assert events[1:] == [ev.DataReceived(sid, b"ab", 2), ev.DataReceived(sid, b"cd", 2)]

@@ -24,6 +24,9 @@ class CountingEngine(MuxConnection):
     """A client engine that records every acknowledgement the driver makes."""
 
     acks: list[int]
+    # One event per DATA frame, so a burst read at once gives separate chunks
+    # (the core merges them by default; HTTP/2 engines deliver them separately).
+    merge_data = False
 
     def acknowledge_received_data(self, size: int, stream_id: int) -> None:
         self.acks.append(size)

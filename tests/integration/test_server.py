@@ -53,7 +53,11 @@ async def test_bad_parameters_are_400(harness: Harness, path: str) -> None:
     assert status == 400 and b"must be an integer" in body
 
 
-async def test_stream_sends_separate_chunks(harness: Harness) -> None:
+async def test_stream_sends_separate_chunks(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Observe DATA frame boundaries: do not merge frames that arrive in one read.
+    monkeypatch.setattr(MuxConnection, "merge_data", False)
     server = await harness.server(demo_app)
     client = await harness.client(server.port)
     stream = await client.open_stream([(b":method", b"GET"), (b":path", b"/stream/5")], True)
