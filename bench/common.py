@@ -96,7 +96,12 @@ def server(cmd: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        wait_for_port("127.0.0.1", port)
+        try:
+            wait_for_port("127.0.0.1", port)
+        except RuntimeError:
+            err = b"" if proc.poll() is None or proc.stderr is None else proc.stderr.read()
+            tail = err.decode(errors="replace")[-500:]
+            raise RuntimeError(f"{cmd[0]} did not listen on {port}: {tail}") from None
         yield proc
     finally:
         with contextlib.suppress(ProcessLookupError):
