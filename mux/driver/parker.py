@@ -36,7 +36,9 @@ import trio
 
 from mux.driver.connection import ConnectionDriver
 
-_EVENTS = select.EPOLLIN | select.EPOLLRDHUP
+#: Parking needs epoll (Linux); elsewhere connections simply keep their task.
+PARKING_SUPPORTED = hasattr(select, "epoll")
+_EVENTS = select.EPOLLIN | select.EPOLLRDHUP if PARKING_SUPPORTED else 0
 
 
 def socket_of(transport: trio.abc.Stream) -> trio.socket.SocketType | None:

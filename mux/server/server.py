@@ -50,7 +50,7 @@ from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
 from mux.core.sniff import Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
-from mux.driver.parker import Parker, can_park
+from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
 from mux.server.app import Handler, stream_handler
 
 logger = logging.getLogger("mux.server")
@@ -108,6 +108,8 @@ class Server:
         self._connections = 0
         self._connection_nursery: trio.Nursery | None = None
         self._parker = Parker(self._resume)
+        #: Seconds idle before a connection parks; None: never (or no epoll here).
+        self._park_delay = self.config.park_delay if PARKING_SUPPORTED else None
         self._accept_scope = trio.CancelScope()
         self._drained = trio.Event()
         self._shutting_down = False
@@ -179,7 +181,7 @@ class Server:
     async def _serve(self, task_status: trio.TaskStatus[Server]) -> None:
         async with trio.open_nursery() as connections:
             self._connection_nursery = connections
-            if self.config.park_delay is not None:
+            if self._park_delay is not None:
                 await connections.start(self._parker.run)
             with self._accept_scope:
                 async with trio.open_nursery() as accepting:
@@ -221,7 +223,7 @@ class Server:
             prefix, engine = await self._choose_engine(transport)
             if engine is None or self._shutting_down:
                 return
-            park_delay = self.config.park_delay
+            park_delay = self._park_delay
             driver = ConnectionDriver(
                 transport,
                 engine,
