@@ -1,0 +1,175 @@
+"""Vector registries and the helpers that build frame and session vectors."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+from .wire import (
+    ACK,
+    ALIVE,
+    CLIENT_START,
+    CODE_NAMES,
+    END_STREAM,
+    PREFACE,
+    REQ,
+    RESP,
+    SERVER_START,
+    SETTING_NAMES,
+    TYPE_NAMES,
+    U31,
+    describe,
+    ping,
+)
+
+# ----------------------------------------------------------------- vector registries
+
+FRAME_FILES: dict[str, list[dict[str, Any]]] = {}
+SESSION_FILES: dict[str, list[dict[str, Any]]] = {}
+
+
+def code_meaning(code: int) -> dict[str, Any]:
+    return {"error_code": CODE_NAMES.get(code, f"0x{code:x}"), "error_code_value": code}
+
+
+def typed_payload(ftype: int, flags: int, payload: bytes) -> dict[str, Any]:
+    """Decoded meaning of a valid frame payload (independent of mux's code)."""
+    if ftype in (0x0, 0x4) or ftype not in TYPE_NAMES:
+        return {"data": payload.hex()}
+    if ftype == 0x1:
+        items = msgpack.unpackb(payload, raw=True)
+        it = iter(items)
+        return {"headers": [[n.decode(), v.decode()] for n, v in zip(it, it, strict=True)]}
+    if ftype == 0x2:
+        return code_meaning(struct.unpack(">I", payload)[0])
+    if ftype == 0x3:
+        if flags & ACK:
+            return {"settings": {}}
+        m = msgpack.unpackb(payload, strict_map_key=False)
+        return {"settings": {SETTING_NAMES.get(k, f"0x{k:x}"): v for k, v in m.items()}}
+    if ftype == 0x5:
+        last, code = struct.unpack_from(">II", payload)
+        return {"last_stream_id": last & U31, **code_meaning(code), "debug_data": payload[8:].hex()}
+    return {"increment": struct.unpack(">I", payload)[0] & U31}
+
+
+def add_frame(
+    file: str,
+    vid: str,
+    section: str,
+    desc: str,
+    raw: bytes,
+    direction: str = "both",
+    canonical: bool = True,
+) -> None:
+    n, t, f, s = struct.unpack_from(">IBBI", raw)
+    payload = raw[10:]
+    assert n == len(payload), vid
+    names = []
+    if t in (0x0, 0x1) and f & END_STREAM:
+        names.append("END_STREAM")
+    if t in (0x3, 0x4) and f & ACK:
+        names.append("ACK")
+    meaning = {
+        "type": TYPE_NAMES.get(t, "UNKNOWN"),
+        "type_code": t,
+        "flags": f,
+        "flag_names": names,
+        "stream_id": s & U31,
+        "length": n,
+        "payload": typed_payload(t, f, payload),
+    }
+    FRAME_FILES.setdefault(file, []).append(
+        {
+            "id": vid,
+            "section": section,
+            "description": desc,
+            "direction": direction,
+            "hex": raw.hex(),
+            "canonical": canonical,
+            "frame": meaning,
+        }
+    )
+
+
+def recv(*chunks: bytes) -> dict[str, Any]:
+    buf = b"".join(chunks)
+    return {"recv": buf.hex(), "note": describe(buf)}
+
+
+def add_session(
+    file: str,
+    vid: str,
+    section: str,
+    desc: str,
+    role: str,
+    steps: list[dict[str, Any]],
+    expect: dict[str, Any],
+    local_settings: dict[str, int] | None = None,
+    heavy: bool = False,
+) -> None:
+    first = bytes.fromhex(next(s["recv"] for s in steps if "recv" in s))
+    assert (first.startswith(PREFACE) and first[12] == 0x3) or file == "preface", vid
+    vec: dict[str, Any] = {
+        "id": vid,
+        "section": section,
+        "description": desc,
+        "role": role,
+        "steps": steps,
+        "expect": expect,
+    }
+    if local_settings:
+        vec["local_settings"] = local_settings
+    if heavy:
+        vec["heavy"] = True
+    SESSION_FILES.setdefault(file, []).append(vec)
+
+
+def conn_error(code: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"scope": "connection", "code": code, **extra}}
+
+
+def stream_error(sid: int, code: str) -> dict[str, Any]:
+    """A stream error; the trailing PING proves the connection still works."""
+    return {
+        "error": {"scope": "stream", "stream_id": sid, "code": code},
+        "frames": [
+            {"type": "RST_STREAM", "stream_id": sid, "error_code": code},
+            {"type": "PING", "ack": True, "data": ALIVE.hex()},
+        ],
+        "absent": [{"type": "GOAWAY"}],
+    }
+
+
+def alive(*frames_: dict[str, Any], absent: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Frames expected, then the PONG of the trailing PING; no GOAWAY, plus ``absent``."""
+    return {
+        "frames": [*frames_, {"type": "PING", "ack": True, "data": ALIVE.hex()}],
+        "absent": [{"type": "GOAWAY"}, *(absent or [])],
+    }
+
+
+def s_recv(*chunks: bytes) -> dict[str, Any]:
+    """A server-role recv step starting with the client preface + SETTINGS."""
+    return recv(CLIENT_START, *chunks)
+
+
+def c_recv(*chunks: bytes) -> dict[str, Any]:
+    return recv(SERVER_START, *chunks)
+
+
+def respond(sid: int, es: bool = True) -> dict[str, Any]:
+    return {
+        "send_headers": {"stream_id": sid, "headers": [list(p) for p in RESP], "end_stream": es}
+    }
+
+
+def open_stream(
+    pairs: list[tuple[str, str]] = REQ, es: bool = False, **extra: Any
+) -> dict[str, Any]:
+    return {"open_stream": {"headers": [list(p) for p in pairs], "end_stream": es}, **extra}
+
+
+P = ping(ALIVE)  # the liveness probe appended to stream-error vectors
