@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import msgpack
 
-from .registry import P, add_session, alive, c_recv, conn_error, open_stream, recv, respond, s_recv
+from .registry import (
+    P,
+    add_session,
+    alive,
+    c_recv,
+    code_slug,
+    conn_error,
+    graceful_goaway,
+    open_stream,
+    pong,
+    recv,
+    respond,
+    s_recv,
+)
 from .wire import (
-    ALIVE,
+    MAX_SETTINGS,
     POST,
     PREFACE,
     REQ,
@@ -59,7 +72,7 @@ def rst_sessions() -> None:
         0x1234,
     ]
     for code in codes:
-        name = code.lower().replace("_", "-") if isinstance(code, str) else "unknown-code"
+        name = code_slug(code)
         add_session(
             f,
             f"client-receives-rst-{name}",
@@ -141,16 +154,7 @@ def settings_sessions() -> None:
         "server",
         [
             s_recv(
-                settings(
-                    {
-                        "MAX_CONCURRENT_STREAMS": U31,
-                        "INITIAL_STREAM_WINDOW": U31,
-                        "CONNECTION_WINDOW": U31,
-                        "MAX_FRAME_SIZE": 16777215,
-                        "MAX_HEADER_LIST_SIZE": 2**32 - 1,
-                        "KEEPALIVE_INTERVAL": 2**32 - 1,
-                    }
-                ),
+                settings(MAX_SETTINGS),
                 settings(
                     {
                         "MAX_FRAME_SIZE": 1024,
@@ -261,14 +265,14 @@ def goaway_sessions() -> None:
         "server",
         [
             s_recv(headers(1, REQ, es=True)),
-            {"goaway": {"error_code": "NO_ERROR", "last_stream_id": None}},
+            graceful_goaway(),
             recv(headers(3, REQ, es=True), P),
         ],
         {
             "frames": [
                 {"type": "GOAWAY", "last_stream_id": 1, "error_code": "NO_ERROR"},
                 {"type": "RST_STREAM", "stream_id": 3, "error_code": "REFUSED_STREAM"},
-                {"type": "PING", "ack": True, "data": ALIVE.hex()},
+                pong(),
             ],
             "absent": [{"type": "GOAWAY", "error_code": "PROTOCOL_ERROR"}],
         },
@@ -288,7 +292,7 @@ def goaway_sessions() -> None:
         {
             "frames": [
                 {"type": "GOAWAY", "last_stream_id": U31},
-                {"type": "PING", "ack": True, "data": ALIVE.hex()},
+                pong(),
                 {"type": "HEADERS", "stream_id": 1},
             ],
             "absent": [{"type": "RST_STREAM"}],
@@ -326,7 +330,7 @@ def goaway_sessions() -> None:
         0xABCD,
     ]
     for code in goaway_codes:
-        name = code.lower().replace("_", "-") if isinstance(code, str) else "unknown-code"
+        name = code_slug(code)
         add_session(
             f,
             f"client-receives-goaway-{name}",

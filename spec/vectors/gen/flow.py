@@ -8,13 +8,13 @@ from .registry import (
     alive,
     conn_error,
     open_stream,
+    pong,
     recv,
     respond,
     s_recv,
     stream_error,
 )
 from .wire import (
-    ALIVE,
     POST,
     PREFACE,
     REQ,
@@ -298,7 +298,7 @@ def flow_sessions() -> None:
         {
             "frames": [
                 {"type": "RST_STREAM", "stream_id": 1, "error_code": "FLOW_CONTROL_ERROR"},
-                {"type": "PING", "ack": True, "data": ALIVE.hex()},
+                pong(),
             ],
             "contains": [{"type": "WINDOW_UPDATE", "stream_id": 0}],
             "absent": [{"type": "GOAWAY"}],
@@ -320,7 +320,7 @@ def flow_sessions() -> None:
         {
             "frames": [
                 {"type": "WINDOW_UPDATE", "stream_id": 0},
-                {"type": "PING", "ack": True, "data": ALIVE.hex()},
+                pong(),
             ],
             "absent": [{"type": "GOAWAY"}, {"type": "RST_STREAM", "stream_id": 3}],
         },

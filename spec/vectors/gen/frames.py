@@ -6,6 +6,7 @@ from .registry import FRAME_FILES, add_frame
 from .wire import (
     CODES,
     END_STREAM,
+    MAX_SETTINGS,
     POST,
     PREFACE,
     REQ,
@@ -170,16 +171,7 @@ def frame_vectors() -> None:
         "settings-max-values",
         "6.1",
         "Upper bounds of every range.",
-        settings(
-            {
-                "MAX_CONCURRENT_STREAMS": U31,
-                "INITIAL_STREAM_WINDOW": U31,
-                "CONNECTION_WINDOW": U31,
-                "MAX_FRAME_SIZE": 16777215,
-                "MAX_HEADER_LIST_SIZE": 2**32 - 1,
-                "KEEPALIVE_INTERVAL": 2**32 - 1,
-            }
-        ),
+        settings(MAX_SETTINGS),
     )
     add_frame(
         f,

@@ -10,13 +10,15 @@ from .registry import (
     alive,
     c_recv,
     conn_error,
+    graceful_goaway,
     open_stream,
+    pong,
     recv,
     respond,
     s_recv,
     stream_error,
 )
-from .wire import ALIVE, POST, REQ, RESP, SETTINGS_ACK, headers, hlist, raw_headers
+from .wire import POST, REQ, RESP, SETTINGS_ACK, headers, hlist, raw_headers
 
 # ----------------------------------------------------------------- order of HEADERS checks
 
@@ -63,7 +65,7 @@ def order_sessions() -> None:
             "4.2",
             [
                 s_recv(SETTINGS_ACK, open1),
-                {"goaway": {"error_code": "NO_ERROR", "last_stream_id": None}},
+                graceful_goaway(),
                 recv(headers(3, BIG, es=True), P),
             ],
             _after_goaway(_only(3, "HEADER_LIST_TOO_LARGE", "REFUSED_STREAM")),
@@ -97,7 +99,7 @@ def order_sessions() -> None:
                 "frames": [
                     {"type": "RST_STREAM", "stream_id": 5, "error_code": "HEADER_LIST_TOO_LARGE"},
                     {"type": "RST_STREAM", "stream_id": 3, "error_code": "STREAM_CLOSED"},
-                    {"type": "PING", "ack": True, "data": ALIVE.hex()},
+                    pong(),
                 ],
                 "absent": [{"type": "GOAWAY"}],
             },
@@ -127,7 +129,7 @@ def order_sessions() -> None:
             "4.2",
             [
                 s_recv(open1),
-                {"goaway": {"error_code": "NO_ERROR", "last_stream_id": None}},
+                graceful_goaway(),
                 recv(_bad_list(3), P),
             ],
             conn_error("PROTOCOL_ERROR", last_stream_id=1),

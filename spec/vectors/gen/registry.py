@@ -131,13 +131,28 @@ def conn_error(code: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"scope": "connection", "code": code, **extra}}
 
 
+def pong() -> dict[str, Any]:
+    """The expected ACK of the trailing liveness PING."""
+    return {"type": "PING", "ack": True, "data": ALIVE.hex()}
+
+
+def graceful_goaway() -> dict[str, Any]:
+    """A local step: send GOAWAY(NO_ERROR) naming the highest processed stream."""
+    return {"goaway": {"error_code": "NO_ERROR", "last_stream_id": None}}
+
+
+def code_slug(code: str | int) -> str:
+    """An error code as part of a vector id: ``enhance-your-calm`` or ``unknown-code``."""
+    return code.lower().replace("_", "-") if isinstance(code, str) else "unknown-code"
+
+
 def stream_error(sid: int, code: str) -> dict[str, Any]:
     """A stream error; the trailing PING proves the connection still works."""
     return {
         "error": {"scope": "stream", "stream_id": sid, "code": code},
         "frames": [
             {"type": "RST_STREAM", "stream_id": sid, "error_code": code},
-            {"type": "PING", "ack": True, "data": ALIVE.hex()},
+            pong(),
         ],
         "absent": [{"type": "GOAWAY"}],
     }
@@ -146,7 +161,7 @@ def stream_error(sid: int, code: str) -> dict[str, Any]:
 def alive(*frames_: dict[str, Any], absent: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Frames expected, then the PONG of the trailing PING; no GOAWAY, plus ``absent``."""
     return {
-        "frames": [*frames_, {"type": "PING", "ack": True, "data": ALIVE.hex()}],
+        "frames": [*frames_, pong()],
         "absent": [{"type": "GOAWAY"}, *(absent or [])],
     }
 

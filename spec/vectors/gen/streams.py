@@ -9,12 +9,13 @@ from .registry import (
     c_recv,
     conn_error,
     open_stream,
+    pong,
     recv,
     respond,
     s_recv,
     stream_error,
 )
-from .wire import ALIVE, POST, REQ, SETTINGS_ACK, data, headers, hlist, raw_headers, rst
+from .wire import POST, REQ, SETTINGS_ACK, data, headers, hlist, raw_headers, rst
 
 
 def data_sessions() -> None:
@@ -211,7 +212,7 @@ def stream_sessions() -> None:
         {
             "frames": [
                 {"type": "RST_STREAM", "stream_id": 3, "error_code": "REFUSED_STREAM"},
-                {"type": "PING", "ack": True, "data": ALIVE.hex()},
+                pong(),
             ],
             "absent": [{"type": "GOAWAY"}],
         },

@@ -50,6 +50,14 @@ SETTINGS = {
 SETTING_NAMES = {v: k for k, v in SETTINGS.items()}
 END_STREAM = ACK = 0x1
 U31 = 2**31 - 1
+MAX_SETTINGS = {  # the upper bound of every setting's range
+    "MAX_CONCURRENT_STREAMS": U31,
+    "INITIAL_STREAM_WINDOW": U31,
+    "CONNECTION_WINDOW": U31,
+    "MAX_FRAME_SIZE": 16777215,
+    "MAX_HEADER_LIST_SIZE": 2**32 - 1,
+    "KEEPALIVE_INTERVAL": 2**32 - 1,
+}
 
 # ----------------------------------------------------------------- frame builders
 
