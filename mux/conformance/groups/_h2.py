@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from mux.conformance.case import CaseFailed, CaseSkipped, Group
 from mux.conformance.context import CaseContext
 from mux.conformance.h2wire import H2Peer
 from mux.conformance.verify import (
@@ -61,6 +64,64 @@ async def open_post(peer: H2Peer, stream_id: int = 1) -> None:
     """
     path = peer.target.hold_path or peer.target.path
     await peer.send_headers(stream_id, peer.request_headers("POST", path), end_stream=False)
+
+
+#: One thing a case sends: a call on the peer (``lambda p: p.send_ping(...)``).
+Send = Callable[[H2Peer], Awaitable[None]]
+
+
+def raw(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> Send:
+    """A :data:`Send` of one raw frame, built as the case says."""
+    return lambda peer: peer.send_frame(frame_type, flags, stream_id, payload)
+
+
+def error_case(
+    group: Group,
+    description: str,
+    requirement: str,
+    *sends: Send,
+    code: int,
+    open_stream: bool = False,
+    on_stream: int | None = None,
+) -> None:
+    """Declare the case "(open stream 1,) send these, expect error ``code``".
+
+    The error is a connection error unless ``on_stream`` names the stream whose
+    stream error the rule asks for.
+    """
+
+    async def run(ctx: CaseContext) -> None:
+        peer = await ctx.h2()
+        if open_stream:
+            await open_post(peer)
+        for send in sends:
+            await send(peer)
+        if on_stream is None:
+            await connection_error(ctx, peer, code)
+        else:
+            await stream_error(peer, on_stream, code)
+
+    group.case(description, requirement)(run)
+
+
+async def first_data(peer: H2Peer, stream_id: int) -> FrameEvent:
+    """Wait for the first DATA on ``stream_id``; skip when the response has no body."""
+    frame = await verify_frame(
+        peer,
+        f"DATA on stream {stream_id}",
+        lambda f: f.stream_id == stream_id and (f.kind == "DATA" or f.has("END_STREAM")),
+        reject=is_error_frame,
+    )
+    if frame.kind != "DATA":
+        raise CaseSkipped(f"the response to {peer.target.path} has no body; try --path")
+    return frame
+
+
+async def one_octet_data(peer: H2Peer, stream_id: int = 1) -> None:
+    """The first DATA on ``stream_id`` must fit a stream window of 1."""
+    frame = await first_data(peer, stream_id)
+    if len(frame.payload) > 1:
+        raise CaseFailed("DATA of at most 1 octet (stream window 1)", frame.describe())
 
 
 def literal_block(fields: list[tuple[str, str]]) -> bytes:

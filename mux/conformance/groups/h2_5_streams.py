@@ -13,6 +13,7 @@ from mux.conformance.groups._h2 import (
     RFC9113,
     STREAM_CLOSED,
     connection_error,
+    error_case,
     open_post,
     stream_end,
     stream_error,
@@ -204,14 +205,14 @@ async def headers_self_dependency(ctx: CaseContext) -> None:
     await stream_error(peer, 1, PROTOCOL_ERROR)
 
 
-@priority.case(
+error_case(
+    priority,
     "Sends PRIORITY that depends on its own stream",
     "A stream cannot depend on itself: it MUST be a stream error of type PROTOCOL_ERROR.",
+    lambda p: p.send_priority(1, 1),
+    code=PROTOCOL_ERROR,
+    on_stream=1,
 )
-async def priority_self_dependency(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_priority(1, 1)
-    await stream_error(peer, 1, PROTOCOL_ERROR)
 
 
 @conn_errors.case(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from mux.conformance.case import CaseFailed, Group
+from mux.conformance.case import Group
 from mux.conformance.context import CaseContext
 from mux.conformance.groups._h2 import (
     FLOW_CONTROL_ERROR,
     FRAME_SIZE_ERROR,
     PROTOCOL_ERROR,
     RFC9113,
-    connection_error,
-    open_post,
-    stream_error,
+    error_case,
+    one_octet_data,
+    raw,
 )
-from mux.conformance.groups.h2_6_settings import first_data
 from mux.conformance.h2wire import INITIAL_WINDOW_SIZE, MAX_WINDOW, WINDOW_UPDATE
 from mux.conformance.verify import verify_silence
 
@@ -24,59 +23,47 @@ initial = Group("h2", "6.9.2", "Initial Flow-Control Window Size", RFC9113)
 #: Default initial window (RFC 9113 §6.9.2).
 _DEFAULT_WINDOW = 65535
 
-
-@window_update.case(
+error_case(
+    window_update,
     "Sends WINDOW_UPDATE with an increment of 0 on the connection",
     "A WINDOW_UPDATE increment of 0 on stream 0 MUST be a connection error of type PROTOCOL_ERROR.",
+    lambda p: p.send_window_update(0, 0),
+    code=PROTOCOL_ERROR,
 )
-async def zero_increment_connection(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_window_update(0, 0)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@window_update.case(
+error_case(
+    window_update,
     "Sends WINDOW_UPDATE with an increment of 0 on a stream",
     "A WINDOW_UPDATE increment of 0 on a stream MUST be a stream error of type PROTOCOL_ERROR.",
+    lambda p: p.send_window_update(1, 0),
+    code=PROTOCOL_ERROR,
+    open_stream=True,
+    on_stream=1,
 )
-async def zero_increment_stream(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_window_update(1, 0)
-    await stream_error(peer, 1, PROTOCOL_ERROR)
-
-
-@window_update.case(
+error_case(
+    window_update,
     "Sends WINDOW_UPDATE with a length of 3",
     "A WINDOW_UPDATE whose length is not 4 MUST be a connection error of type FRAME_SIZE_ERROR.",
+    raw(WINDOW_UPDATE, 0, 0, b"\x00\x00\x01"),
+    code=FRAME_SIZE_ERROR,
 )
-async def window_update_bad_length(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_frame(WINDOW_UPDATE, 0, 0, b"\x00\x00\x01")
-    await connection_error(ctx, peer, FRAME_SIZE_ERROR)
-
-
-@window.case(
+error_case(
+    window,
     "Sends WINDOW_UPDATEs that push the connection window past 2^31-1",
     "A connection window above 2^31-1 MUST be a connection error of type FLOW_CONTROL_ERROR.",
+    lambda p: p.send_window_update(0, MAX_WINDOW),
+    lambda p: p.send_window_update(0, MAX_WINDOW),
+    code=FLOW_CONTROL_ERROR,
 )
-async def connection_window_overflow(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_window_update(0, MAX_WINDOW)
-    await peer.send_window_update(0, MAX_WINDOW)
-    await connection_error(ctx, peer, FLOW_CONTROL_ERROR)
-
-
-@window.case(
+error_case(
+    window,
     "Sends WINDOW_UPDATEs that push a stream window past 2^31-1",
     "A stream window above 2^31-1 MUST be a stream error of type FLOW_CONTROL_ERROR.",
+    lambda p: p.send_window_update(1, MAX_WINDOW),
+    lambda p: p.send_window_update(1, MAX_WINDOW),
+    code=FLOW_CONTROL_ERROR,
+    open_stream=True,
+    on_stream=1,
 )
-async def stream_window_overflow(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_window_update(1, MAX_WINDOW)
-    await peer.send_window_update(1, MAX_WINDOW)
-    await stream_error(peer, 1, FLOW_CONTROL_ERROR)
 
 
 @window.case(
@@ -86,22 +73,19 @@ async def stream_window_overflow(ctx: CaseContext) -> None:
 async def data_respects_window(ctx: CaseContext) -> None:
     peer = await ctx.h2(settings={INITIAL_WINDOW_SIZE: 1})
     await peer.send_headers(1)
-    frame = await first_data(peer, 1)
-    if len(frame.payload) > 1:
-        raise CaseFailed("DATA of at most 1 octet (stream window 1)", frame.describe())
+    await one_octet_data(peer)
 
 
-@initial.case(
+error_case(
+    initial,
     "Raises SETTINGS_INITIAL_WINDOW_SIZE so an open stream's window passes 2^31-1",
     "A SETTINGS_INITIAL_WINDOW_SIZE change that makes any window exceed 2^31-1 MUST be a "
     "connection error of type FLOW_CONTROL_ERROR.",
+    lambda p: p.send_window_update(1, MAX_WINDOW - _DEFAULT_WINDOW),
+    lambda p: p.send_settings({INITIAL_WINDOW_SIZE: _DEFAULT_WINDOW + 1}),
+    code=FLOW_CONTROL_ERROR,
+    open_stream=True,
 )
-async def initial_window_overflow(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_window_update(1, MAX_WINDOW - _DEFAULT_WINDOW)
-    await peer.send_settings({INITIAL_WINDOW_SIZE: _DEFAULT_WINDOW + 1})
-    await connection_error(ctx, peer, FLOW_CONTROL_ERROR)
 
 
 @initial.case(
@@ -113,9 +97,7 @@ async def zero_window_then_update(ctx: CaseContext) -> None:
     await peer.send_headers(1)
     await verify_silence(peer, lambda f: f.kind == "DATA" and len(f.payload) > 0, "DATA yet")
     await peer.send_window_update(1, 1)
-    frame = await first_data(peer, 1)
-    if len(frame.payload) > 1:
-        raise CaseFailed("DATA of at most 1 octet (stream window 1)", frame.describe())
+    await one_octet_data(peer)
 
 
 GROUPS = [window_update, window, initial]

@@ -10,9 +10,8 @@ from mux.conformance.groups._h2 import (
     FRAME_SIZE_ERROR,
     PROTOCOL_ERROR,
     RFC9113,
-    connection_error,
-    open_post,
-    stream_error,
+    error_case,
+    raw,
 )
 from mux.conformance.h2wire import (
     DATA,
@@ -24,6 +23,7 @@ from mux.conformance.h2wire import (
     PING,
     PRIORITY,
     RST_STREAM,
+    H2Peer,
 )
 from mux.conformance.verify import verify_frame
 
@@ -35,104 +35,84 @@ ping = Group("h2", "6.7", "PING", RFC9113)
 goaway = Group("h2", "6.8", "GOAWAY", RFC9113)
 
 
-@data.case(
-    "Sends DATA on stream 0",
-    "DATA on stream 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
-)
-async def data_stream_zero(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_data(0, b"test")
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@data.case(
-    "Sends DATA whose pad length is not less than the payload",
-    "A pad length greater than or equal to the rest of the payload MUST be a connection "
-    "error of type PROTOCOL_ERROR.",
-)
-async def data_bad_padding(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_frame(DATA, PADDED | END_STREAM, 1, b"\x06" + b"test")
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@headers.case(
-    "Sends HEADERS on stream 0",
-    "HEADERS on stream 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
-)
-async def headers_stream_zero(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_headers(0)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@headers.case(
-    "Sends HEADERS whose pad length is not less than the payload",
-    "Padding that is as long as the rest of the payload MUST be a connection error of type "
-    "PROTOCOL_ERROR.",
-)
-async def headers_bad_padding(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
+async def _overpadded_headers(peer: H2Peer) -> None:
     block = peer.encode(peer.request_headers())
     payload = bytes([len(block) + 1]) + block
     await peer.send_frame(HEADERS, END_STREAM | END_HEADERS | PADDED, 1, payload)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
 
 
-@headers.case(
+error_case(
+    data,
+    "Sends DATA on stream 0",
+    "DATA on stream 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
+    lambda p: p.send_data(0, b"test"),
+    code=PROTOCOL_ERROR,
+    open_stream=True,
+)
+error_case(
+    data,
+    "Sends DATA whose pad length is not less than the payload",
+    "A pad length greater than or equal to the rest of the payload MUST be a connection "
+    "error of type PROTOCOL_ERROR.",
+    raw(DATA, PADDED | END_STREAM, 1, b"\x06" + b"test"),
+    code=PROTOCOL_ERROR,
+    open_stream=True,
+)
+error_case(
+    headers,
+    "Sends HEADERS on stream 0",
+    "HEADERS on stream 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
+    lambda p: p.send_headers(0),
+    code=PROTOCOL_ERROR,
+)
+error_case(
+    headers,
+    "Sends HEADERS whose pad length is not less than the payload",
+    "Padding that is as long as the rest of the payload MUST be a connection error of type "
+    "PROTOCOL_ERROR.",
+    _overpadded_headers,
+    code=PROTOCOL_ERROR,
+)
+error_case(
+    headers,
     "Sends HEADERS without END_HEADERS followed by DATA",
     "A HEADERS frame without END_HEADERS MUST be followed by CONTINUATION for the same "
     "stream; any other frame is a connection error of type PROTOCOL_ERROR.",
+    lambda p: p.send_frame(HEADERS, 0, 1, p.encode(p.request_headers("POST"))),
+    lambda p: p.send_data(1, b"test", end_stream=True),
+    code=PROTOCOL_ERROR,
 )
-async def headers_then_data(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_frame(HEADERS, 0, 1, peer.encode(peer.request_headers("POST")))
-    await peer.send_data(1, b"test", end_stream=True)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@priority.case(
+error_case(
+    priority,
     "Sends PRIORITY on stream 0",
     "PRIORITY on stream 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
+    lambda p: p.send_priority(0, 1),
+    code=PROTOCOL_ERROR,
 )
-async def priority_stream_zero(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_priority(0, 1)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@priority.case(
+error_case(
+    priority,
     "Sends PRIORITY with a length of 4",
     "PRIORITY with a length other than 5 MUST be a stream error of type FRAME_SIZE_ERROR.",
+    raw(PRIORITY, 0, 1, struct.pack(">I", 0)),
+    code=FRAME_SIZE_ERROR,
+    open_stream=True,
+    on_stream=1,
 )
-async def priority_bad_length(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_frame(PRIORITY, 0, 1, struct.pack(">I", 0))
-    await stream_error(peer, 1, FRAME_SIZE_ERROR)
-
-
-@rst_stream.case(
+error_case(
+    rst_stream,
     "Sends RST_STREAM on stream 0",
     "RST_STREAM on stream 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
+    lambda p: p.send_rst_stream(0, 0x8),
+    code=PROTOCOL_ERROR,
 )
-async def rst_stream_zero(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_rst_stream(0, 0x8)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@rst_stream.case(
+error_case(
+    rst_stream,
     "Sends RST_STREAM with a length of 3",
     "RST_STREAM with a length other than 4 MUST be a connection error of type FRAME_SIZE_ERROR.",
+    raw(RST_STREAM, 0, 1, b"\x00\x00\x08"),
+    code=FRAME_SIZE_ERROR,
+    open_stream=True,
 )
-async def rst_stream_bad_length(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_frame(RST_STREAM, 0, 1, b"\x00\x00\x08")
-    await connection_error(ctx, peer, FRAME_SIZE_ERROR)
 
 
 @ping.case(
@@ -166,35 +146,28 @@ async def ping_ack_not_answered(ctx: CaseContext) -> None:
     )
 
 
-@ping.case(
+error_case(
+    ping,
     "Sends PING on stream 1",
     "A PING whose stream identifier is not 0x0 MUST be a connection error of type PROTOCOL_ERROR.",
+    raw(PING, 0, 1, b"\x00" * 8),
+    code=PROTOCOL_ERROR,
 )
-async def ping_on_stream(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_frame(PING, 0, 1, b"\x00" * 8)
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
-
-
-@ping.case(
+error_case(
+    ping,
     "Sends PING with a length of 6",
     "A PING whose length is not 8 MUST be a connection error of type FRAME_SIZE_ERROR.",
+    raw(PING, 0, 0, b"\x00" * 6),
+    code=FRAME_SIZE_ERROR,
 )
-async def ping_bad_length(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_frame(PING, 0, 0, b"\x00" * 6)
-    await connection_error(ctx, peer, FRAME_SIZE_ERROR)
-
-
-@goaway.case(
+error_case(
+    goaway,
     "Sends GOAWAY on stream 1",
     "A GOAWAY whose stream identifier is not 0x0 MUST be a connection error of type "
     "PROTOCOL_ERROR.",
+    raw(GOAWAY, 0, 1, struct.pack(">II", 0, 0)),
+    code=PROTOCOL_ERROR,
 )
-async def goaway_on_stream(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await peer.send_frame(GOAWAY, 0, 1, struct.pack(">II", 0, 0))
-    await connection_error(ctx, peer, PROTOCOL_ERROR)
 
 
 GROUPS = [data, headers, priority, rst_stream, ping, goaway]

@@ -8,8 +8,10 @@ from mux.conformance.groups._h2 import (
     PROTOCOL_ERROR,
     RFC9113,
     connection_error,
+    error_case,
     literal_block,
     open_post,
+    raw,
     stream_error,
 )
 from mux.conformance.h2wire import END_HEADERS, END_STREAM, HEADERS, PUSH_PROMISE, H2Peer
@@ -37,16 +39,16 @@ def _request(peer: H2Peer, method: str = "GET") -> list[tuple[str, str]]:
     return peer.request_headers(method)
 
 
-@framing.case(
+error_case(
+    framing,
     "Sends a second HEADERS (trailers) without END_STREAM",
     "A HEADERS frame after the opening one that lacks END_STREAM " + _MALFORMED,
+    lambda p: p.send_data(1, b"test"),
+    raw(HEADERS, END_HEADERS, 1, literal_block([("x-trailer", "1")])),
+    code=PROTOCOL_ERROR,
+    open_stream=True,
+    on_stream=1,
 )
-async def trailers_without_end_stream(ctx: CaseContext) -> None:
-    peer = await ctx.h2()
-    await open_post(peer)
-    await peer.send_data(1, b"test")
-    await peer.send_frame(HEADERS, END_HEADERS, 1, literal_block([("x-trailer", "1")]))
-    await stream_error(peer, 1, PROTOCOL_ERROR)
 
 
 @malformed.case(
