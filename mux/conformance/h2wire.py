@@ -33,8 +33,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from mux.conformance.case import CaseFailed
-from mux.conformance.wire import FrameEvent, GarbageEvent, Peer, Target, TimeoutEvent
+from mux.conformance.wire import FrameEvent, GarbageEvent, Peer, Target
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -108,8 +107,6 @@ class H2Peer(Peer):
         self.target = target
         self.encoder = hpack.Encoder()
         self.decoder = hpack.Decoder()
-        #: SETTINGS the server sent in its first SETTINGS frame.
-        self.server_settings: dict[int, int] = {}
 
     # -- parsing -------------------------------------------------------------
 
@@ -199,23 +196,11 @@ class H2Peer(Peer):
 
     async def handshake(self, settings: dict[int, int] | None = None) -> None:
         """Preface + SETTINGS exchange, both ways acknowledged (RFC 9113 §3.4)."""
-        await self.send_raw(PREFACE + frame_bytes(SETTINGS, 0, 0, settings_payload(settings or {})))
-        got_settings = got_ack = False
-        while not (got_settings and got_ack):
-            event = await self.next_event()
-            if isinstance(event, FrameEvent) and event.kind == "SETTINGS":
-                if event.has("ACK"):
-                    got_ack = True
-                else:
-                    got_settings = True
-                    self.server_settings.update(_settings_from(event.payload))
-                    await self.send_frame(SETTINGS, ACK, 0)
-            elif not isinstance(event, FrameEvent):
-                wanted = "SETTINGS ACK" if got_settings else "server SETTINGS"
-                actual = event.describe()
-                if isinstance(event, TimeoutEvent):
-                    actual = f"nothing within {event.waited:g} s"
-                raise CaseFailed(f"{wanted} during the handshake", actual)
+        opening = PREFACE + frame_bytes(SETTINGS, 0, 0, settings_payload(settings or {}))
+        ack = frame_bytes(SETTINGS, ACK, 0)
+        await self.settings_handshake(
+            opening, ack, lambda e: _settings_from(e.payload), "server SETTINGS"
+        )
 
     @property
     def max_frame_size(self) -> int:

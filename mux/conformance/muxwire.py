@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import trio
 
-from mux.conformance.case import CaseFailed
-from mux.conformance.wire import FrameEvent, GarbageEvent, Peer, Target, TimeoutEvent
+from mux.conformance.wire import FrameEvent, GarbageEvent, Peer, Target
 from mux.core import frames as f
 from mux.core.codec import FrameDecoder
 from mux.errors import ProtocolError
@@ -101,8 +100,6 @@ class MuxPeer(Peer):
         self._decoder = FrameDecoder(_RECEIVE_LIMIT, expect_preface=False)
         self._preface_seen = False
         self._broken = False
-        #: The server's settings from its first SETTINGS frame.
-        self.server_settings: dict[int, int] = {}
 
     # -- parsing -------------------------------------------------------------
 
@@ -194,20 +191,6 @@ class MuxPeer(Peer):
     async def handshake(self, settings: dict[int, int] | None = None) -> None:
         """Preface + SETTINGS exchange, both ways acknowledged."""
         payload = f.encode_settings(settings or {})
-        await self.send_raw(f.PREFACE + f.encode_frame(f.FrameType.SETTINGS, 0, 0, payload))
-        got_settings = got_ack = False
-        while not (got_settings and got_ack):
-            event = await self.next_event()
-            if isinstance(event, FrameEvent) and event.kind == "SETTINGS":
-                if event.has("ACK"):
-                    got_ack = True
-                else:
-                    got_settings = True
-                    self.server_settings.update(settings_from(event))
-                    await self.send_frame(f.FrameType.SETTINGS, f.ACK, 0)
-            elif not isinstance(event, FrameEvent):
-                wanted = "SETTINGS ACK" if got_settings else "server preface and SETTINGS"
-                actual = event.describe()
-                if isinstance(event, TimeoutEvent):
-                    actual = f"nothing within {event.waited:g} s"
-                raise CaseFailed(f"{wanted} during the handshake", actual)
+        opening = f.PREFACE + f.encode_frame(f.FrameType.SETTINGS, 0, 0, payload)
+        ack = f.encode_frame(f.FrameType.SETTINGS, f.ACK, 0, b"")
+        await self.settings_handshake(opening, ack, settings_from, "server preface and SETTINGS")

@@ -24,10 +24,12 @@ from __future__ import annotations
 import abc
 import collections
 import ssl
+from collections.abc import Callable
 
 import attrs
 import trio
 
+from mux.conformance.case import CaseFailed
 from mux.errors import code_from_int, code_name
 
 #: Bytes read per receive call.
@@ -175,6 +177,8 @@ class Peer(abc.ABC):
         self._events: collections.deque[WireEvent] = collections.deque()
         #: Every frame received so far, for "actual" reports.
         self.history: list[FrameEvent] = []
+        #: The server's SETTINGS as the handshake received them.
+        self.server_settings: dict[int, int] = {}
 
     @abc.abstractmethod
     def _parse(self, buffer: bytearray) -> list[FrameEvent | GarbageEvent]:
@@ -192,6 +196,32 @@ class Peer(abc.ABC):
             await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             self.send_failed = True
+
+    async def settings_handshake(
+        self, opening: bytes, ack: bytes, parse: Callable[[FrameEvent], dict[int, int]], first: str
+    ) -> None:
+        """Send ``opening``, then ACK the server's SETTINGS and wait for the ACK of ours.
+
+        Args:
+            opening: our preface and SETTINGS.
+            ack: our SETTINGS(ACK) frame.
+            parse: reads the server's settings out of its SETTINGS frame.
+            first: what the server owes first, for the failure message.
+        """
+        await self.send_raw(opening)
+        got_settings = got_ack = False
+        while not (got_settings and got_ack):
+            event = await self.next_event()
+            if isinstance(event, FrameEvent) and event.kind == "SETTINGS":
+                if event.has("ACK"):
+                    got_ack = True
+                else:
+                    got_settings = True
+                    self.server_settings.update(parse(event))
+                    await self.send_raw(ack)
+            elif not isinstance(event, FrameEvent):
+                wanted = "SETTINGS ACK" if got_settings else first
+                raise CaseFailed(f"{wanted} during the handshake", event.describe())
 
     async def next_event(self, wait: float | None = None) -> WireEvent:
         """The next thing the server did, waiting at most ``wait`` seconds (default timeout)."""
