@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -21,12 +21,11 @@ from mux.conformance.scenarios_mux import RESET_CODES, SCENARIOS
 from mux.conformance.wire import Target
 from mux.core.connection import MuxConnection
 from mux.errors import ErrorCode, code_name
+from tests.conformance.clientrun import Workload, run_scenarios
 
 REPLY = 3.0
 _ROOT = Path(__file__).resolve().parents[2]
 WAIT = 5.0
-
-Workload = Callable[[str], Awaitable[None]]
 
 
 async def _post(client: mux_client.Client, path: str) -> None:
@@ -114,25 +113,9 @@ SDK_WORKLOADS: dict[str, Workload] = {
 }
 
 
-async def _run(
-    scenarios: list[Scenario], workloads: dict[str, Workload], **client: object
-) -> list[CaseResult]:
-    """Serve ``scenarios`` on a free port and drive each with its workload, concurrently."""
-    results: list[CaseResult] = []
-    async with trio.open_nursery() as nursery:
-
-        async def tester(task_status: trio.TaskStatus[int]) -> None:
-            found = await serve(
-                scenarios, reply_timeout=REPLY, wait_timeout=WAIT, task_status=task_status
-            )
-            results.extend(found)
-
-        port = await nursery.start(tester)
-        with trio.fail_after(20):
-            async with trio.open_nursery() as clients:
-                for s in scenarios:
-                    clients.start_soon(workloads[s.name], f"127.0.0.1:{port}")
-    return results
+async def _run(scenarios: list[Scenario], workloads: dict[str, Workload]) -> list[CaseResult]:
+    """Serve ``scenarios`` and drive each with its workload (see :mod:`clientrun`)."""
+    return await run_scenarios(scenarios, workloads, reply=REPLY, wait=WAIT, limit=20)
 
 
 def _verdicts(results: list[CaseResult]) -> dict[str, str]:

@@ -6,7 +6,7 @@ and by a raw hyperframe client that breaks exactly one rule.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextlib import AbstractAsyncContextManager
 
 import httpx
@@ -14,36 +14,21 @@ import trio
 
 import mux_client
 from mux.conformance.case import CaseResult
-from mux.conformance.clientmode import Scenario, serve
+from mux.conformance.clientmode import Scenario
 from mux.conformance.h2wire import ACK, INITIAL_WINDOW_SIZE, SETTINGS, H2Peer
 from mux.conformance.scenarios_h2 import FLOW_BODY, H2_RESET_CODES, SCENARIOS, WINDOW
 from mux.conformance.wire import FrameEvent, Target
 from mux.errors import code_name
+from tests.conformance.clientrun import Workload, run_scenarios
 
 #: Generous: a busy 2-core CI machine must not turn a slow reply into a verdict.
 REPLY = 3.0
 WAIT = 10.0
 
-Workload = Callable[[str], Awaitable[None]]
-
 
 async def _run(scenarios: list[Scenario], workloads: dict[str, Workload]) -> list[CaseResult]:
-    """Serve ``scenarios`` on a free port and drive each with its workload, concurrently."""
-    results: list[CaseResult] = []
-    async with trio.open_nursery() as nursery:
-
-        async def tester(task_status: trio.TaskStatus[int]) -> None:
-            found = await serve(
-                scenarios, reply_timeout=REPLY, wait_timeout=WAIT, task_status=task_status
-            )
-            results.extend(found)
-
-        port = await nursery.start(tester)
-        with trio.fail_after(40):
-            async with trio.open_nursery() as clients:
-                for s in scenarios:
-                    clients.start_soon(workloads[s.name], f"127.0.0.1:{port}")
-    return results
+    """Serve ``scenarios`` and drive each with its workload (see :mod:`clientrun`)."""
+    return await run_scenarios(scenarios, workloads, reply=REPLY, wait=WAIT, limit=40)
 
 
 def _verdicts(results: list[CaseResult]) -> dict[str, str]:
