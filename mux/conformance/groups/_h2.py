@@ -154,3 +154,23 @@ def encode_integer(value: int, prefix_bits: int, first_byte_flags: int) -> bytes
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def expect_connection_error(code: int) -> Callable[[CaseContext, H2Peer], Awaitable[None]]:
+    """The verdict "connection error ``code``" for :func:`~._common.raw_case`."""
+    return lambda ctx, peer: connection_error(ctx, peer, code)
+
+
+async def h2_no_handshake(ctx: CaseContext) -> H2Peer:
+    """An HTTP/2 connection on which nothing was sent yet."""
+    return await ctx.h2(handshake=False)
+
+
+async def h2_open_post(ctx: CaseContext, peer: H2Peer) -> None:
+    """:func:`open_post` on stream 1, as a :func:`~._common.raw_case` ``prepare``."""
+    await open_post(peer)
+
+
+async def h2_connect(ctx: CaseContext) -> H2Peer:
+    """An HTTP/2 connection after the SETTINGS exchange."""
+    return await ctx.h2()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from mux.conformance.case import CaseSkipped, Group
 from mux.conformance.context import CaseContext
-from mux.conformance.groups._mux import SPEC, connection_error, stream_error
+from mux.conformance.groups._common import raw_case
+from mux.conformance.groups._mux import SPEC, expect_connection_error, mux_connect, stream_error
+from mux.conformance.muxwire import MuxPeer
 from mux.core import frames as f
 from mux.errors import ErrorCode
 
@@ -61,30 +63,32 @@ async def too_many_fields(ctx: CaseContext) -> None:
     await stream_error(peer, 1, ErrorCode.HEADER_LIST_TOO_LARGE)
 
 
-@floods.case(
+async def _open_hold(ctx: CaseContext, peer: MuxPeer) -> None:
+    headers = peer.request_headers("POST", ctx.target.hold_path)
+    await peer.send_headers(1, headers, end_stream=False)
+
+
+raw_case(
+    floods,
     f"Sends {_FLOOD} empty DATA frames without END_STREAM on an open stream",
     "An endpoint SHOULD count empty DATA frames without END_STREAM and treat exceeding its "
     "budget as connection error ENHANCE_YOUR_CALM.",
+    connect=mux_connect,
+    prepare=_open_hold,
+    data=f.encode_frame(f.FrameType.DATA, 0, 1, b"") * _FLOOD,
+    verdict=expect_connection_error(ErrorCode.ENHANCE_YOUR_CALM),
     strict=True,
 )
-async def empty_data_flood(ctx: CaseContext) -> None:
-    peer = await ctx.mux()
-    headers = peer.request_headers("POST", ctx.target.hold_path)
-    await peer.send_headers(1, headers, end_stream=False)
-    await peer.send_raw(f.encode_frame(f.FrameType.DATA, 0, 1, b"") * _FLOOD)
-    await connection_error(peer, ErrorCode.ENHANCE_YOUR_CALM)
-
-
-@floods.case(
+raw_case(
+    floods,
     f"Sends {_FLOOD * 5} frames of an unknown type in a row",
     "An endpoint SHOULD count unknown frame types and treat exceeding its budget as "
     "connection error ENHANCE_YOUR_CALM.",
+    connect=mux_connect,
+    data=f.encode_frame(_UNKNOWN_TYPE, 0, 0, b"") * (_FLOOD * 5),
+    verdict=expect_connection_error(ErrorCode.ENHANCE_YOUR_CALM),
     strict=True,
 )
-async def unknown_frame_flood(ctx: CaseContext) -> None:
-    peer = await ctx.mux()
-    await peer.send_raw(f.encode_frame(_UNKNOWN_TYPE, 0, 0, b"") * (_FLOOD * 5))
-    await connection_error(peer, ErrorCode.ENHANCE_YOUR_CALM)
 
 
 GROUPS = [header_size, memory, floods]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from mux.conformance.case import CaseFailed, Group
 from mux.conformance.context import CaseContext
-from mux.conformance.groups._mux import SPEC, connection_error
+from mux.conformance.groups._common import first_settings, raw_case
+from mux.conformance.groups._mux import SPEC, expect_connection_error, mux_no_handshake
 from mux.conformance.verify import verify_closed, verify_frame
 from mux.core import frames as f
 from mux.errors import ErrorCode
@@ -25,12 +26,7 @@ async def server_opening(ctx: CaseContext) -> None:
     first = await verify_frame(peer, "the server preface", lambda e: True)
     if first.kind != "PREFACE" or first.payload != f.PREFACE:
         raise CaseFailed(f"preface {f.PREFACE.hex()}", first.describe())
-    await verify_frame(
-        peer,
-        "SETTINGS (non-ACK) as the first frame",
-        lambda e: e.kind == "SETTINGS" and not e.has("ACK"),
-        reject=lambda e: True,
-    )
+    await first_settings(peer, "SETTINGS (non-ACK) as the first frame")
 
 
 @preface.case(
@@ -43,44 +39,44 @@ async def server_does_not_wait(ctx: CaseContext) -> None:
     await verify_frame(peer, "server SETTINGS", lambda e: e.kind == "SETTINGS")
 
 
-@preface.case(
+raw_case(
+    preface,
     "Sends a preface whose magic is wrong in byte 6",
     "A wrong preface magic MUST be a connection error PROTOCOL_ERROR.",
+    connect=mux_no_handshake,
+    data=b"\x89MUX\r\n\x1b\x01" + _SETTINGS,
+    verdict=expect_connection_error(ErrorCode.PROTOCOL_ERROR),
 )
-async def bad_magic(ctx: CaseContext) -> None:
-    peer = await ctx.mux(handshake=False)
-    await peer.send_raw(b"\x89MUX\r\n\x1b\x01" + _SETTINGS)
-    await connection_error(peer, ErrorCode.PROTOCOL_ERROR)
 
 
-@preface.case(
+raw_case(
+    preface,
     "Sends PING as the first frame",
     "Any first frame other than SETTINGS without ACK MUST be a connection error PROTOCOL_ERROR.",
+    connect=mux_no_handshake,
+    data=f.PREFACE + f.encode_frame(f.FrameType.PING, 0, 0, b"\x00" * 8),
+    verdict=expect_connection_error(ErrorCode.PROTOCOL_ERROR),
 )
-async def ping_first(ctx: CaseContext) -> None:
-    peer = await ctx.mux(handshake=False)
-    await peer.send_raw(f.PREFACE + f.encode_frame(f.FrameType.PING, 0, 0, b"\x00" * 8))
-    await connection_error(peer, ErrorCode.PROTOCOL_ERROR)
 
 
-@preface.case(
+raw_case(
+    preface,
     "Sends SETTINGS with ACK as the first frame",
     "A SETTINGS ACK as the first frame MUST be a connection error PROTOCOL_ERROR.",
+    connect=mux_no_handshake,
+    data=f.PREFACE + f.encode_frame(f.FrameType.SETTINGS, f.ACK, 0),
+    verdict=expect_connection_error(ErrorCode.PROTOCOL_ERROR),
 )
-async def ack_first(ctx: CaseContext) -> None:
-    peer = await ctx.mux(handshake=False)
-    await peer.send_raw(f.PREFACE + f.encode_frame(f.FrameType.SETTINGS, f.ACK, 0))
-    await connection_error(peer, ErrorCode.PROTOCOL_ERROR)
 
 
-@preface.case(
+raw_case(
+    preface,
     "Sends a frame of unknown type as the first frame",
     "An unknown frame type as the first frame MUST be a connection error PROTOCOL_ERROR.",
+    connect=mux_no_handshake,
+    data=f.PREFACE + f.encode_frame(0x42, 0, 0, b"x"),
+    verdict=expect_connection_error(ErrorCode.PROTOCOL_ERROR),
 )
-async def unknown_first(ctx: CaseContext) -> None:
-    peer = await ctx.mux(handshake=False)
-    await peer.send_raw(f.PREFACE + f.encode_frame(0x42, 0, 0, b"x"))
-    await connection_error(peer, ErrorCode.PROTOCOL_ERROR)
 
 
 @version.case(
