@@ -26,6 +26,13 @@ Invariants:
   once the completed frame is taken (so a bulk read that splits a frame costs
   one frame's copy, not a copy of the whole read). The buffer never holds
   more than one unfinished frame beyond what the caller fed.
+* Partial DATA (``partial_data = True``, set by the connection): once a DATA
+  header is in (and its length checked), its payload is handed out piece by
+  piece as it arrives instead of being buffered until complete. The first
+  piece comes with type DATA, later pieces with :data:`DATA_PIECE`; after
+  each, :attr:`FrameDecoder.data_left` says how many payload bytes of that
+  frame are still to come (0: this piece ends the frame). A piece that is a
+  whole input ``bytes`` object is handed out as that object (zero copy).
 * After an error the decoder is poisoned: every later call re-raises it.
 """
 
@@ -58,6 +65,9 @@ ViewFrame = tuple[int, int, int, bytes | memoryview]
 #: Frame type whose payload :meth:`FrameDecoder.next_view` may hand out as a view.
 _DATA: Final = int(FrameType.DATA)
 
+#: Pseudo frame type of a later piece of a partially received DATA frame.
+DATA_PIECE: Final = -1
+
 _unpack_header = HEADER_STRUCT.unpack_from
 
 
@@ -77,11 +87,15 @@ class FrameDecoder:
     __slots__ = (
         "_buf",
         "_error",
+        "_piece_flags",
+        "_piece_sid",
         "_pos",
         "_preface_pending",
         "_tail",
         "_tail_pos",
+        "data_left",
         "max_frame_size",
+        "partial_data",
         "peer_version",
     )
 
@@ -95,6 +109,10 @@ class FrameDecoder:
         self._tail: bytes | bytearray = b""
         self._tail_pos = 0
         self._error: RemoteProtocolError | None = None
+        self.partial_data = False
+        #: Payload bytes of the current DATA frame not yet handed out.
+        self.data_left = 0
+        self._piece_flags = self._piece_sid = 0
 
     @property
     def buffered(self) -> int:
@@ -179,6 +197,8 @@ class FrameDecoder:
             raise self._error
         if self._preface_pending and not self._read_preface():
             return None
+        if self.data_left:
+            return self._next_piece()
         buf = self._buf
         pos = self._pos
         available = len(buf) - pos
@@ -198,9 +218,14 @@ class FrameDecoder:
             )
             raise self._error
         end = pos + FRAME_HEADER_SIZE + length
-        if end > len(buf):
-            return None
         start = pos + FRAME_HEADER_SIZE
+        if end > len(buf):
+            if ftype != _DATA or not self.partial_data:
+                return None
+            self._pos = start
+            self.data_left = length
+            self._piece_flags, self._piece_sid = flags, stream_id & STREAM_ID_MASK
+            return _DATA, flags, self._piece_sid, self._take(buf, start)
         payload: bytes | memoryview
         if type(buf) is bytes:
             # bytes never change, so a view of them stays valid.
@@ -210,6 +235,26 @@ class FrameDecoder:
                 payload = bytes(view[start:end])
         self._pos = end
         return ftype, flags, stream_id & STREAM_ID_MASK, payload
+
+    def _next_piece(self) -> ViewFrame | None:
+        """The next piece of the partially received DATA frame, if any arrived."""
+        buf = self._buf
+        pos = self._pos
+        if pos >= len(buf):
+            return None
+        return DATA_PIECE, self._piece_flags, self._piece_sid, self._take(buf, pos)
+
+    def _take(self, buf: bytes | bytearray, start: int) -> bytes | memoryview:
+        """Hand out up to ``data_left`` payload bytes from ``start`` of ``buf``."""
+        end = min(len(buf), start + self.data_left)
+        self.data_left -= end - start
+        self._pos = end
+        if type(buf) is bytes:
+            if start == 0 and end == len(buf):
+                return buf
+            return memoryview(buf)[start:end]
+        with memoryview(buf) as view:
+            return bytes(view[start:end])
 
     def _read_preface(self) -> bool:
         buf = self._buf

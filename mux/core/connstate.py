@@ -85,6 +85,7 @@ class ConnectionState:
         "_opened",
         "_out",
         "_pending",
+        "_piece_live",
         "_queued_control",
         "_recv_unannounced",
         "_recv_window",
@@ -107,6 +108,9 @@ class ConnectionState:
         # Output before ``_out`` when large DATA payloads are queued by reference.
         self._chunks: list[bytes | memoryview] | None = None
         self._decoder = FrameDecoder(DEFAULT_SETTINGS.max_frame_size)
+        self._decoder.partial_data = True
+        # The DATA frame whose pieces still arrive was accepted (see receive.py).
+        self._piece_live = False
         self._initiated = self._closed = self._got_settings = False
         self._local: Settings = DEFAULT_SETTINGS  # acknowledged by the peer
         self._effective: Settings = DEFAULT_SETTINGS  # loosest of acked + pending

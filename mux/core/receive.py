@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, Final, cast
 
 from mux.core import events as ev
+from mux.core.codec import DATA_PIECE
 from mux.core.connstate import (
     DATA,
     GOAWAY,
@@ -110,7 +111,10 @@ class FrameReceiver(ConnectionState):
                 if not self._got_settings:
                     self._check_first_frame(ftype, flags)
                 if ftype == DATA:
-                    run = self._on_data(flags, sid, payload, events, run)
+                    run = self._on_data(flags, sid, payload, decoder.data_left, events, run)
+                    continue
+                if ftype == DATA_PIECE:
+                    run = self._on_piece(flags, sid, payload, decoder.data_left, events, run)
                     continue
                 handler = handlers.get(ftype)
                 if handler is None:
@@ -136,17 +140,22 @@ class FrameReceiver(ConnectionState):
         flags: int,
         sid: int,
         payload: bytes | memoryview,
+        left: int,
         events: list[ev.Event],
         run: _DataRun | None,
     ) -> _DataRun | None:
-        """Check and account one DATA frame; deliver it into ``run``.
+        """Check and account one DATA frame; deliver (its first piece) into ``run``.
+
+        ``left`` payload bytes of the frame are still to come as pieces: the
+        whole length is checked and debited here, END_STREAM waits for the
+        last piece.
 
         Returns:
             The run of DATA events now open (see :class:`_DataRun`).
         """
         if sid == 0:
             raise protocol_error("DATA on stream 0")
-        size = len(payload)
+        size = len(payload) + left
         end = flags & END_STREAM
         if size:
             self._empty_count = 0
@@ -161,6 +170,7 @@ class FrameReceiver(ConnectionState):
             )
         self._recv_window -= size
         stream = self._streams.get(sid)
+        self._piece_live = False
         if stream is None or not stream.headers_received or not stream.can_receive:
             self._refuse_data(sid, stream, size, events)
         elif size > stream.recv_window:
@@ -168,13 +178,42 @@ class FrameReceiver(ConnectionState):
             self._stream_error(sid, ErrorCode.FLOW_CONTROL_ERROR, events)
         else:
             stream.recv_window -= size
+            self._piece_live = True
             if size:
                 self._control_count = self._unknown_count = 0
-                run = self._deliver(sid, payload, bool(end), events, run)
+                if payload:
+                    run = self._deliver(sid, payload, bool(end) and not left, events, run)
                 if self._autotune:
                     self._tune_on_data(stream, size)
-            if end:
+            if end and not left:
                 self._remote_end(stream, events)
+        return run
+
+    def _on_piece(
+        self,
+        flags: int,
+        sid: int,
+        payload: bytes | memoryview,
+        left: int,
+        events: list[ev.Event],
+        run: _DataRun | None,
+    ) -> _DataRun | None:
+        """A later piece of a DATA frame already checked and debited by :meth:`_on_data`.
+
+        Delivered while its stream still receives; otherwise (refused at the
+        header, or reset since) dropped, credited back if it was debited.
+        """
+        stream = self._streams.get(sid)
+        if stream is None or not stream.can_receive:
+            if self._piece_live:
+                self._credit_connection(len(payload))
+            return run
+        if not self._piece_live:
+            return run
+        end = bool(flags & END_STREAM) and not left
+        run = self._deliver(sid, payload, end, events, run)
+        if end:
+            self._remote_end(stream, events)
         return run
 
     def _deliver(

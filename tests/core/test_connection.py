@@ -538,3 +538,36 @@ def test_merge_data_off_keeps_one_event_per_frame() -> None:
     client.send_data(sid, b"cd")
     events = server.receive_data(client.data_to_send())
     assert events[1:] == [ev.DataReceived(sid, b"ab", 2), ev.DataReceived(sid, b"cd", 2)]
+
+
+def test_data_frame_is_delivered_piece_by_piece_as_it_arrives() -> None:
+    pair = EnginePair()
+    sid = pair.request(end_stream=False)
+    wire = ff.data(sid, b"abcdefgh", end_stream=True)
+    stream = pair.server._streams[sid]
+    window = stream.recv_window
+    first = pair.server.receive_data(wire[:13])  # header + "abc"
+    # The whole frame is debited at its header, the payload handed out as it comes.
+    assert stream.recv_window == window - 8
+    middle_piece = wire[13:16]
+    assert first == [ev.DataReceived(sid, b"abc", 3)]
+    middle = pair.server.receive_data(middle_piece)
+    assert middle == [ev.DataReceived(sid, b"def", 3)]
+    assert isinstance(middle[0], ev.DataReceived)
+    assert middle[0].data is middle_piece  # a read inside a payload is not copied
+    last = pair.server.receive_data(wire[16:])
+    assert last == [ev.DataReceived(sid, b"gh", 2, True), ev.StreamEnded(sid)]
+
+
+def test_pieces_of_a_frame_on_a_reset_stream_are_credited_back() -> None:
+    pair = EnginePair()
+    sid = pair.request(end_stream=False)
+    wire = ff.data(sid, b"x" * 5000)
+    assert pair.server.receive_data(wire[:1010]) == [ev.DataReceived(sid, b"x" * 1000, 1000)]
+    pair.server.reset_stream(sid)
+    pair.server.data_to_send()
+    assert pair.server.receive_data(wire[1010:]) == []
+    # The 4000 undelivered bytes go back to the connection window.
+    pair.server.acknowledge_received_data(1000, sid)
+    server = pair.server
+    assert server._recv_window + server._recv_unannounced == server._local.connection_window
