@@ -131,8 +131,12 @@ async def test_extra_connections_open_when_streams_are_exhausted(nursery: trio.N
         with trio.fail_after(10):
             async with trio.open_nursery() as calls:
                 for _ in range(50):
-                    calls.start_soon(client.request, "GET", "/delay/50")
-                await trio.sleep(0.03)
-                assert server.connection_count == 3
+                    calls.start_soon(client.request, "GET", "/delay/200")
+                for _ in range(1000):  # poll the server's count, at most ~5 s
+                    if server.connection_count >= 3:
+                        break
+                    await trio.sleep(0.005)
+                await trio.sleep(0.05)
+                assert server.connection_count == 3  # and no more than 3
     assert seen.completed == 50
     assert seen.max_active == 12
