@@ -5,10 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: run test lint typecheck unit peers bench clean
+.PHONY: run test lint typecheck unit peers bench-peers bench clean
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { rm -rf $(VENV); \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv \
+	  && $(PY) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
@@ -33,7 +35,12 @@ unit: $(STAMP)
 
 test: $(STAMP) peers lint typecheck unit
 
-bench: $(STAMP) peers
+# nghttpd (C) is the reference HTTP/2 server of the h2load benchmark.
+bench-peers: peers
+	@command -v nghttpd >/dev/null 2>&1 || \
+	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-server >/dev/null; }
+
+bench: $(STAMP) bench-peers
 	$(BIN)/python bench/run.py
 
 clean:
