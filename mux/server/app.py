@@ -47,6 +47,7 @@ logger = logging.getLogger("mux.server")
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 #: Largest accepted ``mux-timeout`` (ms): one day.
 MAX_TIMEOUT_MS = 86_400_000
+_MAX_TIMEOUT_DIGITS = len(str(MAX_TIMEOUT_MS))
 
 HeadersLike = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 Handler = Callable[["Request"], Awaitable["Response | None"]]
@@ -259,9 +260,11 @@ def _deadline_of(request: Request) -> float:
     assert request._timeout is not None
     name, value = request._timeout
     if name == b"mux-timeout":
-        if not value.isdigit() or int(value) > MAX_TIMEOUT_MS:
+        # Length first: int() refuses more than 4300 digits (a ValueError, not a 400).
+        digits = value.lstrip(b"0") or b"0"
+        if not value.isdigit() or len(digits) > _MAX_TIMEOUT_DIGITS or int(digits) > MAX_TIMEOUT_MS:
             raise HTTPError(400, f"invalid mux-timeout {value!r}: integer ms 0..{MAX_TIMEOUT_MS}")
-        return trio.current_time() + int(value) / 1000
+        return trio.current_time() + int(digits) / 1000
     try:
         seconds = grpcwire.parse_grpc_timeout(value)
     except ValueError as exc:

@@ -125,6 +125,17 @@ async def test_mux_timeout_header(harness: Harness) -> None:
     assert status == 400 and b"mux-timeout" in body
 
 
+@pytest.mark.parametrize("value", [b"9" * 5000, b"86400001", b"", b"\xd9\xa3"])
+async def test_mux_timeout_malformed_is_400(harness: Harness, value: bytes) -> None:
+    # More digits than int() converts (4300) must not crash the handler into a 500.
+    server = await harness.server(demo_app)
+    client = await harness.client(server.port)
+    status, _, body = await harness.request(
+        client, "/delay/1", method="GET", headers=[(b"mux-timeout", value)]
+    )
+    assert status == 400 and b"mux-timeout" in body
+
+
 async def test_router_static_paths_keep_registration_order(harness: Harness) -> None:
     router = Router()
 
