@@ -12,6 +12,7 @@ import pytest
 import trio
 
 import mux_client
+from mux_client import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {
@@ -96,3 +97,34 @@ async def test_mux_call_failures_exit_1_with_a_message(target: str) -> None:
     assert refused.returncode == 1 and b"cannot connect to 127.0.0.1:1" in refused.stderr
     bad = await _mux_call("--target", "nonsense", "/echo")
     assert bad.returncode == 1 and b"HOST:PORT" in bad.stderr
+
+
+async def test_mux_call_rejected_request_exits_1_without_traceback(target: str) -> None:
+    """A method, path or header name the protocol rejects is one line and exit 1."""
+    for args in (["-X", "G T", "/echo"], ["echo"], ["-H", "a b: c", "/echo"]):
+        done = await _mux_call("--target", target, *args)
+        assert done.returncode == 1, (args, done.stderr)
+        assert b"Traceback" not in done.stderr and b"mux call: error:" in done.stderr
+    nan = await _mux_call("--target", target, "/echo", "--timeout", "nan")
+    assert nan.returncode == 1 and b"--timeout must be > 0" in nan.stderr
+
+
+def test_mux_call_unwraps_nursery_groups(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An expected error wrapped in (nested) exception groups is reported plainly."""
+
+    async def failing(*_: object) -> None:
+        inner = ExceptionGroup("conn", [mux_client.ConnectError("h:1", "refused")])
+        raise ExceptionGroup("client", [inner, OSError("gone")])
+
+    monkeypatch.setattr(cli, "_call", failing)
+    assert cli.main(["--target", "h:1", "/x"]) == 1
+    assert "mux call: error: cannot connect to h:1: refused" in capsys.readouterr().err
+
+    async def buggy(*_: object) -> None:
+        raise ExceptionGroup("client", [OSError("gone"), KeyError("bug")])
+
+    monkeypatch.setattr(cli, "_call", buggy)
+    with pytest.raises(ExceptionGroup):  # a bug keeps its traceback
+        cli.main(["--target", "h:1", "/x"])

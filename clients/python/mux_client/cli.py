@@ -15,9 +15,13 @@ from typing import BinaryIO
 
 import trio
 
+from mux.errors import MuxError
 from mux_client.calls import Response
 from mux_client.client import connect
-from mux_client.errors import CallError
+
+#: Failures reported as one line and exit status 1 (MuxError covers CallError
+#: and a request the protocol rejects, e.g. a bad method or header name).
+_REPORTED = (MuxError, ValueError, OSError)
 
 #: Default deadline of ``mux call`` (seconds): a CLI should never hang.
 DEFAULT_TIMEOUT = 30.0
@@ -77,6 +81,16 @@ async def _call(args: argparse.Namespace, body: bytes, headers: list[tuple[str, 
         )
 
 
+def _reported(exc: BaseException) -> BaseException | None:
+    """The error to print for ``exc`` (unwrapping nursery groups), None if it is a bug."""
+    if isinstance(exc, BaseExceptionGroup):
+        if exc.split(_REPORTED)[1] is not None:
+            return None  # something unexpected is in the group: keep the traceback
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+    return exc if isinstance(exc, _REPORTED) else None
+
+
 def main(argv: list[str]) -> int:
     """Run ``mux call`` with ``argv`` (without the ``call`` word); return the exit code."""
     parser = _parser()
@@ -87,11 +101,14 @@ def main(argv: list[str]) -> int:
     try:
         headers = [_parse_header(h) for h in args.header]
         body = _body(args.data, sys.stdin.buffer)
-        if args.timeout <= 0:
+        if not args.timeout > 0:  # also rejects nan
             raise ValueError(f"--timeout must be > 0, got {args.timeout}")
         response = trio.run(_call, args, body, headers)
-    except (CallError, ValueError, OSError) as exc:
-        print(f"mux call: error: {exc}", file=sys.stderr)
+    except BaseException as exc:
+        error = _reported(exc)
+        if error is None:
+            raise
+        print(f"mux call: error: {error}", file=sys.stderr)
         return 1
     sys.stdout.buffer.write(response.body)
     sys.stdout.buffer.flush()
