@@ -158,6 +158,8 @@ class FrameDecoder:
 
     def _missing(self, buf: bytes | bytearray, pos: int) -> int:
         """Bytes the unfinished frame at ``pos`` still needs (0: unknown yet)."""
+        if self.data_left:  # ``buf[pos:]`` is payload of a partially handed-out DATA frame
+            return self.data_left - (len(buf) - pos)
         if self._preface_pending or len(buf) - pos < FRAME_HEADER_SIZE:
             return 0
         length: int = _unpack_header(buf, pos)[0]

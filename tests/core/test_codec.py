@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mux.core.codec import FrameDecoder
+from mux.core.codec import DATA_PIECE, FrameDecoder
 from mux.core.frames import PREFACE, PREFACE_MAGIC, Frame, encode_frame
 from mux.errors import (
     ErrorCode,
@@ -174,3 +174,26 @@ def test_FrameDecoder_next_view_hands_out_data_payloads_as_views() -> None:
     decoder.receive_data(encode_frame(0, 0, 1, b"again"))
     raw = decoder.next_raw()  # next_raw always copies into bytes
     assert raw == (0, 0, 1, b"again") and type(raw[3]) is bytes
+
+
+def test_FrameDecoder_partial_data_fed_twice_without_draining() -> None:
+    """Two reads inside a partly handed-out DATA payload, the second completing it.
+
+    The buffered payload bytes must not be read as a frame header: here they
+    look like a 30-byte frame's header, which once split the read and stalled
+    the rest of the payload (and every later frame) forever.
+    """
+    payload = (30).to_bytes(4, "big") + bytes(96)
+    wire = encode_frame(0, 1, 1, payload) + encode_frame(4, 0, 0, b"12345678")
+    decoder = FrameDecoder(1024, expect_preface=False)
+    decoder.partial_data = True
+    decoder.receive_data(wire[:10])
+    first = decoder.next_view()
+    assert first is not None and first[0] == 0 and decoder.data_left == 100
+    decoder.receive_data(wire[10:30])
+    decoder.receive_data(wire[30:])
+    rest = []
+    while (raw := decoder.next_view()) is not None:
+        rest.append((raw[0], bytes(raw[3])))
+    assert rest == [(DATA_PIECE, payload), (4, b"12345678")]
+    assert decoder.buffered == 0 and decoder.data_left == 0
