@@ -74,6 +74,14 @@ def test_timeout_header_value_rounds_up_to_ms() -> None:
     assert timeout_header_value(2.0004) == b"2001"
 
 
+def test_timeout_header_value_is_capped_at_ten_digits() -> None:
+    """A deadline beyond the spec's 10 digits of ms is sent as the maximum, even 1e308 s."""
+    assert timeout_header_value(9_999_999.999) == b"9999999999"
+    assert timeout_header_value(1e7) == b"9999999999"
+    assert timeout_header_value(1e308) == b"9999999999"
+    assert timeout_header_value(float("inf")) == b"9999999999"
+
+
 def test_errors_fit_the_shared_hierarchy() -> None:
     """SDK errors are MuxErrors; deadlines are TimeoutErrors; resets are StreamResets."""
     deadline = DeadlineExceeded("POST /echo", 1.5, processed=MAYBE)

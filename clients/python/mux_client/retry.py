@@ -33,6 +33,9 @@ DEFAULT_MAX_ATTEMPTS: Final = 3
 #: Name of the request header carrying the deadline (integer milliseconds).
 TIMEOUT_HEADER: Final = b"mux-timeout"
 
+#: The largest ``mux-timeout`` the spec allows (10 decimal digits of ms, about 115 days).
+MAX_TIMEOUT_MS: Final = 9_999_999_999
+
 
 class Phase(enum.Enum):
     """How far a call got before it failed."""
@@ -76,5 +79,10 @@ def can_retry(processed: Processed, *, attempt: int, max_attempts: int, replayab
 
 
 def timeout_header_value(remaining: float) -> bytes:
-    """The ``mux-timeout`` value for ``remaining`` seconds: whole ms, rounded up, >= 1."""
+    """The ``mux-timeout`` value for ``remaining`` seconds: whole ms, rounded up, >= 1.
+
+    Longer deadlines are sent as the spec's maximum (10 digits).
+    """
+    if remaining * 1000 >= MAX_TIMEOUT_MS:  # also keeps huge floats from overflowing
+        return b"%d" % MAX_TIMEOUT_MS
     return str(max(1, math.ceil(remaining * 1000))).encode("ascii")
