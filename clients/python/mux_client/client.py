@@ -150,8 +150,7 @@ class Client:
             return await self._unary(request, started)
         with trio.CancelScope(deadline=deadline):
             return await self._unary(request, started)
-        phase = started[-1].phase if started else Phase.QUEUED
-        raise _deadline_error(request, request.timeout, phase, started)
+        raise _deadline_error(request, started)
 
     async def _unary(self, request: _Request, started: list[Call]) -> Response:
         """The unary call without the context-manager machinery (the hot path)."""
@@ -213,8 +212,7 @@ class Client:
         with trio.CancelScope(deadline=deadline) as scope:
             ticket, call = await self._start(request, started)
         if scope.cancelled_caught:
-            phase = started[-1].phase if started else Phase.QUEUED
-            raise _deadline_error(request, request.timeout, phase, started)
+            raise _deadline_error(request, started)
         try:
             with trio.CancelScope(deadline=deadline) as scope:
                 yield call
@@ -222,7 +220,7 @@ class Client:
             call.abort()
             self._channel.release(ticket)
         if scope.cancelled_caught:
-            raise _deadline_error(request, request.timeout, call.phase, started)
+            raise _deadline_error(request, started)
 
     def _request(
         self,
@@ -292,12 +290,14 @@ class Client:
         return call
 
 
-def _deadline_error(
-    request: _Request, timeout: float | None, phase: Phase, started: list[Call]
-) -> DeadlineExceeded:
-    stream_id = started[-1].stream_id if started else None
-    processed = classify_connection_loss(phase, stream_id, None)
-    return DeadlineExceeded(request.what, timeout or 0.0, processed=processed)
+def _deadline_error(request: _Request, started: list[Call]) -> DeadlineExceeded:
+    """The error for ``request`` whose deadline expired; ``started[-1]`` is its last try."""
+    if started:
+        last = started[-1]
+        processed = classify_connection_loss(last.phase, last.stream_id, None)
+    else:
+        processed = classify_connection_loss(Phase.QUEUED, None, None)
+    return DeadlineExceeded(request.what, request.timeout or 0.0, processed=processed)
 
 
 @asynccontextmanager
