@@ -41,13 +41,11 @@ from collections.abc import Mapping
 from typing import Final
 
 from mux.core import events as ev
-from mux.core.connstate import DATA, GOAWAY, HEADERS, PING, RST, WINDOW_UPDATE, pack_header
+from mux.core.connstate import DATA, HEADERS, PING, RST, WINDOW_UPDATE, pack_header
 from mux.core.flow import outstanding, update_due
 from mux.core.frames import (
     END_STREAM,
     MAX_STREAM_ID,
-    encode_frame,
-    encode_goaway,
     encode_headers,
 )
 from mux.core.headers import check_request, check_response, check_trailers
@@ -414,10 +412,7 @@ class MuxConnection(FrameReceiver):
         if not self._initiated:
             self.initiate_connection()
         last = self._last_processed if last_stream_id is None else last_stream_id
-        if self._goaway_sent_id is not None:
-            last = min(last, self._goaway_sent_id)
-        self._goaway_sent_id = last
-        self._out += encode_frame(GOAWAY, 0, 0, encode_goaway(last, int(error_code), debug_data))
+        self._queue_goaway(last, int(error_code), debug_data)
         if error_code != ErrorCode.NO_ERROR:
             self._closed = True
 

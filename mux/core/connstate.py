@@ -279,10 +279,13 @@ class ConnectionState:
         if not self._initiated:
             self._initiated = True
             self._out += PREFACE
-        last = self._last_processed
+        debug = str(exc.args[0]).encode("utf-8", "replace")[:MAX_DEBUG_SIZE]
+        self._queue_goaway(self._last_processed, int(exc.code), debug)
+        self._closed = True
+
+    def _queue_goaway(self, last: int, code: int, debug: bytes) -> None:
+        """Queue GOAWAY; ``last`` never rises above a GOAWAY already sent."""
         if self._goaway_sent_id is not None:
             last = min(last, self._goaway_sent_id)
         self._goaway_sent_id = last
-        debug = str(exc.args[0]).encode("utf-8", "replace")[:MAX_DEBUG_SIZE]
-        self._out += encode_frame(GOAWAY, 0, 0, encode_goaway(last, int(exc.code), debug))
-        self._closed = True
+        self._out += encode_frame(GOAWAY, 0, 0, encode_goaway(last, code, debug))
