@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import signal
 import sys
 from collections.abc import Sequence
@@ -67,7 +68,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--app", default=DEFAULT_APP, help=f"handler as module:attr ({DEFAULT_APP})")
     p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
-    p.add_argument("--log-level", default="INFO", help="logging level (INFO)")
+    p.add_argument("--log-level", type=_log_level, default="INFO", help="logging level (INFO)")
     p.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (ALPN mux/1, h2, http/1.1)")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
     p.add_argument("--max-concurrent-streams", type=int, help="streams per connection (100)")
@@ -95,10 +96,22 @@ _LIMIT_FLAGS = ("max_concurrent_streams", "initial_window", "connection_window",
 
 
 def _seconds(value: str) -> float | None:
-    seconds = float(value)
-    if seconds < 0:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value!r}")
     return seconds or None
+
+
+def _log_level(value: str) -> str:
+    name = value.upper()
+    if not isinstance(logging.getLevelName(name), int):
+        raise argparse.ArgumentTypeError(
+            f"unknown log level {value!r} (DEBUG, INFO, WARNING, ERROR or CRITICAL)"
+        )
+    return name
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:

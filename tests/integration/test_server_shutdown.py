@@ -145,3 +145,22 @@ def test_cli_errors() -> None:
     assert main(["serve", "--app", "no_such_module_xyz:app"]) == 2
     with pytest.raises(SystemExit):
         main(["serve", "--listen", "nope"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--log-level", "bogus", "unknown log level 'bogus'"),
+        ("--idle-timeout", "soon", "expected seconds >= 0, got 'soon'"),
+        ("--idle-timeout", "nan", "expected seconds >= 0, got 'nan'"),
+    ],
+)
+def test_cli_bad_flag_values_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    from mux.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["serve", flag, value])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
