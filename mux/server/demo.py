@@ -59,9 +59,12 @@ app = Router()
 
 def _int_param(request: Request, name: str, maximum: int) -> int:
     raw = request.path_params[name]
-    if not raw.isdigit() or int(raw) > maximum:
-        raise HTTPError(400, f"{name} must be an integer in 0..{maximum}, got {raw!r}")
-    return int(raw)
+    # ASCII only ("\u00b2".isdigit() is true), and not more digits than int() converts.
+    digits = raw.lstrip("0") or "0"
+    valid = raw.isascii() and raw.isdigit() and len(digits) <= len(str(maximum))
+    if not valid or int(digits) > maximum:
+        raise HTTPError(400, f"{name} must be an integer in 0..{maximum}, got {raw[:20]!r}")
+    return int(digits)
 
 
 def _json(body: object, status: int = 200) -> Response:

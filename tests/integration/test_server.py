@@ -44,13 +44,23 @@ async def test_bytes(harness: Harness, n: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/bytes/-1", "/bytes/x", f"/bytes/{(1 << 30) + 1}", "/delay/61000"]
+    "path",
+    ["/bytes/-1", "/bytes/x", f"/bytes/{(1 << 30) + 1}", "/delay/61000", "/delay/" + "9" * 5000],
 )
 async def test_bad_parameters_are_400(harness: Harness, path: str) -> None:
     server = await harness.server(demo_app)
     client = await harness.client(server.port)
     status, _, body = await harness.request(client, path, method="GET")
     assert status == 400 and b"must be an integer" in body
+
+
+async def test_non_ascii_digit_parameter_is_400(harness: Harness) -> None:
+    # b"\xb2" decodes (latin-1) to "\u00b2", which str.isdigit() accepts and int() refuses.
+    server = await harness.server(demo_app)
+    client = await harness.client(server.port)
+    stream = await client.open_stream([(b":method", b"GET"), (b":path", b"/delay/\xb2")], True)
+    assert dict(await stream.receive_headers())[b":status"] == b"400"
+    assert b"must be an integer" in b"".join([chunk async for chunk in stream])
 
 
 async def test_stream_sends_separate_chunks(
