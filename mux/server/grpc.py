@@ -115,9 +115,15 @@ class GrpcService:
         return None
 
     async def _unary(self, method: UnaryMethod, messages: AsyncIterator[bytes]) -> Response:
-        received = [m async for m in messages]
-        if len(received) != 1:
-            raise GrpcError(StatusCode.INTERNAL, f"unary call got {len(received)} messages")
+        # Stop at a second message: a peer streaming into a unary method must
+        # not make us buffer its whole body.
+        received: list[bytes] = []
+        async for message in messages:
+            if received:
+                raise GrpcError(StatusCode.INTERNAL, "unary call got more than one message")
+            received.append(message)
+        if not received:
+            raise GrpcError(StatusCode.INTERNAL, "unary call got 0 messages")
         reply = await method(received[0])
         return Response(
             200,
