@@ -65,14 +65,14 @@ MAX_SNIFF_BYTES = 64
 Listeners = Sequence[trio.abc.Listener[trio.abc.Stream]]
 
 
-def select_engine(prefix: bytes, config: ServerConfig) -> Engine | None:
-    """Choose the engine for a new cleartext connection from its first bytes.
+def select_engine(prefix: bytes, config: ServerConfig, *, tls: bool = False) -> Engine | None:
+    """Choose the engine for a new connection from its first (decrypted) bytes.
 
     Returns ``None`` when more bytes are needed to decide (see
     :func:`mux.core.sniff.detect`).
     """
     protocol = detect(prefix)
-    return None if protocol is None else build_engine(protocol, config)
+    return None if protocol is None else build_engine(protocol, config, tls=tls)
 
 
 def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False) -> Engine:
@@ -313,13 +313,7 @@ class Server:
                 if not data:
                     return prefix, None
                 prefix += data
-                if tls:
-                    protocol = detect(prefix)
-                    engine = (
-                        None if protocol is None else build_engine(protocol, self.config, tls=True)
-                    )
-                else:
-                    engine = select_engine(prefix, self.config)
+                engine = select_engine(prefix, self.config, tls=tls)
                 if engine is not None:
                     return prefix, engine
         return prefix, None

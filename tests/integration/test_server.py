@@ -273,11 +273,11 @@ async def test_server_keeps_serving_when_a_connection_task_crashes(
     calls = [0]
     real = server_module.select_engine
 
-    def flaky(prefix: bytes, config: ServerConfig) -> MuxConnection | None:
+    def flaky(prefix: bytes, config: ServerConfig, *, tls: bool = False) -> MuxConnection | None:
         calls[0] += 1
         if calls[0] == 1:
             raise RuntimeError("simulated bug in one connection")
-        return real(prefix, config)  # type: ignore[return-value]
+        return real(prefix, config, tls=tls)  # type: ignore[return-value]
 
     monkeypatch.setattr(server_module, "select_engine", flaky)
     server = await harness.server(demo_app)
