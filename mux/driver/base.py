@@ -165,6 +165,23 @@ class DriverBase:
         ) -> None:
             """Defined by :class:`~mux.driver.lifecycle.LifecycleMixin`."""
 
+    def _spawn(self, fn: Callable[[], Awaitable[None]]) -> bool:
+        """Start ``fn`` in the connection's nursery; False if it is gone or closing.
+
+        Between the nursery finishing and ``run`` resuming to forget it, other
+        tasks (a call being cancelled, ``aclose``) can still reach here: trio then
+        refuses new children, and the connection is ending anyway.
+        """
+        nursery = self._nursery
+        if nursery is None:
+            return False
+        try:
+            nursery.start_soon(fn)
+        except RuntimeError:  # "Nursery is closed to new arrivals"
+            self._nursery = None
+            return False
+        return True
+
     def _lot_for_slots(self) -> trio.lowlevel.ParkingLot:
         if self._slot_lot is None:
             self._slot_lot = trio.lowlevel.ParkingLot()

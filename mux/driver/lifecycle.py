@@ -140,8 +140,7 @@ class LifecycleMixin(WriterMixin):
         self._streams.clear()
         self._unpark_slots()
         self._wake_writer()
-        if self._nursery is not None:
-            self._nursery.start_soon(self._finish_close)
+        self._spawn(self._finish_close)
 
     async def _finish_close(self) -> None:
         with trio.move_on_after(self._timeouts.close_flush):

@@ -145,8 +145,7 @@ class WriterMixin(DriverBase):
         """Bytes were queued in the engine: make sure a flusher will send them."""
         self._dirty = True
         if not self._flushing and self._nursery is not None:
-            self._flushing = True
-            self._nursery.start_soon(self._flusher)
+            self._flushing = self._spawn(self._flusher)
 
     def _wake_writer_if_queued(self) -> None:
         """:meth:`_wake_writer` unless the engine tells it queued nothing."""

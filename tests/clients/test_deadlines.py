@@ -76,3 +76,26 @@ async def test_exceptions_in_the_client_block_propagate_unwrapped(target: str) -
         async with mux_client.connect(target) as client:
             await client.request("POST", "/echo")
             raise KeyError("mine")
+
+
+async def test_cancelling_the_client_block_closes_cleanly(target: str) -> None:
+    """A scope cancelled around connect() (idle connection, call in flight) just exits."""
+    for _ in range(5):  # the failure this guards against was a scheduling race
+        with trio.move_on_after(0.1) as scope:
+            async with mux_client.connect(target) as client:
+                await client.request("POST", "/echo", timeout=5)
+                await client.request("GET", "/delay/3000")
+        assert scope.cancelled_caught
+
+
+async def test_cancelling_the_client_during_the_handshake_closes_cleanly() -> None:
+    """Cancelled while the server has not sent its SETTINGS yet: no error escapes."""
+    with trio.socket.socket() as listener:
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        for _ in range(5):  # a scheduling race: try it a few times
+            with trio.move_on_after(0.1) as scope:
+                async with mux_client.connect(f"127.0.0.1:{port}") as client:
+                    await client.request("GET", "/x")
+            assert scope.cancelled_caught
