@@ -135,7 +135,7 @@ async def test_mux_timeout_header(harness: Harness) -> None:
     assert status == 400 and b"mux-timeout" in body
 
 
-@pytest.mark.parametrize("value", [b"9" * 5000, b"86400001", b"", b"\xd9\xa3"])
+@pytest.mark.parametrize("value", [b"9" * 5000, b"12345678901", b"", b"\xd9\xa3", b"-1"])
 async def test_mux_timeout_malformed_is_400(harness: Harness, value: bytes) -> None:
     # More digits than int() converts (4300) must not crash the handler into a 500.
     server = await harness.server(demo_app)
@@ -144,6 +144,16 @@ async def test_mux_timeout_malformed_is_400(harness: Harness, value: bytes) -> N
         client, "/delay/1", method="GET", headers=[(b"mux-timeout", value)]
     )
     assert status == 400 and b"mux-timeout" in body
+
+
+async def test_mux_timeout_longer_than_a_day_is_clamped_not_refused(harness: Harness) -> None:
+    """spec 5.7: up to 10 digits is valid; the server caps the deadline instead of a 400."""
+    server = await harness.server(demo_app)
+    client = await harness.client(server.port)
+    status, _, _ = await harness.request(
+        client, "/delay/1", method="GET", headers=[(b"mux-timeout", b"9999999999")]
+    )
+    assert status == 200
 
 
 async def test_router_static_paths_keep_registration_order(harness: Harness) -> None:
