@@ -231,9 +231,13 @@ class ConnectionState:
     def _tune_on_data(self, stream: Stream, size: int) -> None:
         """Count a delivered DATA frame, or start a sample when a window is in use."""
         tuner = self._tuner
-        if tuner is not None and tuner.sampling:
-            tuner.count(stream.stream_id, size)
-            return
+        if tuner is not None:
+            if tuner.sampling:
+                tuner.count(stream.stream_id, size)
+                return
+            if tuner.quiet > 0:
+                tuner.quiet -= size
+                return
         limits = self.limits
         target = self._stream_target(stream.stream_id)
         conn_target = self._connection_target()
@@ -250,7 +254,7 @@ class ConnectionState:
 
     def _finish_sample(self, tuner: WindowTuner) -> None:
         """The BDP PING came back: grow the windows the sample shows too small."""
-        tuner.sampling = False
+        grew = False
         streams = self._streams
         cap = self.limits.stream_window_cap
         for sid, sampled in tuner.sample_streams.items():
@@ -261,6 +265,7 @@ class ConnectionState:
             buffered = outstanding(target, stream.recv_window, stream.recv_unannounced)
             new = grown_target(target, sampled, buffered, cap)
             if new > target:
+                grew = True
                 tuner.stream_extra[sid] = tuner.stream_extra.get(sid, 0) + new - target
                 stream.recv_window += new - target
                 self._out += pack_header(4, WINDOW_UPDATE, 0, sid) + (new - target).to_bytes(4)
@@ -271,9 +276,11 @@ class ConnectionState:
         buffered = outstanding(target, self._recv_window, self._recv_unannounced)
         new = grown_target(target, tuner.sample_total, buffered, self.limits.max_connection_window)
         if new > target:
+            grew = True
             tuner.conn_extra += new - target
             self._recv_window += new - target
             self._out += pack_header(4, WINDOW_UPDATE, 0, 0) + (new - target).to_bytes(4)
+        tuner.settle(grew, self._connection_target())
 
     def _fail(self, exc: RemoteProtocolError) -> None:
         if not self._initiated:

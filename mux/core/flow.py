@@ -55,6 +55,9 @@ def outstanding(target: int, window: int, unannounced: int) -> int:
     return target - window - unannounced
 
 
+#: Largest distance in DATA bytes between two fruitless window samples.
+MAX_SAMPLE_GAP: Final = 2**30
+
 #: Payload of the PINGs the receive-window tuner sends; its ACK ends a sample.
 BDP_PING: Final = b"\x00mux-bdp"
 
@@ -84,8 +87,17 @@ class WindowTuner:
     a new target. Growth is granted at once by a WINDOW_UPDATE of the
     difference, so the targets below are "configured size + ``*_extra``".
 
+    A sample that grows no window backs off: the next one starts only after
+    ``quiet`` more DATA bytes, a distance that doubles with each fruitless
+    sample (from one connection window up to :data:`MAX_SAMPLE_GAP`) and
+    returns to 0 when a sample grows a window. So a transfer whose windows
+    already fit costs a handful of PINGs, not one per round trip (gRPC backs
+    off its BDP pings the same way, by time; bytes keep this core clock-free).
+
     Attributes:
         sampling: a BDP PING is in flight.
+        quiet: DATA bytes still to arrive before the next sample may start.
+        gap: the ``quiet`` distance set after the last fruitless sample.
         sample_total: connection DATA bytes delivered during the sample.
         sample_streams: stream id -> DATA bytes delivered during the sample.
         conn_extra: bytes the connection target grew beyond CONNECTION_WINDOW.
@@ -93,7 +105,15 @@ class WindowTuner:
             (only grown streams; pruned when they close).
     """
 
-    __slots__ = ("conn_extra", "sample_streams", "sample_total", "sampling", "stream_extra")
+    __slots__ = (
+        "conn_extra",
+        "gap",
+        "quiet",
+        "sample_streams",
+        "sample_total",
+        "sampling",
+        "stream_extra",
+    )
 
     def __init__(self) -> None:
         self.sampling = False
@@ -101,12 +121,25 @@ class WindowTuner:
         self.sample_streams: dict[int, int] = {}
         self.conn_extra = 0
         self.stream_extra: dict[int, int] = {}
+        self.quiet = 0
+        self.gap = 0
 
     def start(self, sid: int, size: int) -> None:
         """Begin a sample with the frame that triggered it."""
         self.sampling = True
         self.sample_total = size
         self.sample_streams = {sid: size}
+
+    def settle(self, grew: bool, window: int) -> None:
+        """End a sample: back off after a fruitless one (see the class doc).
+
+        Args:
+            grew: the sample grew a window.
+            window: the connection's receive-window target now.
+        """
+        self.sampling = False
+        self.gap = 0 if grew else min(max(2 * self.gap, window), MAX_SAMPLE_GAP)
+        self.quiet = self.gap
 
     def count(self, sid: int, size: int) -> None:
         """Add a delivered DATA frame to the running sample."""
