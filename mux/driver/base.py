@@ -40,6 +40,7 @@ class DriverBase:
         "_active_handlers",
         "_backlog",
         "_can_park",
+        "_carry",
         "_closed",
         "_closing",
         "_deferred",
@@ -139,6 +140,8 @@ class DriverBase:
         self._dirty = False
         self._unsent = 0
         self._sending = 0
+        #: Views of a send round not yet written (see WriterMixin._flush_inline).
+        self._carry: list[memoryview] | None = None
         self._active_handlers = 0
         self._closing = False
         self._error: ConnectionClosed | None = None
@@ -155,7 +158,7 @@ class DriverBase:
         self._ping_due_at: float | None = None
         self._idle_since: float | None = None
         self._shutdown_ping_at: float | None = None
-        #: Total bytes written to the transport (statistics).
+        #: Total bytes handed to the transport's send path (statistics).
         self.bytes_sent = 0
 
     if TYPE_CHECKING:

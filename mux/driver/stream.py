@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 #: ``bytes`` by reference (no copy) and splits them into frames itself, so a
 #: 1 MiB write costs one credit wait and one engine call, not sixteen.
 MAX_SEND_PIECE = 1048576
+#: From this many bytes on, a write with no flusher running is sent by the
+#: writing task itself (bulk: no task hand-off per write); smaller writes are
+#: left to the flusher, which joins the writes of one scheduler tick.
+INLINE_SEND = 65536
 #: Credit of chunks taken from one receive batch is returned in one
 #: acknowledgement when the batch is used up, or once this many bytes add up.
 ACK_BATCH = 262144
@@ -206,14 +210,21 @@ class Stream:
             size = min(window, total - offset, MAX_SEND_PIECE)
             piece = data if size == total else bytes(view[offset : offset + size])
             offset += size
-            if size == total and not end_stream:
+            driver = self._driver
+            inline = size >= INLINE_SEND and driver._can_flush_inline()
+            if size == total and not end_stream and not inline:
                 self._defer_data(piece)
                 return
             if self._pending_headers is not None:
                 self._commit(False)
             last = end_stream and offset == total
-            self._driver._engine.send_data(self.stream_id, piece, end_stream=last)
-            self._driver._note_queued(size)
+            driver._engine.send_data(self.stream_id, piece, end_stream=last)
+            if inline and driver._can_flush_inline():
+                driver._unsent += size
+                driver._dirty = True
+                await driver._flush_inline()
+            else:
+                driver._note_queued(size)
         if end_stream:
             self._end_local()
 

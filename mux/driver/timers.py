@@ -37,7 +37,7 @@ class TimersMixin(LifecycleMixin):
             self._can_park is not None
             and not (self._streams or self._active_handlers or self._closing)
             and not (self._shutting_down or self._shutdown_on_start)
-            and not (self._dirty or self._flushing or self._unsent or self._sending)
+            and not (self._dirty or self._flushing or self._unsent or self._sending or self._carry)
             and not (self._backlog or self._deferred)
             and self._upgraded_request is None
             and self._pending_events is None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import trio
 
@@ -38,24 +38,29 @@ _IOV_MAX = 512
 Buffer = bytes | memoryview
 
 
-async def send_vectored(sock: trio.socket.SocketType, chunks: list[Buffer]) -> None:
-    """Send ``chunks`` in order with as few ``sendmsg`` calls as the kernel allows.
+async def send_vectored(sock: trio.socket.SocketType, views: list[memoryview]) -> None:
+    """Send ``views`` in order with as few ``sendmsg`` calls as the kernel allows.
+
+    Progress is kept in ``views`` itself: sent buffers are removed and a
+    partly sent one is trimmed, so if the wait for the socket is cancelled
+    (a trio socket call that sent bytes is never cancelled afterwards),
+    ``views`` holds exactly the bytes still to send, frames intact.
 
     Raises:
         trio.BrokenResourceError: the socket failed (like ``SocketStream.send_all``).
     """
-    views = [memoryview(chunk) for chunk in chunks]
-    first = 0
     try:
-        while first < len(views):
-            sent = await sock.sendmsg(views[first : first + _IOV_MAX])
+        while views:
+            sent = await sock.sendmsg(views[:_IOV_MAX])
+            done = 0
             while sent:
-                n = views[first].nbytes
+                n = views[done].nbytes
                 if sent < n:
-                    views[first] = views[first][sent:]
+                    views[done] = views[done][sent:]
                     break
                 sent -= n
-                first += 1
+                done += 1
+            del views[:done]
     except OSError as exc:
         raise trio.BrokenResourceError(f"socket send failed: {exc!r}") from exc
 
@@ -68,12 +73,48 @@ class WriterMixin(DriverBase):
     # ---------------------------------------------------------------- writer
 
     async def _flusher(self) -> None:
-        """Send everything queued as ONE ``send_all`` per round, then exit.
+        """Send everything queued, one send per round, then exit.
 
         Started on demand by :meth:`_wake_writer` (at most one at a time), it
         runs after the tasks woken in the same scheduler tick queued their
         bytes, so they share a syscall; an idle connection has no writer task.
         """
+        try:
+            await self._flush_rounds(None)
+        finally:
+            self._flush_finished(handed_over=False)
+
+    async def _flush_inline(self) -> None:
+        """Flush in the calling task (a bulk writer) instead of a flusher task.
+
+        The caller checked :meth:`_can_flush_inline`. At most two rounds run
+        here; what is queued after them, or left by a cancellation of the
+        caller (``_carry``, whole frames), goes to a flusher task.
+        """
+        self._flushing = True
+        handed_over = True
+        try:
+            await self._flush_rounds(2)
+            handed_over = False
+        finally:
+            self._flush_finished(handed_over=handed_over)
+            if handed_over or self._dirty:
+                self._wake_writer()
+
+    def _can_flush_inline(self) -> bool:
+        """No flusher runs and the transport is a plain socket (sends are resumable)."""
+        return not self._flushing and type(self._transport) is trio.SocketStream
+
+    def _flush_finished(self, *, handed_over: bool) -> None:
+        if not handed_over:
+            self._sending = 0
+        self._flushing = False
+        if self._flush_done is not None:
+            self._flush_done.set()
+            self._flush_done = None
+
+    async def _flush_rounds(self, max_rounds: int | None) -> None:
+        """Send rounds (each: commit deferred, drain the engine, one send)."""
         transport = self._transport
         engine = self._engine
         # Engines that can (MuxConnection) hand out big payloads uncopied.
@@ -81,42 +122,55 @@ class WriterMixin(DriverBase):
             engine, "data_to_send_chunks", lambda: [engine.data_to_send()]
         )
         sock = transport.socket if type(transport) is trio.SocketStream else None
+        rounds = 0
         try:
-            while self._dirty:
-                self._dirty = False
-                if self._deferred:
-                    self._commit_deferred()
-                    self._dirty = False  # what it queued goes out below
-                chunks = drain()
-                size = sum(map(len, chunks))
-                if not size:
-                    continue
-                self._sending = size
-                self._unsent = 0
+            while self._carry or self._dirty:
+                if max_rounds is not None and rounds >= max_rounds:
+                    return
+                rounds += 1
                 with trio.move_on_after(self._stall_limit) as stall:
-                    if len(chunks) == 1:
-                        await transport.send_all(chunks[0])
-                    elif sock is None or size < VECTORED_SEND:
-                        await transport.send_all(b"".join(chunks))
+                    if self._carry:
+                        # Left by a cancelled inline flush: it goes first.
+                        await send_vectored(cast(trio.socket.SocketType, sock), self._carry)
                     else:
-                        await send_vectored(sock, chunks)
+                        await self._send_round(transport, sock, drain)
                 if stall.cancelled_caught:
                     self._close(
                         ConnectionClosed(f"timeout: peer read nothing for {self._stall_limit} s")
                     )
                     return
-                self.bytes_sent += size
+                self._carry = None
                 self._sending = 0
                 if self._window_waiters:
                     self._wake_window_waiters()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._carry = None
             self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
-        finally:
-            self._sending = 0
-            self._flushing = False
-            if self._flush_done is not None:
-                self._flush_done.set()
-                self._flush_done = None
+
+    async def _send_round(
+        self,
+        transport: trio.abc.Stream,
+        sock: trio.socket.SocketType | None,
+        drain: Callable[[], list[Buffer]],
+    ) -> None:
+        self._dirty = False
+        if self._deferred:
+            self._commit_deferred()
+            self._dirty = False  # what it queued goes out below
+        chunks = drain()
+        size = sum(map(len, chunks))
+        if not size:
+            return
+        self._sending = size
+        self._unsent = 0
+        self.bytes_sent += size
+        if sock is None:
+            await transport.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            return
+        if len(chunks) > 1 and size < VECTORED_SEND:
+            chunks = [b"".join(chunks)]
+        self._carry = [memoryview(chunk) for chunk in chunks]
+        await send_vectored(sock, self._carry)
 
     @property
     def _stall_limit(self) -> float:
