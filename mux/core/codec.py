@@ -33,6 +33,13 @@ Invariants:
   each, :attr:`FrameDecoder.data_left` says how many payload bytes of that
   frame are still to come (0: this piece ends the frame). A piece that is a
   whole input ``bytes`` object is handed out as that object (zero copy).
+* Read sizing (:meth:`FrameDecoder.next_read_size`): inside a DATA payload of
+  at least :data:`BULK_PIECE` bytes still to come, the best next read is
+  exactly that rest, so the read holds payload only and is handed out as the
+  read's own ``bytes`` (no copy, one event); right after a DATA frame of at
+  least :data:`BULK_FRAME` bytes, with nothing buffered, the best next read is
+  the next frame's 10-byte header alone, so its payload is read aligned too.
+  A driver may follow the hint or ignore it; the decoding is the same.
 * After an error the decoder is poisoned: every later call re-raises it.
 """
 
@@ -70,6 +77,12 @@ DATA_PIECE: Final = -1
 
 _unpack_header = HEADER_STRUCT.unpack_from
 
+#: DATA payload still to come from which :meth:`FrameDecoder.next_read_size`
+#: asks for exactly the rest of it.
+BULK_PIECE: Final = 65536
+#: DATA frames from this size on are read header first (bulk transfer).
+BULK_FRAME: Final = 131072
+
 
 class FrameDecoder:
     """Split a byte stream into frames, enforcing the frame size limit early.
@@ -86,6 +99,7 @@ class FrameDecoder:
 
     __slots__ = (
         "_buf",
+        "_bulk",
         "_error",
         "_piece_flags",
         "_piece_sid",
@@ -113,11 +127,28 @@ class FrameDecoder:
         #: Payload bytes of the current DATA frame not yet handed out.
         self.data_left = 0
         self._piece_flags = self._piece_sid = 0
+        #: The last DATA frame was at least BULK_FRAME bytes long.
+        self._bulk = False
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
         return len(self._buf) - self._pos + len(self._tail) - self._tail_pos
+
+    def next_read_size(self, default: int) -> int:
+        """How many bytes the next read should ask for (see the module doc).
+
+        Args:
+            default: the caller's usual read size, returned when alignment
+                brings nothing.
+        """
+        if self.data_left:
+            # Payload bytes of the current DATA frame not received yet.
+            rest = self.data_left - (len(self._buf) - self._pos)
+            return rest if rest >= BULK_PIECE else default
+        if self._bulk and not self.buffered:
+            return FRAME_HEADER_SIZE
+        return default
 
     def receive_data(self, data: bytes) -> None:
         """Append received bytes (never copies more than an unfinished frame)."""
@@ -221,6 +252,8 @@ class FrameDecoder:
             raise self._error
         end = pos + FRAME_HEADER_SIZE + length
         start = pos + FRAME_HEADER_SIZE
+        if ftype == _DATA:
+            self._bulk = length >= BULK_FRAME
         if end > len(buf):
             if ftype != _DATA or not self.partial_data:
                 return None

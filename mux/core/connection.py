@@ -171,6 +171,16 @@ class MuxConnection(FrameReceiver):
         """Whether :meth:`data_to_send` would return anything (cheap check)."""
         return bool(self._out) or bool(self._chunks)
 
+    def next_read_size(self, default: int) -> int:
+        """How many bytes to read next so bulk DATA arrives frame-aligned.
+
+        Inside a large DATA payload this is the rest of it (the read is then
+        delivered as its own ``bytes``, uncopied); right after a large DATA
+        frame it is one frame header; otherwise ``default``. Only a hint:
+        any read size decodes the same.
+        """
+        return self._decoder.next_read_size(default)
+
     def data_to_send_chunks(self) -> list[bytes | memoryview]:
         """Like :meth:`data_to_send`, without joining: the pieces, in order.
 

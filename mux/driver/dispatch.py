@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 import trio
 
 from mux.core import events as ev
+from mux.driver.bulkread import BulkReader
 from mux.driver.stream import Stream
 from mux.driver.timers import TimersMixin
 from mux.driver.tuning import KEEPALIVE_PING, MAX_RECEIVE_SIZE, RECEIVE_SIZE, SHUTDOWN_PING
@@ -44,6 +45,10 @@ class ReaderMixin(TimersMixin):
         # Grows while reads come back full (bulk data), back to RECEIVE_SIZE
         # otherwise; receive_some allocates only once bytes are there.
         receive_size = RECEIVE_SIZE
+        # Engines that can (MuxConnection) say how much to read so that large
+        # DATA payloads arrive frame-aligned and uncopied (mux.driver.bulkread).
+        read_hint: Callable[[int], int] | None = getattr(self._engine, "next_read_size", None)
+        bulk = BulkReader.for_transport(self._transport) if read_hint is not None else None
         while not self._closing:
             if self._backlog:
                 await trio.lowlevel.checkpoint()
@@ -60,8 +65,13 @@ class ReaderMixin(TimersMixin):
                         self._read_lot = trio.lowlevel.ParkingLot()
                     await self._read_lot.park()
                     continue
+                ask = receive_size
                 try:
-                    data = await self._transport.receive_some(receive_size)
+                    if bulk is not None and read_hint is not None:
+                        ask = min(read_hint(receive_size), MAX_RECEIVE_SIZE)
+                        data = await self._bulk_read(bulk, ask, receive_size)
+                    else:
+                        data = await self._transport.receive_some(ask)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
                     return
@@ -70,11 +80,26 @@ class ReaderMixin(TimersMixin):
                 if not self._closing:
                     self._run_timers(trio.current_time())
                 continue
-            if len(data) >= receive_size:
+            if ask != receive_size:
+                pass  # an aligned read says nothing about the pace
+            elif len(data) >= receive_size:
                 receive_size = min(receive_size * 4, MAX_RECEIVE_SIZE)
             elif receive_size > RECEIVE_SIZE:
                 receive_size = RECEIVE_SIZE
             self._feed(data if type(data) is bytes else bytes(data))
+
+    async def _bulk_read(self, bulk: BulkReader, ask: int, usual: int) -> bytes | bytearray:
+        """One read as the engine's hint ``ask`` says (``usual``: no alignment)."""
+        if ask > usual:  # the rest of a large DATA payload
+            return await bulk.read(ask)
+        bulk.reset()
+        if ask < usual:  # the header after a large DATA frame: usually here already
+            data = bulk.read_now(ask)
+            if data is not None:
+                # No checkpoint: the payload read that follows waits for the
+                # socket, so the reader still yields once per frame.
+                return data
+        return await self._transport.receive_some(ask)
 
     def _read_paused(self) -> bool:
         """HTTP/1.1 has no flow control: stop reading while a request body
