@@ -62,7 +62,7 @@ async def raw_upload(port: int, size: int) -> None:
 async def mux_download(port: int, size: int) -> None:
     async with mux_connect(port) as client:
         got = 0
-        async with client.stream("GET", f"/bytes/{size}") as call:
+        async with client.stream("GET", f"/zeros/{size}") as call:
             async for chunk in call:
                 got += len(chunk)
         assert got == size, (got, size)

@@ -23,3 +23,19 @@ async def discard(request: Request) -> Response:
     async for chunk in request:
         size += len(chunk)
     return Response(200, [(b"content-type", b"text/plain")], str(size).encode())
+
+
+#: The raw baseline's write: the same 256 KiB of zeros, written over and over.
+ZEROS = b"\0" * (256 * 1024)
+
+
+@app.route("/zeros/{n}")
+async def zeros(request: Request) -> None:
+    """``n`` zero bytes in 256 KiB writes of one buffer, as bench/raw_server.py sends."""
+    n = int(request.path_params["n"])
+    response = await request.respond(200, [(b"content-length", str(n).encode())])
+    while n > 0:
+        size = min(n, len(ZEROS))
+        await response.write(ZEROS if size == len(ZEROS) else ZEROS[:size])
+        n -= size
+    await response.end()
