@@ -35,6 +35,7 @@ from mux.core.frames import (
     encode_frame,
 )
 from mux.core.limits import ProtocolLimits
+from mux.core.settings import DEFAULTS, SettingId
 from mux.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 
 VECTORS = Path(__file__).resolve().parents[2] / "spec" / "vectors"
@@ -186,6 +187,20 @@ def _matches(frame: dict[str, Any], want: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------ session runner
 
 
+def _limits(vec: dict[str, Any]) -> ProtocolLimits:
+    """The spec's default settings plus the vector's ``local_settings``, explicitly.
+
+    Built from :data:`mux.core.settings.DEFAULTS`, not ProtocolLimits' own defaults,
+    so the runner keeps testing what the vectors state even if those defaults move.
+    Every ``assumes`` value must then be what the core advertises (a vector bug if not).
+    """
+    advertised = {name: DEFAULTS[SettingId[name]] for name in _SETTING_FIELDS}
+    advertised.update(vec.get("local_settings", {}))
+    for name, value in vec.get("assumes", {}).items():
+        assert advertised[name] == value, f"assumes {name} {value}, advertised {advertised[name]}"
+    return ProtocolLimits(**{_SETTING_FIELDS[name]: v for name, v in advertised.items()})
+
+
 class _Run:
     """One execution of a session vector; ``chunker`` splits each recv step."""
 
@@ -194,10 +209,7 @@ class _Run:
     ) -> None:
         self.vec = vec
         self.chunker = chunker
-        fields = {_SETTING_FIELDS[k]: v for k, v in vec.get("local_settings", {}).items()}
-        self.conn = MuxConnection(
-            client_side=vec["role"] == "client", limits=ProtocolLimits(**fields)
-        )
+        self.conn = MuxConnection(client_side=vec["role"] == "client", limits=_limits(vec))
         self.out = bytearray()
         self.error: RemoteProtocolError | None = None
 

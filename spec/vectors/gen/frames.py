@@ -5,6 +5,7 @@ from __future__ import annotations
 from .registry import FRAME_FILES, add_frame
 from .wire import (
     CODES,
+    DEFAULT_SETTINGS,
     END_STREAM,
     MAX_SETTINGS,
     POST,
@@ -155,16 +156,7 @@ def frame_vectors() -> None:
         "settings-all",
         "6.1",
         "Every defined setting, ids in ascending order.",
-        settings(
-            {
-                "MAX_CONCURRENT_STREAMS": 100,
-                "INITIAL_STREAM_WINDOW": 262144,
-                "CONNECTION_WINDOW": 1048576,
-                "MAX_FRAME_SIZE": 65536,
-                "MAX_HEADER_LIST_SIZE": 65536,
-                "KEEPALIVE_INTERVAL": 0,
-            }
-        ),
+        settings(DEFAULT_SETTINGS),
     )
     add_frame(
         f,

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from .registry import P, add_session, alive, c_recv, conn_error, open_stream, recv, respond, s_recv
+from .registry import (
+    DEFAULT_FRAME_SIZE,
+    P,
+    add_session,
+    alive,
+    c_recv,
+    conn_error,
+    open_stream,
+    recv,
+    respond,
+    s_recv,
+)
 from .wire import (
     ACK,
     ALIVE,
@@ -161,6 +172,7 @@ def frame_size_sessions() -> None:
         "server",
         [s_recv(headers(1, POST), frame(0x0, 0, 1, length=65537))],
         conn_error("FRAME_SIZE_ERROR", last_stream_id=1),
+        assumes=DEFAULT_FRAME_SIZE,
     )
     add_session(
         f,
@@ -179,6 +191,7 @@ def frame_size_sessions() -> None:
         "server",
         [s_recv(frame(0xEE, 0, 0, length=65537))],
         conn_error("FRAME_SIZE_ERROR"),
+        assumes=DEFAULT_FRAME_SIZE,
     )
     add_session(
         f,
@@ -197,6 +210,7 @@ def frame_size_sessions() -> None:
         "client",
         [open_stream(), c_recv(headers(1, RESP), frame(0x0, 0, 1, length=65537))],
         conn_error("FRAME_SIZE_ERROR"),
+        assumes=DEFAULT_FRAME_SIZE,
     )
     ls = {"MAX_FRAME_SIZE": 1024}
     add_session(

@@ -12,7 +12,9 @@ from .wire import (
     ALIVE,
     CLIENT_START,
     CODE_NAMES,
+    DEFAULT_SETTINGS,
     END_STREAM,
+    MAX_SETTINGS,
     PREFACE,
     REQ,
     RESP,
@@ -109,9 +111,17 @@ def add_session(
     expect: dict[str, Any],
     local_settings: dict[str, int] | None = None,
     heavy: bool = False,
+    assumes: dict[str, int] | None = None,
 ) -> None:
+    """Register a session vector (format: spec/README.md).
+
+    ``assumes`` names the settings whose *advertised* value the outcome depends on
+    (see :func:`check_assumes`); the value is always the one the endpoint under test
+    advertises under this vector: the spec default, or ``local_settings``.
+    """
     first = bytes.fromhex(next(s["recv"] for s in steps if "recv" in s))
     assert (first.startswith(PREFACE) and first[12] == 0x3) or file == "preface", vid
+    check_assumes(vid, steps, local_settings or {}, assumes or {})
     vec: dict[str, Any] = {
         "id": vid,
         "section": section,
@@ -124,7 +134,44 @@ def add_session(
         vec["local_settings"] = local_settings
     if heavy:
         vec["heavy"] = True
+    if assumes:
+        vec["assumes"] = assumes
     SESSION_FILES.setdefault(file, []).append(vec)
+
+
+def received_lengths(steps: list[dict[str, Any]]) -> list[int]:
+    """Length fields of the frames the peer sends (all ``recv`` steps, after the preface)."""
+    buf = b"".join(bytes.fromhex(s["recv"]) for s in steps if "recv" in s)
+    if not buf.startswith(PREFACE):
+        return []  # a preface vector: the bytes after a bad preface are never framed
+    lengths, i = [], len(PREFACE)
+    while i + 10 <= len(buf):
+        n = struct.unpack_from(">I", buf, i)[0]
+        lengths.append(n)
+        i += 10 + n
+    return lengths
+
+
+def check_assumes(
+    vid: str, steps: list[dict[str, Any]], local: dict[str, int], assumes: dict[str, int]
+) -> None:
+    """Check a vector's ``assumes`` against what it sends and configures.
+
+    Each assumed value must be the one the endpoint advertises under the vector (the
+    spec default; a setting in ``local_settings`` needs no assumption). And a frame
+    length above the default MAX_FRAME_SIZE but within the setting's range means the
+    outcome hangs on the default, so such a vector must assume MAX_FRAME_SIZE.
+    """
+    for name, value in assumes.items():
+        assert name in MAX_SETTINGS and name not in local, (vid, name)
+        assert value == DEFAULT_SETTINGS[name], (vid, name, value)
+    default, top = DEFAULT_SETTINGS["MAX_FRAME_SIZE"], MAX_SETTINGS["MAX_FRAME_SIZE"]
+    if "MAX_FRAME_SIZE" not in local and any(default < n <= top for n in received_lengths(steps)):
+        assert "MAX_FRAME_SIZE" in assumes, f"{vid}: a frame above 65536 needs assumes"
+
+
+#: ``assumes`` of a vector whose outcome needs the default MAX_FRAME_SIZE (65536).
+DEFAULT_FRAME_SIZE = {"MAX_FRAME_SIZE": DEFAULT_SETTINGS["MAX_FRAME_SIZE"]}
 
 
 def conn_error(code: str, **extra: Any) -> dict[str, Any]:

@@ -50,6 +50,14 @@ SETTINGS = {
 SETTING_NAMES = {v: k for k, v in SETTINGS.items()}
 END_STREAM = ACK = 0x1
 U31 = 2**31 - 1
+DEFAULT_SETTINGS = {  # the value of every setting before any SETTINGS (section 6.1)
+    "MAX_CONCURRENT_STREAMS": 100,
+    "INITIAL_STREAM_WINDOW": 262144,
+    "CONNECTION_WINDOW": 1048576,
+    "MAX_FRAME_SIZE": 65536,
+    "MAX_HEADER_LIST_SIZE": 65536,
+    "KEEPALIVE_INTERVAL": 0,
+}
 MAX_SETTINGS = {  # the upper bound of every setting's range
     "MAX_CONCURRENT_STREAMS": U31,
     "INITIAL_STREAM_WINDOW": U31,
