@@ -20,17 +20,32 @@ belong to. Those cases run only when the endpoint is known to be mux-only:
 TLS negotiated ALPN ``mux/1`` (every byte after the handshake is mux), or
 the user said so (``--mux-only``, :attr:`Target.mux_only`). Otherwise they
 are skipped with that reason.
+
+A vector with ``assumes`` (setting name -> value) holds only when the
+endpoint advertises exactly those values; the vectors assume the spec
+defaults, while a server may rightly advertise more (a MAX_FRAME_SIZE of
+1 MiB makes "a 65537-byte frame is FRAME_SIZE_ERROR" untrue). Such a case
+sends the preface and the first SETTINGS frame of the input alone, reads up
+to the server's first SETTINGS (a setting it leaves out has its default)
+and is skipped, naming the setting and both values, when an assumed value
+differs. Otherwise it sends the rest of the input and goes on as above; the
+frames read while waiting count as received (a split is harmless: every
+vector holds for any split of its input, spec/README.md).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 from mux.conformance.case import CaseFailed, CaseSkipped, TestCase
 from mux.conformance.context import CaseContext
-from mux.conformance.wire import FrameEvent, negotiated_alpn
+from mux.conformance.muxwire import MuxPeer, settings_from
+from mux.conformance.wire import FrameEvent, WireEvent, negotiated_alpn
+from mux.core.frames import PREFACE
+from mux.core.settings import DEFAULTS, SettingId
 from mux.errors import ErrorCode
 
 #: Where the vectors live, relative to the repository root.
@@ -79,6 +94,59 @@ def _describe(spec: Spec) -> str:
     return f"{spec.get('type', 'frame')}({fields})"
 
 
+def _opening_size(data: bytes) -> int:
+    """Bytes of ``data`` up to the end of the first frame after the preface (all if none)."""
+    if not data.startswith(PREFACE) or len(data) < len(PREFACE) + 10:
+        return len(data)
+    length: int = struct.unpack_from(">I", data, len(PREFACE))[0]
+    return min(len(data), len(PREFACE) + 10 + length)
+
+
+def check_assumptions(assumes: dict[str, int], advertised: dict[int, int]) -> None:
+    """Skip unless the server's first SETTINGS (``advertised``) has every assumed value.
+
+    Raises:
+        CaseSkipped: naming each assumed setting the server advertises differently.
+    """
+    problems: list[str] = []
+    for name, value in sorted(assumes.items()):
+        if name not in SettingId.__members__:
+            problems.append(f"vector assumes {name} {value}, a setting this tester does not know")
+            continue
+        setting = SettingId[name]
+        actual = advertised.get(setting, DEFAULTS[setting])
+        if actual != value:
+            problems.append(f"vector assumes {name} {value}; the server advertises {actual}")
+    if problems:
+        raise CaseSkipped("; ".join(problems))
+
+
+async def _send_checking(peer: MuxPeer, data: bytes, assumes: dict[str, int]) -> list[WireEvent]:
+    """Send ``data``; with ``assumes``, check the server's SETTINGS first (module docstring).
+
+    Returns:
+        The events read before the rest of ``data`` went out, oldest first.
+    """
+    if not assumes:
+        await peer.send_raw(data)
+        return []
+    opening = _opening_size(data)
+    await peer.send_raw(data[:opening])
+    early: list[WireEvent] = []
+    while True:
+        event = await peer.next_event()
+        if not isinstance(event, FrameEvent):
+            wanted = "the server's SETTINGS (to check the vector's assumes)"
+            raise CaseFailed(wanted, event.describe())
+        early.append(event)
+        if event.kind == "SETTINGS" and not event.has("ACK"):
+            break
+    check_assumptions(assumes, settings_from(event))
+    if opening < len(data):
+        await peer.send_raw(data[opening:])
+    return early
+
+
 def _runner(vector: Spec) -> Any:
     data = b"".join(bytes.fromhex(step["recv"]) for step in vector["steps"])
     expect: Spec = vector["expect"]
@@ -88,16 +156,17 @@ def _runner(vector: Spec) -> Any:
         wanted.append({"type": "GOAWAY", "error_code": error["code"]})
     absent: list[Spec] = list(expect.get("absent", []))
     foreign = not data.startswith(MUX_MAGIC)
+    assumes: dict[str, int] = dict(vector.get("assumes", {}))
 
     async def run(ctx: CaseContext) -> None:
         peer = await ctx.mux(handshake=False)
         if foreign:
             _require_mux_only(ctx, negotiated_alpn(peer.stream))
-        await peer.send_raw(data)
+        early = await _send_checking(peer, data, assumes)
         pending = list(wanted)
         seen: list[FrameEvent] = []
         while pending:
-            event = await peer.next_event()
+            event = early.pop(0) if early else await peer.next_event()
             if isinstance(event, FrameEvent):
                 for spec in absent:
                     if matches(spec, event):
