@@ -82,6 +82,7 @@ class DriverBase:
         "_timer_scope",
         "_transport",
         "_unsent",
+        "_unyielded",
         "_upgraded_request",
         "_window_waiters",
         "bytes_sent",
@@ -142,6 +143,8 @@ class DriverBase:
         self._sending = 0
         #: Views of a send round not yet written (see WriterMixin._flush_inline).
         self._carry: list[memoryview] | None = None
+        #: Bytes written synchronously since the last flush checkpoint (writer.BURST).
+        self._unyielded = 0
         self._active_handlers = 0
         self._closing = False
         self._error: ConnectionClosed | None = None

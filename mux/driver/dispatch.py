@@ -92,13 +92,13 @@ class ReaderMixin(TimersMixin):
         """One read as the engine's hint ``ask`` says (``usual``: no alignment)."""
         if ask > usual:  # the rest of a large DATA payload
             return await bulk.read(ask)
-        bulk.reset()
         if ask < usual:  # the header after a large DATA frame: usually here already
             data = bulk.read_now(ask)
             if data is not None:
                 # No checkpoint: the payload read that follows waits for the
                 # socket, so the reader still yields once per frame.
                 return data
+        bulk.reset()  # waiting for bytes nobody owes us yet: any byte wakes
         return await self._transport.receive_some(ask)
 
     def _read_paused(self) -> bool:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -34,8 +36,51 @@ logger = logging.getLogger("mux.driver")
 VECTORED_SEND = 65536
 #: At most this many buffers per ``sendmsg`` call (POSIX IOV_MAX is >= 16).
 _IOV_MAX = 512
+#: Largest round :meth:`WriterMixin._send_now` writes synchronously (bytes).
+SEND_NOW_MAX = 4096
+#: A synchronous non-blocking write of a socket's fd (``write(2)``; POSIX only).
+_SEND_NOW: Callable[[int, bytes], int] | None = None if sys.platform == "win32" else os.write
+
+#: ``writev(2)`` for synchronous first attempts (POSIX only).
+_WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)
+#: Bytes a flush may write without a scheduler round before it checkpoints.
+BURST = 1 << 20
 
 Buffer = bytes | memoryview
+
+
+def _trim(views: list[memoryview], sent: int) -> None:
+    """Drop the first ``sent`` bytes from ``views`` (whole buffers, then a part)."""
+    done = 0
+    while sent:
+        n = views[done].nbytes
+        if sent < n:
+            views[done] = views[done][sent:]
+            break
+        sent -= n
+        done += 1
+    del views[:done]
+
+
+def write_now(fd: int, views: list[memoryview]) -> int:
+    """Write as much of ``views`` as the socket takes without waiting (``writev``).
+
+    Trims ``views`` like :func:`send_vectored`; returns the bytes written.
+
+    Raises:
+        trio.BrokenResourceError: the socket failed.
+    """
+    total = 0
+    try:
+        while views:
+            sent = _WRITEV(fd, views[:_IOV_MAX])  # type: ignore[misc]
+            total += sent
+            _trim(views, sent)
+    except BlockingIOError:
+        pass
+    except OSError as exc:
+        raise trio.BrokenResourceError(f"socket send failed: {exc!r}") from exc
+    return total
 
 
 async def send_vectored(sock: trio.socket.SocketType, views: list[memoryview]) -> None:
@@ -51,16 +96,7 @@ async def send_vectored(sock: trio.socket.SocketType, views: list[memoryview]) -
     """
     try:
         while views:
-            sent = await sock.sendmsg(views[:_IOV_MAX])
-            done = 0
-            while sent:
-                n = views[done].nbytes
-                if sent < n:
-                    views[done] = views[done][sent:]
-                    break
-                sent -= n
-                done += 1
-            del views[:done]
+            _trim(views, await sock.sendmsg(views[:_IOV_MAX]))
     except OSError as exc:
         raise trio.BrokenResourceError(f"socket send failed: {exc!r}") from exc
 
@@ -169,8 +205,20 @@ class WriterMixin(DriverBase):
             return
         if len(chunks) > 1 and size < VECTORED_SEND:
             chunks = [b"".join(chunks)]
-        self._carry = [memoryview(chunk) for chunk in chunks]
-        await send_vectored(sock, self._carry)
+        self._carry = views = [memoryview(chunk) for chunk in chunks]
+        if _WRITEV is not None and self._unyielded < BURST:
+            # Try first without a scheduler round; checkpoint once per BURST
+            # bytes so a bulk writer still lets other tasks run. A cancelled
+            # flush writes nothing (like the awaited send would).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._unyielded += write_now(sock.fileno(), views)
+            if not views:
+                if self._unyielded >= BURST:
+                    self._unyielded = 0
+                    await trio.lowlevel.checkpoint()
+                return
+        self._unyielded = 0
+        await send_vectored(sock, views)
 
     @property
     def _stall_limit(self) -> float:
@@ -214,10 +262,48 @@ class WriterMixin(DriverBase):
         if size and not self._closing:
             self._engine.acknowledge_received_data(size, stream_id)
             # Most acknowledgements queue no WINDOW_UPDATE (credit goes back in
-            # batches): start no flusher for them.
-            self._wake_writer_if_queued()
+            # batches): start no flusher for them; send the others right away.
+            if (
+                getattr(self._engine, "has_data_to_send", True) and not self._send_now()
+            ) or self._deferred:
+                self._wake_writer()
             if self._read_lot is not None:
                 self._read_lot.unpark_all()
+
+    def _send_now(self) -> bool:
+        """Write the engine's few queued bytes at once, without a flusher task.
+
+        For the bulk receive path, where a WINDOW_UPDATE would otherwise start a
+        task of its own. Only on a plain socket with no flusher and nothing
+        deferred, and only a small round; what the socket does not take at once
+        becomes the ``_carry`` of a flusher (the caller starts it).
+
+        Returns:
+            True when nothing is left to send.
+        """
+        transport = self._transport
+        if (
+            _SEND_NOW is None
+            or self._flushing
+            or self._deferred
+            or type(transport) is not trio.SocketStream
+        ):
+            return False
+        data = self._engine.data_to_send()
+        if not data:
+            return True
+        self.bytes_sent += len(data)
+        sent = 0
+        if len(data) <= SEND_NOW_MAX:
+            try:
+                sent = _SEND_NOW(transport.socket.fileno(), data)
+            except OSError:
+                sent = 0  # full, or failed: the flusher finds out and closes
+        if sent == len(data):
+            return True
+        self._carry = [memoryview(data)[sent:]]
+        self._sending = len(data) - sent
+        return False
 
     def _wake_window_waiters(self) -> None:
         if self._window_waiters:
