@@ -39,13 +39,30 @@ Invariants:
   read's own ``bytes`` (no copy, one event); right after a DATA frame of at
   least :data:`BULK_FRAME` bytes, with nothing buffered, the best next read is
   the next frame's 10-byte header alone, so its payload is read aligned too.
+  While a payload is skipped the hint is the caller's default (bytes that
+  are dropped gain nothing from alignment).
   A driver may follow the hint or ignore it; the decoding is the same.
+* Skipped payloads (``max_buffered`` set, as the connection does): a non-DATA
+  frame whose header announces more than ``max_buffered`` (and at most
+  ``max_frame_size``) bytes is never buffered. Its payload is consumed as it
+  arrives, keeping only the first :data:`KEEP` bytes; once all of it is in,
+  the frame comes out with an :class:`Oversized` payload (its ``len()`` is the
+  announced length). From the moment a drain (``next_*``) reads the header,
+  input is never appended to a ``bytearray`` for that frame: the decoder
+  holds at most :data:`KEEP` bytes of it plus the caller's current input
+  (when the caller drains after each :meth:`FrameDecoder.receive_data`, as
+  the connection does), so a peer announcing 1 MiB HEADERS, SETTINGS, GOAWAY
+  or unknown frames cannot make a connection hold them. The receiver decides
+  from the length (and the kept prefix for GOAWAY), which is all that spec
+  Sections 3.3/4 need for such a frame. DATA is never skipped.
 * After an error the decoder is poisoned: every later call re-raises it.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+import attrs
 
 from mux.core.frames import (
     FRAME_HEADER_SIZE,
@@ -64,10 +81,33 @@ from mux.errors import (
     UnsupportedVersionError,
 )
 
+#: Bytes kept from the start of a skipped payload: a GOAWAY's 8 fixed bytes
+#: plus 256 bytes of debug data (spec Section 4.6: senders keep it shorter).
+KEEP: Final = 8 + 256
+
+
+@attrs.frozen
+class Oversized:
+    """The payload of a non-DATA frame skipped instead of buffered.
+
+    It stands in for the payload bytes: ``len()`` is the announced length
+    (more than the decoder's ``max_buffered``, so never 0: it is truthy) and
+    :attr:`prefix` holds the first :data:`KEEP` payload bytes.
+    """
+
+    #: The payload length announced by the frame header.
+    length: int
+    #: The first :data:`KEEP` bytes of the payload.
+    prefix: bytes
+
+    def __len__(self) -> int:
+        return self.length
+
+
 #: A decoded frame as a plain tuple: (type, flags, stream id, payload).
-RawFrame = tuple[int, int, int, bytes]
+RawFrame = tuple[int, int, int, bytes | Oversized]
 #: Like :data:`RawFrame`, but a DATA payload may be a view of the input.
-ViewFrame = tuple[int, int, int, bytes | memoryview]
+ViewFrame = tuple[int, int, int, bytes | memoryview | Oversized]
 
 #: Frame type whose payload :meth:`FrameDecoder.next_view` may hand out as a view.
 _DATA: Final = int(FrameType.DATA)
@@ -94,6 +134,9 @@ class FrameDecoder:
 
     Attributes:
         max_frame_size: current payload limit in bytes.
+        max_buffered: largest non-DATA payload buffered whole; a longer one
+            is skipped and comes out as :class:`Oversized`. None (the
+            default): every payload up to ``max_frame_size`` is buffered.
         peer_version: the version byte of the peer's preface once read.
     """
 
@@ -101,13 +144,17 @@ class FrameDecoder:
         "_buf",
         "_bulk",
         "_error",
+        "_keep",
         "_piece_flags",
         "_piece_sid",
         "_pos",
         "_preface_pending",
+        "_skip",
+        "_skip_left",
         "_tail",
         "_tail_pos",
         "data_left",
+        "max_buffered",
         "max_frame_size",
         "partial_data",
         "peer_version",
@@ -129,11 +176,23 @@ class FrameDecoder:
         self._piece_flags = self._piece_sid = 0
         #: The last DATA frame was at least BULK_FRAME bytes long.
         self._bulk = False
+        self.max_buffered: int | None = None
+        #: (type, flags, stream id, length) of the frame being skipped, if any.
+        self._skip: tuple[int, int, int, int] | None = None
+        #: Payload bytes of the skipped frame not received yet.
+        self._skip_left = 0
+        #: The kept start of the skipped payload (at most KEEP bytes).
+        self._keep = b""
 
     @property
     def buffered(self) -> int:
-        """Bytes received but not yet returned as frames."""
-        return len(self._buf) - self._pos + len(self._tail) - self._tail_pos
+        """Bytes held that were received but not yet returned as frames.
+
+        A skipped payload counts only with the bytes kept of it (at most
+        :data:`KEEP`); the rest was dropped as it arrived.
+        """
+        held = len(self._buf) - self._pos + len(self._tail) - self._tail_pos
+        return held + len(self._keep) if self._skip is not None else held
 
     def next_read_size(self, default: int) -> int:
         """How many bytes the next read should ask for (see the module doc).
@@ -142,6 +201,8 @@ class FrameDecoder:
             default: the caller's usual read size, returned when alignment
                 brings nothing.
         """
+        if self._skip is not None:
+            return default  # skipped bytes are dropped: no point in aligning
         if self.data_left:
             # Payload bytes of the current DATA frame not received yet.
             rest = self.data_left - (len(self._buf) - self._pos)
@@ -159,6 +220,9 @@ class FrameDecoder:
             self._tail = self._tail[self._tail_pos :] + data
             self._tail_pos = 0
             return
+        if self._skip_left:
+            # Drop what the caller fed without draining (normally nothing).
+            self._skip_some()
         buf = self._buf
         pos = self._pos
         if pos >= len(buf):
@@ -201,7 +265,11 @@ class FrameDecoder:
     def next_frame(self) -> Frame | None:
         """Return the next complete frame, or None when more bytes are needed.
 
+        Only for ``max_buffered = None`` (a :class:`Frame` holds bytes): with
+        skipping on, use :meth:`next_raw` or :meth:`next_view`.
+
         Raises:
+            TypeError: a skipped frame came out (``max_buffered`` is set).
             FrameSizeError: a frame header announced more than ``max_frame_size``.
             UnsupportedVersionError: the preface names another version.
             RemoteProtocolError: PROTOCOL_ERROR for a wrong preface magic.
@@ -210,7 +278,10 @@ class FrameDecoder:
         raw = self.next_raw()
         if raw is None:
             return None
-        return Frame(raw[0], raw[1], raw[2], raw[3])
+        payload = raw[3]
+        if isinstance(payload, Oversized):
+            raise TypeError("next_frame cannot carry a skipped payload; use next_raw")
+        return Frame(raw[0], raw[1], raw[2], payload)
 
     def next_raw(self) -> RawFrame | None:
         """Like :meth:`next_frame` but returns a plain tuple."""
@@ -232,6 +303,8 @@ class FrameDecoder:
             return None
         if self.data_left:
             return self._next_piece()
+        if self._skip is not None:
+            return self._next_skipped(self._skip)
         buf = self._buf
         pos = self._pos
         available = len(buf) - pos
@@ -254,6 +327,11 @@ class FrameDecoder:
         start = pos + FRAME_HEADER_SIZE
         if ftype == _DATA:
             self._bulk = length >= BULK_FRAME
+        elif self.max_buffered is not None and length > self.max_buffered:
+            self._pos = start
+            skip = self._skip = ftype, flags, stream_id & STREAM_ID_MASK, length
+            self._skip_left = length
+            return self._next_skipped(skip)
         if end > len(buf):
             if ftype != _DATA or not self.partial_data:
                 return None
@@ -290,6 +368,33 @@ class FrameDecoder:
             return memoryview(buf)[start:end]
         with memoryview(buf) as view:
             return bytes(view[start:end])
+
+    def _next_skipped(self, skip: tuple[int, int, int, int]) -> ViewFrame | None:
+        """Drop what arrived of the skipped payload; the frame once it is all in."""
+        if self._skip_left:
+            self._skip_some()
+            if self._skip_left:
+                return None
+        payload = Oversized(skip[3], self._keep)
+        self._skip = None
+        self._keep = b""
+        return skip[0], skip[1], skip[2], payload
+
+    def _skip_some(self) -> None:
+        """Consume the skipped payload's bytes held from ``_pos`` (keep up to KEEP)."""
+        buf = self._buf
+        pos = self._pos
+        n = min(len(buf) - pos, self._skip_left)
+        room = KEEP - len(self._keep)
+        if room > 0 and n:
+            self._keep += bytes(buf[pos : pos + min(room, n)])
+        self._skip_left -= n
+        if self._skip_left:
+            # All of ``_buf`` was payload (and ``_tail`` is empty: a frame
+            # completed in ``_buf`` would not still miss bytes): let it go.
+            self._buf, self._pos = b"", 0
+        else:
+            self._pos = pos + n
 
     def _read_preface(self) -> bool:
         buf = self._buf

@@ -53,6 +53,10 @@ GOAWAY: Final = int(FrameType.GOAWAY)
 WINDOW_UPDATE: Final = int(FrameType.WINDOW_UPDATE)
 #: GOAWAY debug text is cut to this many bytes.
 MAX_DEBUG_SIZE: Final = 512
+#: Non-DATA payloads up to this many bytes (the spec's default MAX_FRAME_SIZE)
+#: or our MAX_HEADER_LIST_SIZE, if larger, are buffered whole; longer ones are
+#: skipped as they arrive (FrameDecoder.max_buffered, mux.core.codec).
+MAX_BUFFERED_FLOOR: Final = 65536
 
 
 def protocol_error(message: str) -> RemoteProtocolError:
@@ -109,6 +113,7 @@ class ConnectionState:
         self._chunks: list[bytes | memoryview] | None = None
         self._decoder = FrameDecoder(DEFAULT_SETTINGS.max_frame_size)
         self._decoder.partial_data = True
+        self._decoder.max_buffered = max(MAX_BUFFERED_FLOOR, DEFAULT_SETTINGS.max_header_list_size)
         # The DATA frame whose pieces still arrive was accepted (see receive.py).
         self._piece_live = False
         self._initiated = self._closed = self._got_settings = False
@@ -162,6 +167,7 @@ class ConnectionState:
             stream.recv_window += delta
         self._recv_window += new.connection_window - old.connection_window
         self._decoder.max_frame_size = new.max_frame_size
+        self._decoder.max_buffered = max(MAX_BUFFERED_FLOOR, new.max_header_list_size)
         self._effective = new
 
     # ------------------------------------------------------------ bookkeeping

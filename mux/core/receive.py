@@ -15,6 +15,16 @@ msgpack shape, and only then stream state, admission and message semantics;
 so a refused or closed stream still gets HEADER_LIST_TOO_LARGE, and a
 malformed list is a connection error wherever it arrives.
 
+Skipped payloads: the decoder does not buffer a non-DATA payload longer than
+its ``max_buffered`` (at least 64 KiB and our MAX_HEADER_LIST_SIZE); such a
+frame arrives with an :class:`~mux.core.codec.Oversized` payload carrying the
+length and the first bytes only (spec Section 3.2 permits discarding). Every
+handler reaches the outcome that length gets from the Section 3.3 order:
+HEADERS is too large (never decoded), a fixed-size type has the wrong size,
+SETTINGS is malformed (:func:`_oversized_settings`), a SETTINGS ACK is not
+empty, GOAWAY is decoded from the kept prefix (debug data truncated), and an
+unknown type is dropped as usual.
+
 Errors: a handler raises a :class:`~mux.errors.RemoteProtocolError` subclass
 for a connection error; ``receive_data`` then queues GOAWAY(last processed
 peer stream, code, debug = the message) via ``_fail``, marks the connection
@@ -37,7 +47,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, Final, cast
 
 from mux.core import events as ev
-from mux.core.codec import DATA_PIECE
+from mux.core.codec import DATA_PIECE, Oversized
 from mux.core.connstate import (
     DATA,
     GOAWAY,
@@ -54,6 +64,7 @@ from mux.core.flow import BDP_PING, credit
 from mux.core.frames import (
     ACK,
     END_STREAM,
+    MAX_SETTINGS_ENTRIES,
     STREAM_ID_MASK,
     decode_goaway,
     decode_headers,
@@ -110,17 +121,20 @@ class FrameReceiver(ConnectionState):
                 ftype, flags, sid, payload = raw
                 if not self._got_settings:
                     self._check_first_frame(ftype, flags)
+                # DATA payloads are never skipped (Oversized), only they are views.
                 if ftype == DATA:
-                    run = self._on_data(flags, sid, payload, decoder.data_left, events, run)
+                    piece = cast("bytes | memoryview", payload)
+                    run = self._on_data(flags, sid, piece, decoder.data_left, events, run)
                     continue
                 if ftype == DATA_PIECE:
-                    run = self._on_piece(flags, sid, payload, decoder.data_left, events, run)
+                    piece = cast("bytes | memoryview", payload)
+                    run = self._on_piece(flags, sid, piece, decoder.data_left, events, run)
                     continue
                 handler = handlers.get(ftype)
                 if handler is None:
                     self._on_unknown(ftype)
                 else:
-                    handler(self, flags, sid, cast(bytes, payload), events)
+                    handler(self, flags, sid, cast("bytes | Oversized", payload), events)
         except RemoteProtocolError as exc:
             self._fail(exc)
             raise
@@ -250,13 +264,16 @@ class FrameReceiver(ConnectionState):
         else:  # client side: DATA before the response HEADERS
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
 
-    def _on_headers(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+    def _on_headers(
+        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
+    ) -> None:
         """HEADERS, checked in the order of Section 4.2: id, size, shape, state, meaning."""
         if sid == 0:
             raise protocol_error("HEADERS on stream 0")
         stream = self._streams.get(sid)
         opens = stream is None and self._new_stream_id(sid)
-        if len(payload) > self._effective.max_header_list_size:
+        # Oversized: longer than max_buffered >= MAX_HEADER_LIST_SIZE, never decoded.
+        if isinstance(payload, Oversized) or len(payload) > self._effective.max_header_list_size:
             self._too_large(sid, opens, events)
             return
         headers = decode_headers(payload)
@@ -352,21 +369,24 @@ class FrameReceiver(ConnectionState):
         if self._refused > self.limits.max_refused_streams:
             raise CalmDownError(f"{self._refused} streams refused on this connection")
 
-    def _on_rst(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+    def _on_rst(
+        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
+    ) -> None:
         if sid == 0:
             raise protocol_error("RST_STREAM on stream 0")
-        if len(payload) != 4:
-            raise FrameSizeError(f"RST_STREAM payload must be 4 bytes, got {len(payload)}")
+        code = decode_u32(_exact(payload, 4, "RST_STREAM"))
         self._count_control()
         if sid not in self._streams:
             if not self._table.is_closed(sid):
                 raise protocol_error(f"RST_STREAM on idle stream {sid}")
             return
         self._table.remove(sid)
-        events.append(ev.StreamReset(sid, code_from_int(decode_u32(payload)), True))
+        events.append(ev.StreamReset(sid, code_from_int(code), True))
         self._count_reset()
 
-    def _on_settings(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+    def _on_settings(
+        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
+    ) -> None:
         if sid != 0:
             raise protocol_error(f"SETTINGS on stream {sid}")
         self._count_control()
@@ -379,6 +399,8 @@ class FrameReceiver(ConnectionState):
             self._recompute_local()
             events.append(ev.SettingsAcknowledged())
             return
+        if isinstance(payload, Oversized):
+            raise _oversized_settings(payload)
         changes = decode_settings(payload)
         check_settings(changes)
         known = known_settings(changes)
@@ -407,11 +429,12 @@ class FrameReceiver(ConnectionState):
         self._send_window = window
         self._remote = new
 
-    def _on_ping(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+    def _on_ping(
+        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
+    ) -> None:
         if sid != 0:
             raise protocol_error(f"PING on stream {sid}")
-        if len(payload) != 8:
-            raise FrameSizeError(f"PING payload must be 8 bytes, got {len(payload)}")
+        payload = _exact(payload, 8, "PING")
         self._count_control()
         if flags & ACK:
             tuner = self._tuner
@@ -423,10 +446,14 @@ class FrameReceiver(ConnectionState):
             self._queue_control(pack_header(8, PING, ACK, 0) + payload)
             events.append(ev.PingReceived(payload))
 
-    def _on_goaway(self, flags: int, sid: int, payload: bytes, events: list[ev.Event]) -> None:
+    def _on_goaway(
+        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
+    ) -> None:
         if sid != 0:
             raise protocol_error(f"GOAWAY on stream {sid}")
-        last, code, debug = decode_goaway(payload)
+        # Oversized: the kept prefix holds the 8 fixed bytes; debug data is cut.
+        kept = payload.prefix if isinstance(payload, Oversized) else payload
+        last, code, debug = decode_goaway(kept)
         self._count_control()
         previous = self._goaway_received_id
         if previous is not None and last > previous:
@@ -442,11 +469,9 @@ class FrameReceiver(ConnectionState):
             self._closed = True
 
     def _on_window_update(
-        self, flags: int, sid: int, payload: bytes, events: list[ev.Event]
+        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
     ) -> None:
-        if len(payload) != 4:
-            raise FrameSizeError(f"WINDOW_UPDATE payload must be 4 bytes, got {len(payload)}")
-        increment = decode_u32(payload) & STREAM_ID_MASK
+        increment = decode_u32(_exact(payload, 4, "WINDOW_UPDATE")) & STREAM_ID_MASK
         self._count_control()
         if sid == 0:
             if increment == 0:
@@ -481,6 +506,32 @@ class FrameReceiver(ConnectionState):
             )
 
 
+def _exact(payload: bytes | Oversized, size: int, what: str) -> bytes:
+    """The payload of a fixed-size frame type ``what``.
+
+    Raises:
+        FrameSizeError: the payload is not ``size`` bytes long.
+    """
+    if isinstance(payload, Oversized) or len(payload) != size:
+        raise FrameSizeError(f"{what} payload must be {size} bytes, got {len(payload)}")
+    return payload
+
+
+def _oversized_settings(payload: Oversized) -> RemoteProtocolError:
+    """The connection error for a SETTINGS payload too long to be buffered.
+
+    Every msgpack integer takes at most 9 bytes, so a map of at most
+    MAX_SETTINGS_ENTRIES uint: uint entries is at most 5 + 32 * 18 = 581
+    bytes: a payload over the decoder's 64 KiB floor is malformed whatever
+    its content, exactly as :func:`~mux.core.frames.decode_settings` would
+    find (PROTOCOL_ERROR).
+    """
+    return protocol_error(
+        f"malformed SETTINGS payload: {len(payload)} bytes, longer than any map of "
+        f"at most {MAX_SETTINGS_ENTRIES} uint entries"
+    )
+
+
 class _DataRun:
     """Consecutive DATA frames of one stream within one ``receive_data`` call.
 
@@ -512,7 +563,10 @@ _PLACEHOLDER: Final = ev.DataReceived(0, b"", 0)
 
 #: Frame type -> handler; anything else is an unknown type (ignored, counted).
 #: DATA is dispatched by ``receive_data`` itself (it merges runs).
-HANDLERS: Final[dict[int, Callable[[FrameReceiver, int, int, bytes, list[ev.Event]], None]]] = {
+#: A handler's payload: the bytes, or the stand-in of a skipped payload.
+HANDLERS: Final[
+    dict[int, Callable[[FrameReceiver, int, int, bytes | Oversized, list[ev.Event]], None]]
+] = {
     HEADERS: FrameReceiver._on_headers,
     RST: FrameReceiver._on_rst,
     SETTINGS: FrameReceiver._on_settings,
