@@ -74,7 +74,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--max-concurrent-streams", type=int, help="streams per connection (100)")
     p.add_argument("--initial-window", type=int, help="per-stream receive window, bytes")
     p.add_argument("--connection-window", type=int, help="connection receive window, bytes")
-    p.add_argument("--max-frame-size", type=int, help="largest frame payload accepted, bytes")
+    p.add_argument(
+        "--max-frame-size", type=int, help="largest frame payload accepted, bytes (1048576)"
+    )
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -120,7 +122,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     Raises:
         ValueError: a flag value the limits reject, or only one of the TLS files.
     """
-    from mux.core.limits import ProtocolLimits
+    from mux.core.limits import endpoint_limits
 
     host, port = args.listen
     names = {"initial_window": "initial_stream_window"}
@@ -136,7 +138,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         host=host,
         port=port,
         drain_timeout=args.drain_timeout,
-        limits=ProtocolLimits(**limits),
+        limits=endpoint_limits(**limits),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         **timeouts,

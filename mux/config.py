@@ -39,9 +39,9 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: float) -> N
 
 
 def _default_limits() -> ProtocolLimits:
-    from mux.core.limits import ProtocolLimits
+    from mux.core.limits import endpoint_limits
 
-    return ProtocolLimits()
+    return endpoint_limits()
 
 
 @attrs.frozen

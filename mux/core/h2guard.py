@@ -94,6 +94,10 @@ def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
         raise ValueError(f"{attribute.name} must be >= 1, got {value}")
 
 
+#: Largest SETTINGS_MAX_FRAME_SIZE derived from mux's limits (see from_protocol_limits).
+H2_MAX_FRAME_SIZE: Final = 65536
+
+
 @attrs.frozen
 class H2Limits:
     """Knobs of the HTTP/2 engine and its guard (server-side defaults).
@@ -134,7 +138,9 @@ class H2Limits:
         """Build H2 limits from a :class:`mux.core.limits.ProtocolLimits` (the
         windows, stream and size limits shared by both framings); the
         H2-specific flood budgets keep their defaults."""
-        frame_size = min(max(int(limits.max_frame_size), 16_384), 2**24 - 1)
+        # h2 buffers every frame whole (no partial DATA as in mux), so HTTP/2
+        # frames stay at most 64 KiB whatever mux's own frame size.
+        frame_size = min(max(int(limits.max_frame_size), 16_384), H2_MAX_FRAME_SIZE)
         return cls(
             max_concurrent_streams=int(limits.max_concurrent_streams),
             initial_stream_window=min(int(limits.initial_stream_window), 2**31 - 1),

@@ -146,3 +146,16 @@ class ProtocolLimits:
 
 #: Shared default limits (frozen, so connections can share one instance).
 DEFAULT_LIMITS: Final = ProtocolLimits()
+
+#: MAX_FRAME_SIZE that ``mux serve`` and the SDK advertise (the spec default,
+#: and :class:`ProtocolLimits`' default, is 64 KiB). Large DATA frames cost no
+#: fairness here (a sender's write is queued whole whatever its framing) and
+#: let a bulk receiver read each payload in one aligned, uncopied read
+#: (mux.driver.bulkread); non-DATA frames stay bounded by the decoder's
+#: ``max_buffered`` whatever this value (mux.core.codec).
+ENDPOINT_MAX_FRAME_SIZE: Final = 1 << 20
+
+
+def endpoint_limits(**changes: int) -> ProtocolLimits:
+    """The limits mux's own server and SDK use: defaults, 1 MiB frames, ``changes``."""
+    return ProtocolLimits(**{"max_frame_size": ENDPOINT_MAX_FRAME_SIZE, **changes})

@@ -41,8 +41,9 @@ def make_engine(protocol: Protocol) -> Engine:
 
         return H2Engine(client_side=True)
     from mux.core.connection import MuxConnection
+    from mux.core.limits import endpoint_limits
 
-    return MuxConnection(client_side=True)
+    return MuxConnection(client_side=True, limits=endpoint_limits())
 
 
 def tls_context(
