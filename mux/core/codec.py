@@ -185,6 +185,11 @@ class FrameDecoder:
         self._keep = b""
 
     @property
+    def mid_frame(self) -> bool:
+        """Whether a frame has started arriving and is not complete yet."""
+        return bool(self.data_left or self._skip is not None or self.buffered)
+
+    @property
     def buffered(self) -> int:
         """Bytes held that were received but not yet returned as frames.
 

@@ -171,6 +171,11 @@ class MuxConnection(FrameReceiver):
         """Whether :meth:`data_to_send` would return anything (cheap check)."""
         return bool(self._out) or bool(self._chunks)
 
+    @property
+    def mid_frame(self) -> bool:
+        """Whether a frame has started arriving and is not complete yet."""
+        return self._decoder.mid_frame
+
     def next_read_size(self, default: int) -> int:
         """How many bytes to read next so bulk DATA arrives frame-aligned.
 

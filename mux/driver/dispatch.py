@@ -121,7 +121,10 @@ class ReaderMixin(TimersMixin):
             self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
             return
         if events:
-            self._partial_since = None
+            # Progress. An engine that delivers a large DATA frame piece by
+            # piece says whether it is still inside one: then the frame timer
+            # restarts, so a peer that stops mid-payload is still caught.
+            self._partial_since = now if getattr(self._engine, "mid_frame", False) else None
             self._handshake_at = None
             self._dispatch(events)
         elif data and self._partial_since is None:
