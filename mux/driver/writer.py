@@ -150,13 +150,12 @@ class WriterMixin(DriverBase):
             self._flush_done = None
 
     async def _flush_rounds(self, max_rounds: int | None) -> None:
-        """Send rounds (each: commit deferred, drain the engine, one send)."""
+        """Send rounds (each: commit deferred, drain the engine, one send).
+
+        On a socket a round is first written without waiting (``writev``); the
+        stall timer and the awaited send only come in when the socket is full.
+        """
         transport = self._transport
-        engine = self._engine
-        # Engines that can (MuxConnection) hand out big payloads uncopied.
-        drain: Callable[[], list[Buffer]] = getattr(
-            engine, "data_to_send_chunks", lambda: [engine.data_to_send()]
-        )
         sock = transport.socket if type(transport) is trio.SocketStream else None
         rounds = 0
         try:
@@ -164,17 +163,29 @@ class WriterMixin(DriverBase):
                 if max_rounds is not None and rounds >= max_rounds:
                     return
                 rounds += 1
-                with trio.move_on_after(self._stall_limit) as stall:
-                    if self._carry:
-                        # Left by a cancelled inline flush: it goes first.
-                        await send_vectored(cast(trio.socket.SocketType, sock), self._carry)
-                    else:
-                        await self._send_round(transport, sock, drain)
-                if stall.cancelled_caught:
-                    self._close(
-                        ConnectionClosed(f"timeout: peer read nothing for {self._stall_limit} s")
-                    )
-                    return
+                joined = b"" if self._carry else self._next_round(sock)
+                if sock is not None and self._carry and self._unyielded < BURST and _WRITEV:
+                    # A cancelled flush writes nothing, like the awaited send.
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    self._unyielded += write_now(sock.fileno(), self._carry)
+                if joined or self._carry:
+                    self._unyielded = 0
+                    with trio.move_on_after(self._stall_limit) as stall:
+                        if sock is None:
+                            await transport.send_all(joined)
+                        else:
+                            await send_vectored(sock, cast(list[memoryview], self._carry))
+                    if stall.cancelled_caught:
+                        self._close(
+                            ConnectionClosed(
+                                f"timeout: peer read nothing for {self._stall_limit} s"
+                            )
+                        )
+                        return
+                elif self._unyielded >= BURST:
+                    # Written without waiting for a while: let other tasks run.
+                    self._unyielded = 0
+                    await trio.lowlevel.checkpoint()
                 self._carry = None
                 self._sending = 0
                 if self._window_waiters:
@@ -183,42 +194,32 @@ class WriterMixin(DriverBase):
             self._carry = None
             self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
 
-    async def _send_round(
-        self,
-        transport: trio.abc.Stream,
-        sock: trio.socket.SocketType | None,
-        drain: Callable[[], list[Buffer]],
-    ) -> None:
+    def _next_round(self, sock: trio.socket.SocketType | None) -> Buffer:
+        """Commit deferred streams and drain the engine into the next round.
+
+        On a socket the round becomes ``_carry`` (views, sent in place);
+        otherwise it is returned joined, for ``send_all``.
+        """
         self._dirty = False
         if self._deferred:
             self._commit_deferred()
             self._dirty = False  # what it queued goes out below
-        chunks = drain()
+        engine = self._engine
+        # Engines that can (MuxConnection) hand out big payloads uncopied.
+        drain = getattr(engine, "data_to_send_chunks", None)
+        chunks: list[Buffer] = drain() if drain is not None else [engine.data_to_send()]
         size = sum(map(len, chunks))
         if not size:
-            return
+            return b""
         self._sending = size
         self._unsent = 0
         self.bytes_sent += size
         if sock is None:
-            await transport.send_all(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            return
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if len(chunks) > 1 and size < VECTORED_SEND:
             chunks = [b"".join(chunks)]
-        self._carry = views = [memoryview(chunk) for chunk in chunks]
-        if _WRITEV is not None and self._unyielded < BURST:
-            # Try first without a scheduler round; checkpoint once per BURST
-            # bytes so a bulk writer still lets other tasks run. A cancelled
-            # flush writes nothing (like the awaited send would).
-            await trio.lowlevel.checkpoint_if_cancelled()
-            self._unyielded += write_now(sock.fileno(), views)
-            if not views:
-                if self._unyielded >= BURST:
-                    self._unyielded = 0
-                    await trio.lowlevel.checkpoint()
-                return
-        self._unyielded = 0
-        await send_vectored(sock, views)
+        self._carry = [memoryview(chunk) for chunk in chunks]
+        return b""
 
     @property
     def _stall_limit(self) -> float:
