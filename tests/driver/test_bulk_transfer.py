@@ -344,23 +344,13 @@ async def test_a_peer_stalling_inside_a_frame_header_is_closed_by_the_frame_time
     assert b"incomplete frame within 0.5 s" in received  # GOAWAY debug text
 
 
-@pytest.mark.xfail(
-    # The fix in progress (not committed when this was written) has the engine
-    # report ``mid_frame`` to the driver; without it the bug below is present.
-    not hasattr(MuxConnection, "mid_frame"),
-    strict=True,
-    reason="BUG: the frame timer (_partial_since) stops on every read that yields "
-    "events, and partial DATA delivery makes each payload piece an event, so a peer "
-    "stalled inside a DATA payload after >= 1 payload byte is never timed out "
-    "(only keepalive, 60 s + 20 s by default, ends it); bulkread.py's doc says the "
-    "frame timer catches it",
-)
 async def test_a_peer_stalling_inside_a_large_payload_is_closed_by_the_frame_timer(
     harness: Harness,
 ) -> None:
     """A DATA header announcing 512 KiB, 100 KiB of payload, then nothing: the
     0.5 s frame timer must close the connection (the SO_RCVLOWAT wait for the
-    rest must not hang it)."""
+    rest must not hang it). Before 193f098 it never fired: each delivered
+    payload piece counted as progress and cleared the timer."""
     tail = HEADER_STRUCT.pack(512 * KIB, FrameType.DATA, 0, 1) + BLOB[: 100 * KIB]
     elapsed, received, reset = await _stall(harness, tail)
     assert 0.4 <= elapsed <= 3.0, elapsed
