@@ -18,8 +18,10 @@ Two styles, freely mixed:
 
 :func:`handle_stream` adapts a handler to the driver: it applies the
 ``mux-timeout`` or ``grpc-timeout`` deadline, turns :class:`HTTPError` into its
-status, and any other exception into a 500 (or RST_STREAM INTERNAL_ERROR when
-headers already went out). It never lets an exception reach the connection.
+status (always a final 4xx/5xx: the constructor refuses others, and one made
+invalid later is answered 500 with one log line), and any other exception into a
+500 (or RST_STREAM INTERNAL_ERROR when headers already went out). It never lets
+an exception reach the connection.
 For a gRPC request (``content-type: application/grpc``) failures are gRPC
 statuses instead: a trailers-only response (``grpc-status`` 4
 DEADLINE_EXCEEDED on expiry, 13 INTERNAL for a crash, ...), or status trailers
@@ -29,6 +31,7 @@ when the response headers already went out.
 from __future__ import annotations
 
 import functools
+import http
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -76,10 +79,54 @@ def _optional_headers(headers: HeadersLike | None) -> Headers | None:
     return None if headers is None else to_headers(headers)
 
 
-class HTTPError(Exception):
-    """Raise from a handler to answer with ``status`` and a plain-text message."""
+#: Statuses an :class:`HTTPError` may carry: final error statuses only (4xx, 5xx).
+ERROR_STATUSES = range(400, 600)
 
-    def __init__(self, status: int, message: str) -> None:
+
+def _error_status_problem(status: object) -> type[Exception] | None:
+    """The exception type ``status`` deserves as an HTTPError status, or None if valid."""
+    if not isinstance(status, int) or isinstance(status, bool):
+        return TypeError
+    return None if status in ERROR_STATUSES else ValueError
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return f"Error {status}"
+
+
+class HTTPError(Exception):
+    """Raise from a handler to answer with ``status`` and a plain-text message.
+
+    An error response is final and an error: ``status`` must be a 4xx or 5xx
+    (400..599). 1xx are informational (never a final answer), 2xx would report
+    success and 3xx needs a ``Location``: return a :class:`Response` for those.
+
+    Args:
+        status: the HTTP status, an ``int`` (or ``http.HTTPStatus``) in 400..599.
+        message: the plain-text body; defaults to the reason phrase.
+
+    Raises:
+        TypeError: ``status`` is not an int.
+        ValueError: ``status`` is outside 400..599 (raised here, at the bug).
+
+    If ``status`` is changed to an invalid value afterwards, :func:`handle_stream`
+    answers 500 instead and logs one line.
+    """
+
+    def __init__(self, status: int, message: str | None = None) -> None:
+        problem = _error_status_problem(status)
+        if problem is TypeError:
+            raise TypeError(f"HTTPError status must be an int, got {type(status).__name__}")
+        if problem is ValueError:
+            raise ValueError(
+                f"HTTPError status must be a final error status, 4xx or 5xx (400..599), "
+                f"got {status}"
+            )
+        status = int(status)
+        message = _reason(status) if message is None else message
         super().__init__(message)
         self.status = status
         self.message = message
@@ -291,10 +338,25 @@ async def handle_stream(handler: Handler, stream: Stream) -> None:
     except (StreamError, ConnectionClosed, trio.TooSlowError):
         raise
     except HTTPError as exc:
-        await _fail(stream, exc.status, exc.message, ErrorCode.INTERNAL_ERROR)
+        await _fail_http_error(stream, exc)
     except Exception:
         logger.exception("handler failed on stream %d", stream.stream_id)
         await _fail(stream, 500, "internal server error", ErrorCode.INTERNAL_ERROR)
+
+
+async def _fail_http_error(stream: Stream, exc: HTTPError) -> None:
+    """Answer ``exc``; a status made invalid after construction becomes a 500."""
+    if _error_status_problem(exc.status) is None:
+        await _fail(stream, exc.status, str(exc.message), ErrorCode.INTERNAL_ERROR)
+        return
+    shown = repr(exc.status)[:20]
+    logger.error(
+        "handler on stream %d raised HTTPError with invalid status %s (not 400..599): answered 500",
+        stream.stream_id,
+        shown,
+    )
+    message = f"internal server error: invalid HTTPError status {shown}"
+    await _fail(stream, 500, message, ErrorCode.INTERNAL_ERROR)
 
 
 async def _finish(stream: Stream, result: Response | None) -> None:
