@@ -401,12 +401,24 @@ class MuxConnection(FrameReceiver):
     def ping(self, data: bytes) -> None:
         """Queue a PING with 8 opaque bytes.
 
+        The payload :data:`mux.core.flow.BDP_PING` is reserved: the receive-window
+        tuner's samples use it and consume their ACK, so a PING of ours with it
+        could lose its :class:`~mux.core.events.PingAcknowledged`. Any other
+        8 bytes are acknowledged as usual, also while a sample is in flight.
+
         Raises:
-            LocalProtocolError: ``data`` is not 8 bytes, or the connection is closed.
+            LocalProtocolError: ``data`` is not 8 bytes, is the reserved
+                ``BDP_PING`` payload, or the connection is closed.
         """
+        from mux.core.flow import BDP_PING  # cached import: ping() is rare
+
         self._check_usable()
         if len(data) != 8:
             raise LocalProtocolError(f"PING data must be 8 bytes, got {len(data)}")
+        if data == BDP_PING:
+            raise LocalProtocolError(
+                f"PING data {BDP_PING!r} is reserved for window tuning (flow.BDP_PING)"
+            )
         self._out += pack_header(8, PING, 0, 0) + data
 
     def close_connection(
