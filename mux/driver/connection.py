@@ -35,7 +35,11 @@ Closing is one path, :meth:`_close`: record why, fail every unfinished stream
 with :class:`mux.errors.ConnectionClosed` (saying whether its request may have
 been processed), queue GOAWAY if asked, let the flusher finish for at most
 ``close_flush`` seconds, then cancel the nursery. ``run`` always ends by
-closing the transport forcefully. An engine :class:`~mux.errors.RemoteProtocolError`
+closing the transport forcefully; when the peer caused the close (our GOAWAY
+carries an error code), it first lingers: half-close, then read and discard
+until the peer's EOF, bounded in time and bytes, so the kernel does not answer
+the peer's unread bytes with an RST that would destroy the GOAWAY (see
+:mod:`mux.driver.lifecycle`). An engine :class:`~mux.errors.RemoteProtocolError`
 (GOAWAY already queued), EOF, a transport error or a timer all take this path.
 
 Graceful shutdown (:meth:`start_graceful_shutdown`) on a server sends
@@ -201,6 +205,8 @@ class ConnectionDriver(ReaderMixin):
                     self._park()
                     return
                 if self._closing:
+                    if self._should_linger():
+                        await self._linger()
                     return
         finally:
             self._nursery = None
@@ -224,9 +230,23 @@ class ConnectionDriver(ReaderMixin):
         self._wake_writer()  # flush what was queued before run (preface, SETTINGS)
 
     async def aclose(self) -> None:
-        """Close now: GOAWAY(NO_ERROR), fail unfinished streams, wait for ``run``."""
+        """Close now: GOAWAY(NO_ERROR), fail unfinished streams, wait for ``run``.
+
+        A connection already closing stops lingering (see :meth:`run`).
+        """
+        self._stop_linger()
         self._close(ConnectionClosed("connection closed by the local side"), ErrorCode.NO_ERROR)
         await self.wait_closed()
+
+    def start_graceful_shutdown(self) -> None:
+        """Stop taking new streams; close once in-flight streams finish.
+
+        Server: two-step GOAWAY (2**31-1 + PING, then the last processed id).
+        Client: GOAWAY(NO_ERROR) and no new streams. A connection already
+        closing stops lingering, so a server shutdown never waits one out.
+        """
+        self._stop_linger()
+        super().start_graceful_shutdown()
 
     # ---------------------------------------------------------- client side
 

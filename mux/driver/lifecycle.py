@@ -7,6 +7,24 @@ unfinished stream with :class:`mux.errors.ConnectionClosed` (saying whether its
 request may have been processed), queue GOAWAY if asked, let the flusher finish
 for at most ``close_flush`` seconds, then cancel the nursery.
 
+**Lingering close** (as nginx and Apache do it): when the connection closes
+because of the peer (a protocol error or a frame/handshake timeout: a GOAWAY
+with an error code) and that GOAWAY went to the kernel whole, closing the TCP
+socket at once would find the peer's unread bytes in our receive buffer, and
+the kernel would answer with RST. An RST discards what we sent and the peer
+did not read yet (our own kernel drops its unsent tail at once), so the peer
+would see "connection reset" instead of the GOAWAY naming its error. Instead,
+once the nursery is gone, ``run`` calls :meth:`LifecycleMixin._linger`: it
+half-closes (``send_eof``, on plain TCP; TLS has no half-close) and reads and
+discards what the peer still sends until its EOF, for at most
+:data:`~mux.driver.tuning.LINGER` seconds and
+:data:`~mux.driver.tuning.LINGER_BYTES` bytes, in the ``run`` task (no extra
+task, nothing kept). It is not done when the peer closed first, the transport
+broke, the GOAWAY is not out whole, or the local side asked to end the
+connection (:meth:`LifecycleMixin._stop_linger`: ``aclose``, a graceful
+shutdown, which also stops a linger under way); an outside cancellation (a
+server's drain timeout) interrupts it like any wait.
+
 Graceful shutdown (:meth:`LifecycleMixin.start_graceful_shutdown`) on a server
 sends GOAWAY(2**31-1) and a PING; on the PONG (or after ``shutdown_ping``
 seconds) it sends the final GOAWAY(last processed id) and closes once no
@@ -17,11 +35,12 @@ stops opening streams and closes once idle.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING
 
 import trio
 
-from mux.driver.tuning import MAX_STREAM_ID, SHUTDOWN_PING
+from mux.driver.tuning import LINGER, LINGER_BYTES, MAX_STREAM_ID, RECEIVE_SIZE, SHUTDOWN_PING
 from mux.driver.writer import WriterMixin
 from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError, StreamError, code_name
 
@@ -29,6 +48,8 @@ if TYPE_CHECKING:
     from mux.driver.stream import Stream
 
 logger = logging.getLogger("mux.driver")
+
+_SO_RCVLOWAT: int | None = getattr(socket, "SO_RCVLOWAT", None)
 
 
 class LifecycleMixin(WriterMixin):
@@ -151,6 +172,64 @@ class LifecycleMixin(WriterMixin):
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
+    # --------------------------------------------------------- lingering close
+
+    def _should_linger(self) -> bool:
+        """Closing for the peer's fault, our GOAWAY out whole, over TCP (module docstring)."""
+        error = self._error
+        code = error.code if error is not None else None
+        return (
+            LINGER > 0
+            and code is not None
+            and code != ErrorCode.NO_ERROR
+            and not self._shutting_down
+            and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
+            and _tcp_socket(self._transport) is not None
+        )
+
+    async def _linger(self) -> None:
+        """Half-close, then read and discard until the peer's EOF (bounded).
+
+        Runs in the ``run`` task after the nursery is gone, so only an outside
+        cancellation or :meth:`_stop_linger` (through ``_timer_scope``, the
+        scope the reader task waits in) can cut it short.
+        """
+        transport = self._transport
+        sock = _tcp_socket(transport)
+        if sock is None:
+            return
+        try:
+            if isinstance(transport, trio.SocketStream):
+                await transport.send_eof()
+            if _SO_RCVLOWAT is not None:
+                # The bulk reader may have left a high mark: wake on any byte.
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RCVLOWAT, 1)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            return
+        left = LINGER_BYTES
+        # Two scopes: _rearm_timers may move the inner one's deadline, never
+        # past the outer bound.
+        with trio.move_on_after(LINGER), trio.CancelScope() as scope:
+            self._timer_scope = scope
+            try:
+                while left > 0:
+                    data = await transport.receive_some(min(left, RECEIVE_SIZE))
+                    if not data:
+                        break
+                    left -= len(data)  # dropped: nothing is kept
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            finally:
+                self._timer_scope = None
+
+    def _stop_linger(self) -> None:
+        """The local side ends the connection: stop lingering (or never start)."""
+        if not self._closing:
+            return
+        self._shutting_down = True
+        if self._timer_scope is not None:
+            self._timer_scope.cancel()
+
     def _stream_error(self, stream: Stream, reason: str) -> ConnectionClosed:
         goaway = self._goaway
         base = self._error
@@ -166,3 +245,10 @@ class LifecycleMixin(WriterMixin):
         return ConnectionClosed(
             f"{reason}{name}: stream {stream.stream_id} {fate}", code=code, last_stream_id=last
         )
+
+
+def _tcp_socket(transport: trio.abc.Stream) -> trio.socket.SocketType | None:
+    """The TCP socket under a plain or TLS socket stream (None: another transport)."""
+    if isinstance(transport, trio.SSLStream):
+        transport = transport.transport_stream
+    return transport.socket if isinstance(transport, trio.SocketStream) else None

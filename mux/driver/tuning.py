@@ -15,3 +15,11 @@ MAX_STREAM_ID = 2**31 - 1
 SHUTDOWN_PING = b"muxdrain"
 #: PING payload of a keepalive probe.
 KEEPALIVE_PING = b"muxalive"
+#: Lingering close: after a GOAWAY for the peer's fault (protocol error, frame or
+#: handshake timeout), the driver half-closes and reads and discards what the
+#: peer still sends until its EOF, for at most this many seconds, before it
+#: closes the socket. Closing with unread bytes makes the kernel answer with
+#: RST, which can destroy the GOAWAY before the peer reads it.
+LINGER = 2.0
+#: ... and for at most this many discarded bytes.
+LINGER_BYTES = 1048576
