@@ -15,13 +15,13 @@ the kernel would answer with RST. An RST discards what we sent and the peer
 did not read yet (our own kernel drops its unsent tail at once), so the peer
 would see "connection reset" instead of the GOAWAY naming its error. Instead,
 once the nursery is gone, ``run`` calls :meth:`LifecycleMixin._linger`: it
-half-closes (``send_eof``, on plain TCP; TLS has no half-close) and reads and
-discards what the peer still sends until its EOF, for at most
-:data:`~mux.driver.tuning.LINGER` seconds and
+half-closes (``send_eof``) and reads and discards what the peer still sends
+until its EOF, for at most :data:`~mux.driver.tuning.LINGER` seconds and
 :data:`~mux.driver.tuning.LINGER_BYTES` bytes, in the ``run`` task (no extra
-task, nothing kept). It is not done when the peer closed first, the transport
-broke, the GOAWAY is not out whole, or the local side asked to end the
-connection (:meth:`LifecycleMixin._stop_linger`: ``aclose``, a graceful
+task, nothing kept). Plain TCP only: TLS has no half-close, so a TLS peer
+would see no EOF until the linger ran out. It is not done when the peer
+closed first, the transport broke, the GOAWAY is not out whole, or the local
+side asked to end the connection (:meth:`LifecycleMixin._stop_linger`: ``aclose``, a graceful
 shutdown, which also stops a linger under way); an outside cancellation (a
 server's drain timeout) interrupts it like any wait.
 
@@ -184,7 +184,10 @@ class LifecycleMixin(WriterMixin):
             and code != ErrorCode.NO_ERROR
             and not self._shutting_down
             and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
-            and _tcp_socket(self._transport) is not None
+            # Plain TCP only: TLS cannot half-close, so the peer would see no
+            # EOF until the linger ran out (the conformance suite over TLS
+            # waits for one after the GOAWAY).
+            and type(self._transport) is trio.SocketStream
         )
 
     async def _linger(self) -> None:
