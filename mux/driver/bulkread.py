@@ -15,8 +15,10 @@ plain TCP socket:
   to the application uncopied. The bytes are safe to wait for: the peer
   already sent the frame header and owes the payload; a peer that stalls
   mid-frame is caught by the driver's frame timer as before.
-* **header**: :meth:`BulkReader.read_now` tries the read at once, without a
-  scheduler round (after a payload the next header usually came with it).
+* **header**: tried at once, without a scheduler round (after a payload the
+  next header usually came with it).
+* **burst**: after a wake-up the reader goes on with the frames already in
+  (:meth:`BulkReader.take`) up to :data:`BURST` bytes before it waits again.
 
 Linux caps the mark at half the receive buffer and wakes early when the
 advertised TCP window is about to close, so a large mark never deadlocks.
@@ -88,28 +90,41 @@ class BulkReader:
         except OSError as exc:
             raise trio.BrokenResourceError(f"socket receive failed: {exc!r}") from exc
 
+    def take(self, size: int, payload: bool) -> bytes | None:
+        """Read ``size`` bytes now if they are in, without waiting; else None.
+
+        A frame header (``payload`` false) is tried directly. A payload is read
+        only when all of it is in (``FIONREAD``) and the reader has not read
+        :data:`BURST` bytes since it last waited: payloads queued behind each
+        other then cost one wake-up per burst, and the tasks they wake take
+        several chunks per step. A header read may come back short or empty
+        (EOF); a payload read never comes back short.
+
+        Raises:
+            trio.BrokenResourceError: the socket failed.
+        """
+        if not payload:
+            return self.read_now(size)
+        if self._burst < size or _FIONREAD is None:
+            return None
+        try:
+            ready = int.from_bytes(fcntl.ioctl(self._fd, _FIONREAD, _INT), sys.byteorder)
+        except OSError:
+            return None
+        if ready < size:
+            return None
+        data = self.read_now(size)
+        if data is not None:
+            self._burst -= len(data)
+        return data
+
     async def read(self, size: int) -> bytes:
         """Wait until ``size`` bytes (or EOF) are in, then read them in one call.
-
-        When they are already in and the reader has not read :data:`BURST`
-        bytes since it last waited, they are read at once, without a
-        scheduler round: payloads queued behind each other cost one wake-up
-        per burst, and the tasks they wake then take several chunks per step.
 
         Raises:
             trio.BrokenResourceError: the socket failed.
             trio.ClosedResourceError: the socket was closed meanwhile.
         """
-        if self._burst >= size and _FIONREAD is not None:
-            try:
-                ready = int.from_bytes(fcntl.ioctl(self._fd, _FIONREAD, _INT), sys.byteorder)
-            except OSError:
-                ready = 0
-            if ready >= size:
-                data = self.read_now(size)
-                if data is not None:
-                    self._burst -= len(data)
-                    return data
         self._burst = BURST
         self.set_low_water(size)
         while True:

@@ -87,6 +87,8 @@ class ReaderMixin(TimersMixin):
             elif receive_size > RECEIVE_SIZE:
                 receive_size = RECEIVE_SIZE
             self._feed(data if type(data) is bytes else bytes(data))
+            if bulk is not None and read_hint is not None and data:
+                self._bulk_burst(bulk, read_hint, receive_size)
 
     async def _bulk_read(self, bulk: BulkReader, ask: int, usual: int) -> bytes | bytearray:
         """One read as the engine's hint ``ask`` says (``usual``: no alignment)."""
@@ -100,6 +102,22 @@ class ReaderMixin(TimersMixin):
                 return data
         bulk.reset()  # waiting for bytes nobody owes us yet: any byte wakes
         return await self._transport.receive_some(ask)
+
+    def _bulk_burst(self, bulk: BulkReader, read_hint: Callable[[int], int], usual: int) -> None:
+        """Feed the aligned reads whose bytes are already in, in this step."""
+        try:
+            while not self._closing:
+                ask = read_hint(usual)
+                if ask == usual:
+                    return
+                data = bulk.take(min(ask, MAX_RECEIVE_SIZE), ask > usual)
+                if data is None:
+                    return
+                self._feed(data)
+                if not data:
+                    return
+        except trio.BrokenResourceError as exc:
+            self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
 
     def _read_paused(self) -> bool:
         """HTTP/1.1 has no flow control: stop reading while a request body

@@ -54,8 +54,9 @@ MAX_SEND_PIECE = 1048576
 #: left to the flusher, which joins the writes of one scheduler tick.
 INLINE_SEND = 65536
 #: Credit of chunks taken from one receive batch is returned in one
-#: acknowledgement when the batch is used up, or once this many bytes add up.
-ACK_BATCH = 262144
+#: acknowledgement when the batch is used up, or once this many bytes add up
+#: (a bulk reader's burst of four 256 KiB payloads costs one engine call).
+ACK_BATCH = 1048576
 
 
 class Stream:

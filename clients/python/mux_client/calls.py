@@ -231,8 +231,15 @@ class Call:
             parts.append(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
+    def __aiter__(self) -> Call:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The next body chunk (``async for chunk in call``), no generator in between."""
+        chunk = await self.receive()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def send_msg(self, obj: Any, *, end: bool = False) -> None:
         """Send one msgpack-encoded value as (part of) the request body."""
