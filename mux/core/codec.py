@@ -216,6 +216,27 @@ class FrameDecoder:
             return FRAME_HEADER_SIZE
         return default
 
+    def take_piece(self, data: bytes) -> ViewFrame | None:
+        """``data`` as the next piece of the DATA frame under way, if it is all payload.
+
+        The fast path of an aligned bulk read: when everything received so far
+        has been handed out and ``data`` holds no more than the rest of the
+        current DATA payload, it comes back at once as a :data:`DATA_PIECE`
+        (the very object, uncopied) without going through :meth:`receive_data`
+        and :meth:`next_view`. Otherwise None, and nothing changes.
+        """
+        if (
+            not self.data_left
+            or len(data) > self.data_left
+            or self._pos < len(self._buf)
+            or self._tail
+            or self._error is not None
+        ):
+            return None
+        self.data_left -= len(data)
+        self._buf, self._pos = data, len(data)
+        return DATA_PIECE, self._piece_flags, self._piece_sid, data
+
     def receive_data(self, data: bytes) -> None:
         """Append received bytes (never copies more than an unfinished frame)."""
         if not data:

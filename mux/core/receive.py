@@ -113,10 +113,14 @@ class FrameReceiver(ConnectionState):
             return [ev.ConnectionClosed()]
         events: list[ev.Event] = []
         decoder = self._decoder
-        handlers = HANDLERS
         run: _DataRun | None = None
+        handlers = HANDLERS
         try:
-            decoder.receive_data(data)
+            if decoder.data_left and (aligned := decoder.take_piece(data)) is not None:
+                # An aligned bulk read: nothing but payload of the frame under way.
+                run = self._on_piece(aligned[1], aligned[2], data, decoder.data_left, events, run)
+            else:
+                decoder.receive_data(data)
             while not self._closed and (raw := decoder.next_view()) is not None:
                 ftype, flags, sid, payload = raw
                 if not self._got_settings:
