@@ -137,7 +137,15 @@ class LifecycleMixin(WriterMixin):
         """Close once draining is complete (shutdown or peer GOAWAY, nothing in flight)."""
         if self._closing or self._streams or self._active_handlers:
             return
-        if self._final_goaway_sent or self._goaway is not None:
+        goaway = self._goaway
+        if goaway is not None and goaway.error_code != ErrorCode.NO_ERROR:
+            # The peer ended the connection for an error: say which, not "gracefully".
+            debug = goaway.debug_data[:200].decode("utf-8", "replace")
+            reason = f"peer sent GOAWAY({code_name(goaway.error_code)})"
+            self._close(
+                ConnectionClosed(reason + (f": {debug}" if debug else ""), code=goaway.error_code)
+            )
+        elif self._final_goaway_sent or goaway is not None:
             done = ConnectionClosed("connection shut down gracefully", code=ErrorCode.NO_ERROR)
             self._close(done)
 
@@ -183,6 +191,7 @@ class LifecycleMixin(WriterMixin):
             and code is not None
             and code != ErrorCode.NO_ERROR
             and not self._shutting_down
+            and self._goaway is None  # the peer ended it: nothing of ours to protect
             and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
             # Plain TCP only: TLS cannot half-close, so the peer would see no
             # EOF until the linger ran out (the conformance suite over TLS

@@ -316,3 +316,36 @@ async def test_goaway_marks_unprocessed_streams(
     assert not driver.is_available
     with pytest.raises(ConnectionClosed, match="request not sent"):
         await driver.open_stream([(b":method", b"GET"), (b":path", b"/")])
+
+
+@pytest.mark.parametrize(
+    ("code", "debug", "expected"),
+    [
+        (
+            ErrorCode.PROTOCOL_ERROR,
+            b"you sent junk",
+            "peer sent GOAWAY(PROTOCOL_ERROR): you sent junk",
+        ),
+        (ErrorCode.ENHANCE_YOUR_CALM, b"", "peer sent GOAWAY(ENHANCE_YOUR_CALM)"),
+        (0x1234, b"?", "peer sent GOAWAY(0x1234): ?"),
+    ],
+)
+async def test_goaway_with_an_error_closes_naming_it(
+    harness: Harness,
+    autojump_clock: trio.testing.MockClock,
+    code: ErrorCode | int,
+    debug: bytes,
+    expected: str,
+) -> None:
+    """A peer's GOAWAY carrying an error ends the connection with that error,
+    not as a graceful shutdown, and without waiting on the peer (no linger)."""
+    driver, peer = await _virtual_client(harness, ConnectionTimeouts())
+    await peer.handshake()
+    peer.engine.close_connection(code, debug_data=debug)
+    await peer.transport.send_all(peer.engine.data_to_send())
+    with trio.fail_after(1):
+        await driver.wait_closed()
+    assert driver.error is not None
+    assert str(driver.error).startswith(expected)
+    assert driver.error.code == code
+    assert "gracefully" not in str(driver.error)
