@@ -101,9 +101,13 @@ class Settings:
         return int(getattr(self, _FIELDS[setting]))
 
     def with_changes(self, changes: Mapping[int, int]) -> Settings:
-        """A new snapshot with the known ids of ``changes`` applied."""
+        """A snapshot with the known ids of ``changes`` applied.
+
+        Snapshots are interned: connections whose settings are equal share one
+        object (an idle connection holds three), see :func:`_interned`.
+        """
         updates = {_FIELDS[k]: v for k, v in changes.items() if k in _FIELDS}
-        return attrs.evolve(self, **updates) if updates else self
+        return _interned(attrs.evolve(self, **updates)) if updates else self
 
     def as_dict(self) -> dict[int, int]:
         """The snapshot as ``{setting id: value}``."""
@@ -121,3 +125,18 @@ _FIELDS: Final[Mapping[int, str]] = {
 
 #: The shared default snapshot (frozen, so every connection can reuse it).
 DEFAULT_SETTINGS: Final = Settings()
+
+#: Interned snapshots (bounded: cleared when full, so varied peer values cost
+#: at most this many objects).
+_INTERNED: dict[Settings, Settings] = {DEFAULT_SETTINGS: DEFAULT_SETTINGS}
+_MAX_INTERNED: Final = 256
+
+
+def _interned(settings: Settings) -> Settings:
+    """The shared snapshot equal to ``settings`` (frozen snapshots are safe to share)."""
+    found = _INTERNED.get(settings)
+    if found is None:
+        if len(_INTERNED) >= _MAX_INTERNED:
+            _INTERNED.clear()
+        _INTERNED[settings] = found = settings
+    return found
