@@ -25,6 +25,7 @@ requires (preceded by our preface if we had not sent it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from mux.core import events as ev
@@ -38,7 +39,7 @@ from mux.core.frames import (
     encode_goaway,
     encode_settings,
 )
-from mux.core.limits import DEFAULT_LIMITS, ProtocolLimits
+from mux.core.limits import DEFAULT_LIMITS, ProtocolLimits, advertised_settings
 from mux.core.settings import DEFAULT_SETTINGS, Settings, known_settings
 from mux.core.streams import Stream, StreamInput, StreamState, StreamTable
 from mux.errors import CalmDownError, ErrorCode, RemoteProtocolError
@@ -120,7 +121,7 @@ class ConnectionState:
         self._local: Settings = DEFAULT_SETTINGS  # acknowledged by the peer
         self._effective: Settings = DEFAULT_SETTINGS  # loosest of acked + pending
         self._remote: Settings = DEFAULT_SETTINGS
-        self._pending: list[dict[int, int]] = []
+        self._pending: list[Mapping[int, int]] = []
         self._table = StreamTable(
             client_side=client_side, reset_memory=self.limits.recently_reset_memory
         )
@@ -146,9 +147,12 @@ class ConnectionState:
         """Queue our preface and our first SETTINGS (non-default limits only)."""
         self._initiated = True
         self._out += PREFACE
-        self._send_settings(self.limits.to_settings())
+        # One mapping per limits object, shared by its connections (read only:
+        # it waits in ``_pending`` until the peer's ACK, forever on a peer that
+        # never acknowledges).
+        self._send_settings(advertised_settings(self.limits))
 
-    def _send_settings(self, changes: dict[int, int]) -> None:
+    def _send_settings(self, changes: Mapping[int, int]) -> None:
         self._out += encode_frame(SETTINGS, 0, 0, encode_settings(changes))
         self._pending.append(changes)
         self._recompute_local()

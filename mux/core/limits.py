@@ -18,6 +18,8 @@ busy legitimate connection never trips them while a flood of cheap frames does.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Final
 
 import attrs
@@ -146,6 +148,13 @@ class ProtocolLimits:
 
 #: Shared default limits (frozen, so connections can share one instance).
 DEFAULT_LIMITS: Final = ProtocolLimits()
+
+
+@functools.lru_cache(maxsize=64)
+def advertised_settings(limits: ProtocolLimits) -> Mapping[int, int]:
+    """``limits.to_settings()``, computed once per limits object (treat as read only)."""
+    return limits.to_settings()
+
 
 #: MAX_FRAME_SIZE that ``mux serve`` and the SDK advertise (the spec default,
 #: and :class:`ProtocolLimits`' default, is 64 KiB). Large DATA frames cost no
