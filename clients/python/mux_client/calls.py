@@ -236,6 +236,17 @@ class Call:
 
     async def __anext__(self) -> bytes:
         """The next body chunk (``async for chunk in call``), no generator in between."""
+        if self.phase is Phase.ANSWERED and not self._response_ended:
+            # The hot path of a body being read: straight to the stream.
+            try:
+                chunk = await self._stream.receive_data()
+            except Exception as exc:
+                self._raise_translated(exc)
+                raise
+            if chunk:
+                return chunk
+            self._response_ended = True
+            raise StopAsyncIteration
         chunk = await self.receive()
         if not chunk:
             raise StopAsyncIteration
