@@ -6,17 +6,18 @@ Theory of operation
 :class:`~mux.core.engine.Engine`. :meth:`ConnectionDriver.run` opens one nursery
 holding:
 
-* the **reader** (the ``run`` task itself): ``receive_some`` →
-  ``engine.receive_data`` → dispatch each event to its
+* the **reader** (the ``run`` task itself): a read (sized by the engine for
+  bulk DATA, :mod:`mux.driver.dispatch`) → ``engine.receive_data`` → dispatch each event to its
   :class:`~mux.driver.stream.Stream` (a dict lookup, no task per stream). It
   also runs the connection's timers (handshake, SETTINGS ack, slowloris frame
   timeout, keepalive, idle, the two-step shutdown PING, parking): each wait
   is bounded by the earliest deadline (:meth:`_rearm_timers` moves it);
 * a **flusher**, only while bytes are queued: every command (from any task)
   queues bytes in the engine and calls :meth:`_wake_writer`, which starts one
-  flusher task if none runs; it sends ``engine.data_to_send()`` as ONE
-  ``send_all`` per round (commands of the same scheduler tick share a
-  syscall) and exits once nothing is left;
+  flusher task if none runs; it sends what the engine queued as ONE send per
+  round (commands of the same scheduler tick share a syscall) and exits once
+  nothing is left; a bulk writer flushes its own write instead
+  (:mod:`mux.driver.writer`);
 * on a server, one task per *active* request running the stream handler.
 
 Parking (server side, ``can_park``): once idle for ``park_delay`` seconds with

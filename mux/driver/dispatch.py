@@ -8,6 +8,12 @@ dispatches each event through :data:`DISPATCH` to a ``_on_*`` method: a dict
 lookup to the :class:`~mux.driver.stream.Stream`, no task per stream. A new
 request on a server starts one handler task. With ``dispatch_batch`` set, the
 events beyond the batch wait in a backlog until the woken tasks have run.
+
+Engines that can (MuxConnection) size the reads: on a plain TCP socket, large
+DATA payloads are read frame-aligned and uncopied through
+:class:`~mux.driver.bulkread.BulkReader` (header, then the whole payload), and
+after a wake-up the frames already in are taken in the same step, up to a
+burst (:meth:`ReaderMixin._bulk_burst`).
 """
 
 from __future__ import annotations

@@ -4,12 +4,25 @@ Theory of operation
 -------------------
 Every command (from any task) queues bytes in the engine and calls
 :meth:`WriterMixin._wake_writer`, which starts one flusher task if none runs.
-The flusher commits deferred response headers/data, then sends
-``engine.data_to_send()`` as ONE ``send_all`` per round (commands of the same
-scheduler tick share a syscall) and exits once nothing is left, so an idle
-connection has no writer task. A send that makes no progress for
-``send_stall`` seconds closes the connection. Streams waiting for flow-control
-window or for the send backlog to drain are woken after each round.
+The flusher commits deferred response headers/data, then sends what the
+engine queued as ONE send per round (commands of the same scheduler tick
+share a syscall) and exits once nothing is left, so an idle connection has no
+writer task. A send that makes no progress for ``send_stall`` seconds closes
+the connection. Streams waiting for flow-control window or for the send
+backlog to drain are woken after each round.
+
+On a plain socket a round is first written with ``writev`` without waiting
+(:func:`write_now`); only what the socket does not take goes through Trio's
+``sendmsg`` wait (:func:`send_vectored`), under the stall timer. A flush that
+wrote :data:`BURST` bytes without waiting checkpoints, so a bulk writer still
+lets other tasks run. Two shortcuts skip the flusher task:
+
+* a write of :data:`~mux.driver.stream.INLINE_SEND` bytes or more, with no
+  flusher running, is flushed by the writing task itself
+  (:meth:`WriterMixin._flush_inline`); if that task is cancelled mid-send,
+  the unsent views (whole frames: ``_carry``) go to a flusher task;
+* an acknowledgement that queues a WINDOW_UPDATE writes it at once
+  (:meth:`WriterMixin._send_now`).
 """
 
 from __future__ import annotations
