@@ -132,23 +132,15 @@ class ReaderMixin(TimersMixin):
 
         The common case, the header of the next large DATA frame, yields no
         event: then only the frame timer needs its start (the payload read
-        right after brings the events); anything else goes the full way.
+        right after brings the events and the rest of the bookkeeping).
         """
         if self._deferred_data or self._pending_events is not None:
             return False
-        try:
-            events = self._engine.receive_data(data)
-        except RemoteProtocolError as exc:
-            logger.info("closing connection: peer protocol error: %s", exc)
-            self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
-            return True
+        events = self._engine_events(data)
         if events:
-            self._dispatch(events)
-            self._partial_since = (
-                None if not getattr(self._engine, "mid_frame", False) else (trio.current_time())
-            )
+            self._progress(events, trio.current_time())
             self._wake_writer_if_queued()
-        elif self._partial_since is None:
+        elif events is not None and self._partial_since is None:
             self._partial_since = trio.current_time()
         return True
 
@@ -165,24 +157,34 @@ class ReaderMixin(TimersMixin):
         if self._deferred_data:
             # A SETTINGS in ``data`` may shrink the windows deferred chunks fit in.
             self._commit_deferred()
-        try:
-            events = self._engine.receive_data(data)
-        except RemoteProtocolError as exc:
-            logger.info("closing connection: peer protocol error: %s", exc)
-            self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
+        events = self._engine_events(data)
+        if events is None:
             return
         if events:
-            # Progress. An engine that delivers a large DATA frame piece by
-            # piece says whether it is still inside one: then the frame timer
-            # restarts, so a peer that stops mid-payload is still caught.
-            self._partial_since = now if getattr(self._engine, "mid_frame", False) else None
-            self._handshake_at = None
-            self._dispatch(events)
+            self._progress(events, now)
         elif data and self._partial_since is None:
             self._partial_since = now
         if not data and not self._closing:
             self._close(ConnectionClosed("peer closed the connection"))
         self._wake_writer_if_queued()
+
+    def _engine_events(self, data: bytes) -> list[ev.Event] | None:
+        """The engine's events for ``data``; None: a protocol error closed the connection."""
+        try:
+            return self._engine.receive_data(data)
+        except RemoteProtocolError as exc:
+            logger.info("closing connection: peer protocol error: %s", exc)
+            self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
+            return None
+
+    def _progress(self, events: list[ev.Event], now: float) -> None:
+        """Events arrived: timers learn of the progress, then the events are dispatched."""
+        # An engine that delivers a large DATA frame piece by piece says whether
+        # it is still inside one: then the frame timer restarts, so a peer that
+        # stops mid-payload is still caught.
+        self._partial_since = now if getattr(self._engine, "mid_frame", False) else None
+        self._handshake_at = None
+        self._dispatch(events)
 
     # -------------------------------------------------------------- dispatch
 
