@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 #: ``bytes`` by reference (no copy) and splits them into frames itself, so a
 #: 1 MiB write costs one credit wait and one engine call, not sixteen.
 MAX_SEND_PIECE = 1048576
+#: Smallest DATA piece sent while more body waits, once the peer has granted
+#: this stream a window of twice as much (see Stream._wait_for_credit).
+SEND_FLOOR = 16384
 #: From this many bytes on, a write with no flusher running is sent by the
 #: writing task itself (bulk: no task hand-off per write); smaller writes are
 #: left to the flusher, which joins the writes of one scheduler tick.
@@ -79,6 +82,7 @@ class Stream:
         "_headers_sent",
         "_local_ended",
         "_lot",
+        "_peak_window",
         "_pending_data",
         "_pending_headers",
         "_remote_ended",
@@ -111,6 +115,8 @@ class Stream:
         self._headers_sent = headers_sent
         self._pending_headers: Headers | None = None
         self._pending_data: bytes | None = None
+        #: Largest send window the peer granted this stream (silly-window floor).
+        self._peak_window = 0
         self._error: BaseException | None = None
         self._lot: trio.lowlevel.ParkingLot | None = None
         self._handler_scope: trio.CancelScope | None = None
@@ -207,7 +213,7 @@ class Stream:
         view = memoryview(data)
         offset = 0
         while offset < total:
-            window = await self._wait_for_credit()
+            window = await self._wait_for_credit(total - offset)
             size = min(window, total - offset, MAX_SEND_PIECE)
             piece = data if size == total else bytes(view[offset : offset + size])
             offset += size
@@ -432,7 +438,17 @@ class Stream:
         if self._remote_ended:
             self._driver._stream_done(self)
 
-    async def _wait_for_credit(self) -> int:
+    async def _wait_for_credit(self, want: int) -> int:
+        """Wait for send credit; return the window (at most ``want`` is sent from it).
+
+        Silly-window avoidance (threats.md "Data dribble", CVE-2019-9511): the
+        window must hold at least ``min(want, SEND_FLOOR, peak / 2)`` bytes,
+        ``peak`` being the largest window the peer ever granted this stream,
+        so a peer that drains its window and then opens it a byte at a time
+        gets frames of :data:`SEND_FLOOR` bytes, not 1-byte frames (and the
+        send-stall timer if it never opens enough). A peer that only ever
+        grants tiny windows (its SETTINGS say so) still gets progress.
+        """
         driver = self._driver
         stall = driver._timeouts.send_stall
         stalled_at = math.inf if stall is None else trio.current_time() + stall
@@ -441,7 +457,10 @@ class Stream:
             if driver._deferred_data:
                 driver._commit_deferred()  # their bytes count against the window
             window = driver._engine.local_flow_control_window(self.stream_id)
-            if window > 0 and not driver._send_backlogged:
+            if window > self._peak_window:
+                self._peak_window = window
+            floor = min(want, SEND_FLOOR, self._peak_window // 2)
+            if window > 0 and window >= floor and not driver._send_backlogged:
                 return window
             if trio.current_time() >= stalled_at:
                 self.reset(ErrorCode.CANCEL)
