@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -51,8 +50,6 @@ VECTORED_SEND = 65536
 _IOV_MAX = 512
 #: Largest round :meth:`WriterMixin._send_now` writes synchronously (bytes).
 SEND_NOW_MAX = 4096
-#: A synchronous non-blocking write of a socket's fd (``write(2)``; POSIX only).
-_SEND_NOW: Callable[[int, bytes], int] | None = None if sys.platform == "win32" else os.write
 
 #: ``writev(2)`` for synchronous first attempts (POSIX only).
 _WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)
@@ -297,7 +294,7 @@ class WriterMixin(DriverBase):
         """
         transport = self._transport
         if (
-            _SEND_NOW is None
+            _WRITEV is None
             or self._flushing
             or self._deferred
             or type(transport) is not trio.SocketStream
@@ -307,16 +304,16 @@ class WriterMixin(DriverBase):
         if not data:
             return True
         self.bytes_sent += len(data)
-        sent = 0
+        views = [memoryview(data)]
         if len(data) <= SEND_NOW_MAX:
             try:
-                sent = _SEND_NOW(transport.socket.fileno(), data)
-            except OSError:
-                sent = 0  # full, or failed: the flusher finds out and closes
-        if sent == len(data):
+                write_now(transport.socket.fileno(), views)
+            except trio.BrokenResourceError:
+                pass  # the flusher meets the error again and closes
+        if not views:
             return True
-        self._carry = [memoryview(data)[sent:]]
-        self._sending = len(data) - sent
+        self._carry = views
+        self._sending = views[0].nbytes
         return False
 
     def _wake_window_waiters(self) -> None:
