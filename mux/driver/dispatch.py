@@ -56,45 +56,50 @@ class ReaderMixin(TimersMixin):
         read_hint: Callable[[int], int] | None = getattr(self._engine, "next_read_size", None)
         bulk = BulkReader.for_transport(self._transport) if read_hint is not None else None
         while not self._closing:
-            if self._backlog:
-                await trio.lowlevel.checkpoint()
-                backlog, self._backlog = self._backlog, None
-                if not self._closing:
-                    self._dispatch(backlog)
-                    self._wake_writer()
-                continue
-            data: bytes | bytearray | None = None
+            # One cancel scope serves many reads (a scope costs as much as a
+            # checkpoint): between reads its deadline only moves earlier. A
+            # timer that moved later costs one early wake-up, in which
+            # _run_timers finds nothing due, and a fresh scope.
             with trio.CancelScope(deadline=self._next_deadline()) as scope:
                 self._timer_scope = scope
-                if self._pending_events is not None and self._read_paused():
-                    if self._read_lot is None:
-                        self._read_lot = trio.lowlevel.ParkingLot()
-                    await self._read_lot.park()
-                    continue
-                ask = receive_size
-                try:
-                    if bulk is not None and read_hint is not None:
-                        ask = min(read_hint(receive_size), MAX_RECEIVE_SIZE)
-                        data = await self._bulk_read(bulk, ask, receive_size)
-                    else:
-                        data = await self._transport.receive_some(ask)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
-                    return
+                while not self._closing:
+                    deadline = self._next_deadline()
+                    if deadline < scope.deadline:
+                        scope.deadline = deadline
+                    if self._backlog:
+                        await trio.lowlevel.checkpoint()
+                        backlog, self._backlog = self._backlog, None
+                        if not self._closing:
+                            self._dispatch(backlog)
+                            self._wake_writer()
+                        continue
+                    if self._pending_events is not None and self._read_paused():
+                        if self._read_lot is None:
+                            self._read_lot = trio.lowlevel.ParkingLot()
+                        await self._read_lot.park()
+                        continue
+                    ask = receive_size
+                    try:
+                        if bulk is not None and read_hint is not None:
+                            ask = min(read_hint(receive_size), MAX_RECEIVE_SIZE)
+                            data = await self._bulk_read(bulk, ask, receive_size)
+                        else:
+                            data = await self._transport.receive_some(ask)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                        self._close(ConnectionClosed(f"transport failed while receiving: {exc!r}"))
+                        return
+                    if ask != receive_size:
+                        pass  # an aligned read says nothing about the pace
+                    elif len(data) >= receive_size:
+                        receive_size = min(receive_size * 4, MAX_RECEIVE_SIZE)
+                    elif receive_size > RECEIVE_SIZE:
+                        receive_size = RECEIVE_SIZE
+                    self._feed(data if type(data) is bytes else bytes(data))
+                    if bulk is not None and read_hint is not None and data:
+                        self._bulk_burst(bulk, read_hint, receive_size)
             self._timer_scope = None
-            if data is None:  # a timer is due
-                if not self._closing:
-                    self._run_timers(trio.current_time())
-                continue
-            if ask != receive_size:
-                pass  # an aligned read says nothing about the pace
-            elif len(data) >= receive_size:
-                receive_size = min(receive_size * 4, MAX_RECEIVE_SIZE)
-            elif receive_size > RECEIVE_SIZE:
-                receive_size = RECEIVE_SIZE
-            self._feed(data if type(data) is bytes else bytes(data))
-            if bulk is not None and read_hint is not None and data:
-                self._bulk_burst(bulk, read_hint, receive_size)
+            if scope.cancelled_caught and not self._closing:
+                self._run_timers(trio.current_time())
 
     async def _bulk_read(self, bulk: BulkReader, ask: int, usual: int) -> bytes | bytearray:
         """One read as the engine's hint ``ask`` says (``usual``: no alignment)."""

@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-The reader task waits for bytes in a cancel scope whose deadline is the
-earliest armed timer (:meth:`~mux.driver.base.DriverBase._next_deadline`);
-when it fires, the reader calls :meth:`TimersMixin._run_timers`, which closes
+The reader task waits for bytes in a cancel scope whose deadline is no later
+than the earliest armed timer (:meth:`~mux.driver.base.DriverBase._next_deadline`;
+one scope serves many reads, so a timer that moved later fires early once and
+finds nothing due); when it fires, the reader calls :meth:`TimersMixin._run_timers`, which closes
 the connection on a handshake, SETTINGS-ack, incomplete-frame, keepalive or
 idle timeout, sends the keepalive PING or the final shutdown GOAWAY, or asks
 :meth:`ConnectionDriver.run` to park the idle connection. Code that moves a

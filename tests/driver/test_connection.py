@@ -10,6 +10,7 @@ import trio.testing
 from conftest import Harness
 
 from mux.config import ConnectionTimeouts
+from mux.core import events as ev
 from mux.core.connection import MuxConnection
 from mux.core.limits import ProtocolLimits
 from mux.driver import ConnectionDriver, Stream
@@ -263,6 +264,32 @@ async def test_connection_timers(
     await driver.wait_closed()
     assert driver.error is not None and expected in str(driver.error)
     assert trio.current_time() - start == pytest.approx(elapsed, abs=0.5)
+
+
+async def test_traffic_postpones_keepalive_until_it_stops(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The reader keeps one cancel scope across reads, so its deadline may be
+    # older than the keepalive timer that traffic keeps pushing back: waking
+    # at the stale deadline must send nothing, and the timer must still fire
+    # once the traffic stops.
+    timeouts = ConnectionTimeouts(keepalive_interval=5, keepalive_timeout=3)
+    driver, peer = await _virtual_client(harness, timeouts)
+    await peer.handshake()
+    for n in range(10):  # 20 s of traffic, a frame every 2 s
+        peer.engine.ping(b"peer%04d" % n)
+        await peer.transport.send_all(peer.engine.data_to_send())
+        await trio.sleep(2)
+    quiet_since = trio.current_time() - 2
+    got = peer.engine.receive_data(bytes(await peer.transport.receive_some(65536)))
+    assert sorted(e.data for e in got if isinstance(e, ev.PingAcknowledged)) == [
+        b"peer%04d" % n for n in range(10)
+    ]
+    assert not [e for e in got if isinstance(e, ev.PingReceived)]  # no keepalive PING yet
+    await peer.read_until_eof()  # silence now: the keepalive PING, then the timeout
+    await driver.wait_closed()
+    assert driver.error is not None and "keepalive" in str(driver.error)
+    assert trio.current_time() - quiet_since == pytest.approx(8, abs=0.5)
 
 
 async def test_handshake_and_slowloris_timeouts(
