@@ -118,9 +118,12 @@ class FrameReceiver(ConnectionState):
         try:
             if decoder.data_left and (aligned := decoder.take_piece(data)) is not None:
                 # An aligned bulk read: nothing but payload of the frame under way.
+                # Nothing else is buffered: no frame can follow in this call.
                 run = self._on_piece(aligned[1], aligned[2], data, decoder.data_left, events, run)
-            else:
-                decoder.receive_data(data)
+                if run is not None:
+                    run.finish(events)
+                return events
+            decoder.receive_data(data)
             while not self._closed and (raw := decoder.next_view()) is not None:
                 ftype, flags, sid, payload = raw
                 if not self._got_settings:
