@@ -82,6 +82,17 @@ class Harness:
         return status, [(n, v) for n, v in response if not n.startswith(b":")], data
 
 
+async def tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
+    """A connected pair of real loopback TCP socket streams: (client, server)."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listeners[0].accept()
+    await listeners[0].aclose()
+    assert isinstance(server, trio.SocketStream)
+    return client, server
+
+
 @pytest.fixture
 def harness(nursery: trio.Nursery) -> Harness:
     return Harness(nursery)

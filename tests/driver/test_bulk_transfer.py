@@ -23,7 +23,7 @@ from typing import cast
 import pytest
 import trio
 import trio.testing
-from conftest import Harness
+from conftest import Harness, tcp_pair
 
 import mux_client
 from mux.config import ConnectionTimeouts, ServerConfig
@@ -55,21 +55,11 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    await listeners[0].aclose()
-    assert isinstance(server, trio.SocketStream)
-    return client, server
-
-
 # ------------------------------------------------------------------ BulkReader
 
 
 async def test_bulk_read_returns_only_once_all_bytes_are_in() -> None:
-    a, b = await _tcp_pair()
+    a, b = await tcp_pair()
     async with a, b:
         reader = BulkReader.for_transport(b)
         assert reader is not None
@@ -94,7 +84,7 @@ async def test_bulk_read_returns_only_once_all_bytes_are_in() -> None:
 
 
 async def test_bulk_read_returns_what_is_there_at_eof() -> None:
-    a, b = await _tcp_pair()
+    a, b = await tcp_pair()
     async with b:
         reader = BulkReader.for_transport(b)
         assert reader is not None
@@ -125,7 +115,7 @@ async def test_a_mark_set_after_the_window_closed_does_not_hang() -> None:
     """The sender filled the receive window before the mark was set (the payload
     read came late): Linux reports the socket readable at once, so ``read``
     returns what is there instead of waiting for bytes that cannot come."""
-    a, b = await _tcp_pair()
+    a, b = await tcp_pair()
     async with a, b:
         reader = BulkReader.for_transport(b)
         assert reader is not None
@@ -144,7 +134,7 @@ async def test_a_mark_set_after_the_window_closed_does_not_hang() -> None:
 
 
 async def test_read_now_is_none_until_bytes_arrive() -> None:
-    a, b = await _tcp_pair()
+    a, b = await tcp_pair()
     async with a, b:
         reader = BulkReader.for_transport(b)
         assert reader is not None

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 import trio
 import trio.testing
-from conftest import Harness
+from conftest import Harness, tcp_pair
 
 from mux.config import ConnectionTimeouts
 from mux.core import events as ev
@@ -19,19 +19,10 @@ from mux.errors import ConnectionClosed, ErrorCode, StreamReset
 WINDOW = ProtocolLimits().initial_stream_window
 
 
-async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    await listeners[0].aclose()
-    return client, server
-
-
 async def _pair(
     harness: Harness, on_stream: object, **client_kw: object
 ) -> tuple[ConnectionDriver, ConnectionDriver]:
-    c, s = await _tcp_pair()
+    c, s = await tcp_pair()
     server = await harness.drive(s, client_side=False, on_stream=on_stream)  # type: ignore[arg-type]
     client = await harness.drive(c, client_side=True, **client_kw)  # type: ignore[arg-type]
     return client, server
@@ -141,7 +132,7 @@ async def test_open_stream_waits_for_a_slot(harness: Harness) -> None:
         active[0] -= 1
         await stream.send_headers([(b":status", b"200")], end_stream=True)
 
-    c, s = await _tcp_pair()
+    c, s = await tcp_pair()
     limits = ProtocolLimits(max_concurrent_streams=3)
     await harness.drive(s, client_side=False, on_stream=slow, limits=limits)
     client = await harness.drive(c, client_side=True)
@@ -182,7 +173,7 @@ async def test_peer_vanishing_fails_in_flight_streams(harness: Harness) -> None:
     async def never(stream: Stream) -> None:
         await trio.sleep_forever()
 
-    c, s = await _tcp_pair()
+    c, s = await tcp_pair()
     await harness.drive(s, client_side=False, on_stream=never)
     client = await harness.drive(c, client_side=True)
     stream = await client.open_stream([(b":method", b"GET"), (b":path", b"/")], end_stream=True)

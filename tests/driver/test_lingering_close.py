@@ -22,7 +22,7 @@ import socket
 import pytest
 import trio
 import trio.testing
-from conftest import Harness
+from conftest import Harness, tcp_pair
 
 import mux.driver.lifecycle as lifecycle
 from mux.config import ConnectionTimeouts, ServerConfig
@@ -180,21 +180,11 @@ async def test_without_lingering_a_goaway_behind_unread_bytes_is_lost(
 # ------------------------------------------------------------ the linger's bounds
 
 
-async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    await listeners[0].aclose()
-    assert isinstance(server, trio.SocketStream)
-    return client, server
-
-
 async def _bad_peer(
     harness: Harness, timeouts: ConnectionTimeouts | None = None
 ) -> tuple[trio.SocketStream, ConnectionDriver]:
     """A server-side driver and the raw client socket that said hello and broke the rules."""
-    client, server_side = await _tcp_pair()
+    client, server_side = await tcp_pair()
     driver = await harness.drive(server_side, client_side=False, timeouts=timeouts)
     await client.send_all(HELLO + VIOLATION)
     return client, driver
@@ -269,7 +259,7 @@ async def test_no_linger_when_the_close_is_not_the_peers_fault(
 ) -> None:
     """An idle timeout (GOAWAY NO_ERROR) closes at once, though the peer stays connected."""
     monkeypatch.setattr(lifecycle, "LINGER", 30.0)
-    client, server_side = await _tcp_pair()
+    client, server_side = await tcp_pair()
     driver = await harness.drive(
         server_side, client_side=False, timeouts=ConnectionTimeouts(idle=0.2)
     )
@@ -282,7 +272,7 @@ async def test_an_outside_cancellation_does_not_wait_for_the_linger(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(lifecycle, "LINGER", 30.0)
-    client, server_side = await _tcp_pair()
+    client, server_side = await tcp_pair()
     async with client, trio.open_nursery() as nursery:
         harness = Harness(nursery)
         driver = await harness.drive(server_side, client_side=False)

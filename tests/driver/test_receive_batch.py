@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import trio
 import trio.testing
-from conftest import Harness
+from conftest import Harness, tcp_pair
 
 from mux.core.connection import MuxConnection
 from mux.driver import ConnectionDriver, Stream
 from mux.driver.stream import ACK_BATCH
-
-
-async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    await listeners[0].aclose()
-    return client, server
 
 
 class CountingEngine(MuxConnection):
@@ -51,7 +42,7 @@ async def _burst_pair(
         await stream.send_data(b"", end_stream=True)
         await release.wait()
 
-    c, s = await _tcp_pair()
+    c, s = await tcp_pair()
     await harness.drive(s, client_side=False, on_stream=burst)
     engine = CountingEngine(client_side=True)
     engine.acks = []

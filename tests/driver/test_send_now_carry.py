@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import pytest
 import trio
-from conftest import Harness
+from conftest import Harness, tcp_pair
 
 from mux.core import events as ev
 from mux.core.connection import MuxConnection
 from mux.driver import writer
 
 KIB = 1024
-
-
-async def _tcp_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    await listeners[0].aclose()
-    return client, server
 
 
 async def _events_until(
@@ -47,7 +38,7 @@ async def _events_until(
 async def test_window_update_the_socket_refuses_is_carried_whole(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, taken: int
 ) -> None:
-    c, s = await _tcp_pair()
+    c, s = await tcp_pair()
     client = await harness.drive(c, client_side=True)
     peer = MuxConnection(client_side=False)
     peer.initiate_connection()
