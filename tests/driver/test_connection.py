@@ -277,8 +277,9 @@ async def test_traffic_postpones_keepalive_until_it_stops(
         b"peer%04d" % n for n in range(10)
     ]
     assert not [e for e in got if isinstance(e, ev.PingReceived)]  # no keepalive PING yet
-    await peer.read_until_eof()  # silence now: the keepalive PING, then the timeout
-    await driver.wait_closed()
+    with trio.fail_after(60):  # silence now: the keepalive PING, then the timeout
+        await peer.read_until_eof()
+        await driver.wait_closed()
     assert driver.error is not None and "keepalive" in str(driver.error)
     assert trio.current_time() - quiet_since == pytest.approx(8, abs=0.5)
 
