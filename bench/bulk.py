@@ -6,7 +6,8 @@ bytes (mux: client-streamed to ``/discard`` of bench/peers/mux_discard.py, which
 baseline reads, discards and answers the byte count; the demo's ``/sink`` also hashes). The raw
 baseline is a bare Trio socket with 256 KiB writes, server in its own process in both cases.
 
-Usage: ``python bench/bulk.py [--mib 256] [--only mux|raw] [--repeat 5] [--max-frame-size N]``
+Usage: ``python bench/bulk.py [--mib 256] [--only mux|raw] [--repeat 5] [--max-frame-size N]
+[--no-tune-allocator]``
 
 Each figure is the best of ``--repeat`` runs (runs of raw and mux interleaved, after one
 untimed 32 MiB warm-up transfer each way per peer), with the median next to it: on a
@@ -15,6 +16,11 @@ shared 2-core machine single runs swing by 2x.
 ``--max-frame-size`` makes both mux peers advertise another MAX_FRAME_SIZE than
 their default, 1 MiB (``mux serve --max-frame-size`` and the client's
 ``ChannelOptions.engine_factory``); 65536 is the spec's default.
+
+Allocator: every process of the run (this one, where both clients run, and
+both servers) calls :func:`mux.allocator.tune_allocator` at startup, as
+``mux serve`` does by default; ``--no-tune-allocator`` leaves glibc malloc's
+thresholds alone in all of them. Raw and mux always run on the same settings.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import trio
 from common import ROOT, free_port, mux_server_cmd, server
 
 import mux_client  # imported here, not in the timed download: ~40 ms of imports
+from mux.allocator import tune_allocator
 from mux.core.connection import MuxConnection
 from mux.core.limits import ProtocolLimits
 
@@ -104,20 +111,35 @@ def main() -> None:
     parser.add_argument("--only", choices=["mux", "raw"])
     parser.add_argument("--repeat", type=int, default=5, help="runs of each; best and median shown")
     parser.add_argument("--max-frame-size", type=int, help="MAX_FRAME_SIZE both mux peers use")
+    parser.add_argument(
+        "--no-tune-allocator", action="store_true", help="no malloc tuning in any process"
+    )
     args = parser.parse_args()
+    tuning = ["--no-tune-allocator"] if args.no_tune_allocator else []
+    if not tuning:
+        tune_allocator()
     global MAX_FRAME_SIZE
     MAX_FRAME_SIZE = args.max_frame_size
     size = args.mib * 2**20
     names = [n for n in ("raw", "mux") if args.only in (None, n)]
-    print(f"## (c) bulk throughput, one stream, {args.mib} MiB each way, best of {args.repeat}")
+    allocator = "glibc malloc as is" if tuning else "tuned allocator (mux.allocator)"
+    print(
+        f"## (c) bulk throughput, one stream, {args.mib} MiB each way, best of {args.repeat}, "
+        f"{allocator}"
+    )
     runs: dict[str, dict[str, list[float]]] = {n: {"down": [], "up": []} for n in names}
     with contextlib.ExitStack() as stack:
         ports = {n: free_port() for n in names}
         if "raw" in names:
-            raw_cmd = [sys.executable, str(ROOT / "bench" / "raw_server.py"), str(ports["raw"])]
+            raw_cmd = [
+                sys.executable,
+                str(ROOT / "bench" / "raw_server.py"),
+                str(ports["raw"]),
+                *tuning,
+            ]
             stack.enter_context(server(raw_cmd, ports["raw"]))
         if "mux" in names:
-            extra = ["--app", "bench.peers.mux_discard:app"]
+            extra = ["--app", "bench.peers.mux_discard:app", *tuning]
             if MAX_FRAME_SIZE is not None:
                 extra += ["--max-frame-size", str(MAX_FRAME_SIZE)]
             stack.enter_context(server(mux_server_cmd(ports["mux"], *extra), ports["mux"]))

@@ -1,4 +1,4 @@
-"""Raw Trio socket server for the bulk baseline: ``raw_server.py PORT``.
+"""Raw Trio socket server for the bulk baseline: ``raw_server.py PORT [--no-tune-allocator]``.
 
 A client sends one line ``GET n`` (server writes n bytes with large writes, then closes) or
 ``PUT n`` followed by n bytes (server reads and discards them, then answers ``ok``).
@@ -10,6 +10,8 @@ import sys
 from functools import partial
 
 import trio
+
+from mux.allocator import tune_allocator
 
 CHUNK = b"\0" * (256 * 1024)
 
@@ -38,4 +40,6 @@ async def handle(stream: trio.SocketStream) -> None:
 
 
 if __name__ == "__main__":
+    if "--no-tune-allocator" not in sys.argv[2:]:
+        tune_allocator()
     trio.run(partial(trio.serve_tcp, handle, int(sys.argv[1]), host="127.0.0.1"))

@@ -77,6 +77,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--max-frame-size", type=int, help="largest frame payload accepted, bytes (1048576)"
     )
+    p.add_argument(
+        "--no-tune-allocator",
+        action="store_true",
+        help="leave glibc malloc's thresholds alone (see mux.allocator)",
+    )
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -200,6 +205,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if not args.no_tune_allocator:
+        from mux.allocator import tune_allocator
+
+        tune_allocator()
     try:
         trio.run(_serve, handler, config)
     except OSError as exc:
