@@ -2,12 +2,13 @@
 
 Theory of operation
 -------------------
-:class:`~mux.core.connection.MuxConnection` is split by concern into three
+:class:`~mux.core.connection.MuxConnection` is split by concern into four
 layers of one slotted class hierarchy (no extra object, no indirection)::
 
     ConnectionState (this module)   state, counters, output queue, bookkeeping
-      FrameReceiver (receive.py)    receive_data and the per-frame handlers
-        MuxConnection (connection.py)  the public commands and properties
+      ControlReceiver (control.py)  handlers of the control frame types
+        FrameReceiver (receive.py)  receive_data, DATA and HEADERS
+          MuxConnection (connection.py)  the public commands and properties
 
 This module holds every slot of the connection plus the helpers both the
 receive side and the commands use: queuing frames the peer made us send

@@ -21,9 +21,9 @@ frame arrives with an :class:`~mux.core.codec.Oversized` payload carrying the
 length and the first bytes only (spec Section 3.2 permits discarding). Every
 handler reaches the outcome that length gets from the Section 3.3 order:
 HEADERS is too large (never decoded), a fixed-size type has the wrong size,
-SETTINGS is malformed (:func:`_oversized_settings`), a SETTINGS ACK is not
-empty, GOAWAY is decoded from the kept prefix (debug data truncated), and an
-unknown type is dropped as usual.
+SETTINGS is malformed, a SETTINGS ACK is not empty, GOAWAY is decoded from
+the kept prefix (debug data truncated), and an unknown type is dropped as
+usual. The control types' handlers live in :mod:`mux.core.control`.
 
 Errors: a handler raises a :class:`~mux.errors.RemoteProtocolError` subclass
 for a connection error; ``receive_data`` then queues GOAWAY(last processed
@@ -43,7 +43,7 @@ and overflow is FLOW_CONTROL_ERROR (Section 8.5).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import ClassVar, Final, cast
 
 from mux.core import events as ev
@@ -56,35 +56,26 @@ from mux.core.connstate import (
     RST,
     SETTINGS,
     WINDOW_UPDATE,
-    ConnectionState,
     pack_header,
     protocol_error,
 )
-from mux.core.flow import BDP_PING, credit
+from mux.core.control import ControlReceiver
 from mux.core.frames import (
     ACK,
     END_STREAM,
-    MAX_SETTINGS_ENTRIES,
-    STREAM_ID_MASK,
-    decode_goaway,
     decode_headers,
-    decode_settings,
-    decode_u32,
 )
 from mux.core.headers import check_request, check_response, check_trailers
-from mux.core.settings import check_settings, known_settings
 from mux.core.streams import Stream
 from mux.errors import (
     CalmDownError,
     ErrorCode,
     FlowControlError,
-    FrameSizeError,
     RemoteProtocolError,
-    code_from_int,
 )
 
 
-class FrameReceiver(ConnectionState):
+class FrameReceiver(ControlReceiver):
     """The receive half of :class:`~mux.core.connection.MuxConnection`."""
 
     __slots__ = ()
@@ -375,168 +366,6 @@ class FrameReceiver(ConnectionState):
         self._refused += 1
         if self._refused > self.limits.max_refused_streams:
             raise CalmDownError(f"{self._refused} streams refused on this connection")
-
-    def _on_rst(
-        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
-    ) -> None:
-        if sid == 0:
-            raise protocol_error("RST_STREAM on stream 0")
-        code = decode_u32(_exact(payload, 4, "RST_STREAM"))
-        self._count_control()
-        if sid not in self._streams:
-            if not self._table.is_closed(sid):
-                raise protocol_error(f"RST_STREAM on idle stream {sid}")
-            return
-        self._table.remove(sid)
-        events.append(ev.StreamReset(sid, code_from_int(code), True))
-        self._count_reset()
-
-    def _on_settings(
-        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
-    ) -> None:
-        if sid != 0:
-            raise protocol_error(f"SETTINGS on stream {sid}")
-        self._count_control()
-        if flags & ACK:
-            if payload:
-                raise FrameSizeError(f"SETTINGS ACK with a {len(payload)}-byte payload")
-            if not self._pending:
-                raise protocol_error("SETTINGS ACK but no SETTINGS awaits acknowledgement")
-            self._local = self._local.with_changes(self._pending.pop(0))
-            self._recompute_local()
-            events.append(ev.SettingsAcknowledged())
-            return
-        if isinstance(payload, Oversized):
-            raise _oversized_settings(payload)
-        changes = decode_settings(payload)
-        check_settings(changes)
-        known = known_settings(changes)
-        self._apply_remote(known)
-        self._queue_control(pack_header(0, SETTINGS, ACK, 0))
-        events.append(ev.SettingsChanged(known))
-
-    def _apply_remote(self, changes: Mapping[int, int]) -> None:
-        old, new = self._remote, self._remote.with_changes(changes)
-        delta = new.initial_stream_window - old.initial_stream_window
-        if delta:
-            for stream in self._streams.values():
-                window = credit(stream.send_window, delta)
-                if window is None:
-                    raise FlowControlError(
-                        f"INITIAL_STREAM_WINDOW change {delta:+} overflows stream "
-                        f"{stream.stream_id} window {stream.send_window}"
-                    )
-                stream.send_window = window
-        delta = new.connection_window - old.connection_window
-        window = credit(self._send_window, delta)
-        if window is None:
-            raise FlowControlError(
-                f"CONNECTION_WINDOW change {delta:+} overflows window {self._send_window}"
-            )
-        self._send_window = window
-        self._remote = new
-
-    def _on_ping(
-        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
-    ) -> None:
-        if sid != 0:
-            raise protocol_error(f"PING on stream {sid}")
-        payload = _exact(payload, 8, "PING")
-        self._count_control()
-        if flags & ACK:
-            tuner = self._tuner
-            if payload == BDP_PING and tuner is not None and tuner.sampling:
-                self._finish_sample(tuner)
-            else:
-                events.append(ev.PingAcknowledged(payload))
-        else:
-            self._queue_control(pack_header(8, PING, ACK, 0) + payload)
-            events.append(ev.PingReceived(payload))
-
-    def _on_goaway(
-        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
-    ) -> None:
-        if sid != 0:
-            raise protocol_error(f"GOAWAY on stream {sid}")
-        # Oversized: the kept prefix holds the 8 fixed bytes; debug data is cut.
-        kept = payload.prefix if isinstance(payload, Oversized) else payload
-        last, code, debug = decode_goaway(kept)
-        self._count_control()
-        previous = self._goaway_received_id
-        if previous is not None and last > previous:
-            raise protocol_error(f"GOAWAY raised last_stream_id from {previous} to {last}")
-        self._goaway_received_id = last
-        error_code = code_from_int(code)
-        events.append(ev.GoAwayReceived(error_code, last, debug))
-        table = self._table
-        for other in [s for s in self._streams if table.is_outbound(s) and s > last]:
-            table.remove(other)
-            events.append(ev.StreamReset(other, ErrorCode.REFUSED_STREAM, True))
-        if error_code != ErrorCode.NO_ERROR:
-            self._closed = True
-
-    def _on_window_update(
-        self, flags: int, sid: int, payload: bytes | Oversized, events: list[ev.Event]
-    ) -> None:
-        increment = decode_u32(_exact(payload, 4, "WINDOW_UPDATE")) & STREAM_ID_MASK
-        self._count_control()
-        if sid == 0:
-            if increment == 0:
-                raise protocol_error("WINDOW_UPDATE with increment 0 on the connection")
-            window = credit(self._send_window, increment)
-            if window is None:
-                raise FlowControlError(
-                    f"WINDOW_UPDATE +{increment} overflows the connection window "
-                    f"{self._send_window} past 2^31-1"
-                )
-            self._send_window = window
-            events.append(ev.WindowUpdated(0, increment))
-            return
-        stream = self._streams.get(sid)
-        if stream is None:
-            if not self._table.is_closed(sid):
-                raise protocol_error(f"WINDOW_UPDATE on idle stream {sid}")
-            return
-        window = credit(stream.send_window, increment) if increment else None
-        if window is None:
-            code = ErrorCode.FLOW_CONTROL_ERROR if increment else ErrorCode.PROTOCOL_ERROR
-            self._stream_error(sid, code, events)
-            return
-        stream.send_window = window
-        events.append(ev.WindowUpdated(sid, increment))
-
-    def _on_unknown(self, ftype: int) -> None:
-        self._unknown_count += 1
-        if self._unknown_count > self.limits.max_unknown_frames:
-            raise CalmDownError(
-                f"{self._unknown_count} unknown frames (last type {ftype}) without progress"
-            )
-
-
-def _exact(payload: bytes | Oversized, size: int, what: str) -> bytes:
-    """The payload of a fixed-size frame type ``what``.
-
-    Raises:
-        FrameSizeError: the payload is not ``size`` bytes long.
-    """
-    if isinstance(payload, Oversized) or len(payload) != size:
-        raise FrameSizeError(f"{what} payload must be {size} bytes, got {len(payload)}")
-    return payload
-
-
-def _oversized_settings(payload: Oversized) -> RemoteProtocolError:
-    """The connection error for a SETTINGS payload too long to be buffered.
-
-    Every msgpack integer takes at most 9 bytes, so a map of at most
-    MAX_SETTINGS_ENTRIES uint: uint entries is at most 5 + 32 * 18 = 581
-    bytes: a payload over the decoder's 64 KiB floor is malformed whatever
-    its content, exactly as :func:`~mux.core.frames.decode_settings` would
-    find (PROTOCOL_ERROR).
-    """
-    return protocol_error(
-        f"malformed SETTINGS payload: {len(payload)} bytes, longer than any map of "
-        f"at most {MAX_SETTINGS_ENTRIES} uint entries"
-    )
 
 
 class _DataRun:
