@@ -116,13 +116,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     tuning = ["--no-tune-allocator"] if args.no_tune_allocator else []
-    if not tuning:
-        tune_allocator()
+    tuned = not tuning and tune_allocator()
     global MAX_FRAME_SIZE
     MAX_FRAME_SIZE = args.max_frame_size
     size = args.mib * 2**20
     names = [n for n in ("raw", "mux") if args.only in (None, n)]
-    allocator = "glibc malloc as is" if tuning else "tuned allocator (mux.allocator)"
+    allocator = "tuned allocator (mux.allocator)" if tuned else "malloc as is"
     print(
         f"## (c) bulk throughput, one stream, {args.mib} MiB each way, best of {args.repeat}, "
         f"{allocator}"
