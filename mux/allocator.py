@@ -23,8 +23,7 @@ does at startup (``--no-tune-allocator`` skips it), and an application using
 the client SDK for bulk transfers may call it once. A parameter the
 environment already sets (``MALLOC_TRIM_THRESHOLD_``,
 ``MALLOC_MMAP_THRESHOLD_``, or the same in ``GLIBC_TUNABLES``) is left as the
-user set it.
-Elsewhere (musl, macOS, Windows) it does nothing and returns False.
+user set it. Elsewhere (musl, macOS, Windows) it does nothing and returns False.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ stand-in for ``mallopt``.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -36,7 +37,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _burst_faults(mode: str, env: dict[str, str] | None = None) -> int:
+def _burst_faults(mode: str) -> int:
+    # Without the user's malloc settings, which tune_allocator would respect.
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"
+    }
     out = subprocess.run(
         [sys.executable, "-c", BURSTS, mode], capture_output=True, text=True, check=True, env=env
     )
