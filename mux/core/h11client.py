@@ -216,7 +216,11 @@ class H11ClientEngine:
         if stream_id != self.get_next_available_stream_id():
             raise LocalProtocolError(f"stream {stream_id} is not the next HTTP/1.1 exchange")
         method, target, fields = _request_head(headers, end_stream)
-        self._send(h11.Request(method=method, target=target, headers=fields))
+        try:
+            request = h11.Request(method=method, target=target, headers=fields)
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"HTTP/1.1: invalid request: {exc}") from exc
+        self._send(request)
         self._stream_id = stream_id
         self._active = True
         self._written = False

@@ -38,132 +38,38 @@ Failures after the call was handed out are not retried: they surface from the
 
 from __future__ import annotations
 
-import math
+import logging
 import random
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import attrs
 import trio
 
-from mux.config import ConnectionTimeouts
 from mux.core.events import Headers
 from mux.driver.connection import ConnectionDriver
-from mux.errors import ErrorCode
+from mux.errors import ErrorCode, LocalProtocolError
+from mux.gateway import dns
 from mux.gateway.balance import Candidate, Ring, least_request, ring_hash, round_robin
 from mux.gateway.breaker import Breakers
 from mux.gateway.errors import FailureKind, GatewayError
-from mux.gateway.model import ClusterConfig, Endpoint, LbPolicy
-from mux.gateway.outlier import OutlierState, is_failure, may_eject
-from mux_client.backoff import BackoffPolicy
+from mux.gateway.health import Checker, next_wait
+from mux.gateway.model import ClusterConfig, LbPolicy
+from mux.gateway.outlier import is_failure, may_eject
+from mux.gateway.upstream import (
+    EndpointState,
+    UpstreamCall,
+    UpstreamRequest,
+    channel_options,
+    gateway_error,
+)
 from mux_client.calls import Call, translate_failure
 from mux_client.channel import Channel, ChannelOptions
-from mux_client.errors import (
-    CallError,
-    CallReset,
-    ClientClosedError,
-    ConnectError,
-    DeadlineExceeded,
-    Processed,
-)
+from mux_client.errors import CallError, CallReset
 from mux_client.pool import Ticket
 from mux_client.retry import Phase
-from mux_client.transport import Protocol, tls_context
 
-#: Reconnection backoff of an endpoint's pool: short, since other endpoints
-#: take the traffic meanwhile and outlier detection ejects a dead one.
-GATEWAY_BACKOFF = BackoffPolicy(initial=0.05, multiplier=2.0, maximum=2.0, jitter=0.2)
-
-
-@attrs.frozen
-class UpstreamRequest:
-    """A request to forward, as the forwarder hands it to the cluster."""
-
-    method: str
-    path: str
-    authority: str | None
-    #: Regular (non-pseudo) headers, already rewritten by the forwarder.
-    headers: Headers
-    #: True: the request has no body.
-    end_stream: bool
-    #: A fully known body (<= 64 KiB) the cluster may replay on retry.
-    body: bytes | None = None
-    #: ``trio.current_time()`` clock; inf = none.
-    deadline: float = math.inf
-    #: The value hashed by ring-hash balancing.
-    hash_key: bytes | None = None
-    #: The route allows retrying failures that may have been processed.
-    idempotent: bool = False
-    scheme: str = "http"
-
-    @property
-    def complete(self) -> bool:
-        """The whole request is known (no body, or ``body``): the cluster sends it all."""
-        return self.end_stream or self.body is not None
-
-    @property
-    def what(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-@attrs.define
-class UpstreamCall:
-    """A call the forwarder drives (send/end/response/receive/abort)."""
-
-    call: Call
-    #: ``host:port`` of the endpoint serving it.
-    endpoint: str
-    #: 1 + retries used.
-    attempts: int
-
-
-@attrs.define(eq=False)
-class EndpointState:
-    """One endpoint of a cluster at run time."""
-
-    #: The configured endpoint (its host may be a DNS name).
-    endpoint: Endpoint
-    #: ``host:port`` connected to (a resolved address for DNS endpoints).
-    key: str
-    channel: Channel
-    weight: int = 1
-    active: int = 0
-    #: Active health checking's verdict (True when there are no checks).
-    healthy: bool = True
-    outlier: OutlierState = attrs.field(factory=OutlierState)
-    #: Requests that used it (statistics).
-    requests: int = 0
-    failures: int = 0
-
-    def usable(self, now: float) -> bool:
-        return self.healthy and not self.outlier.is_ejected(now)
-
-
-def channel_options(config: ClusterConfig) -> ChannelOptions:
-    """The SDK pool options of one endpoint of ``config``."""
-    protocol: Protocol = config.protocol.value
-    context: ssl.SSLContext | None = None
-    server_name: str | None = None
-    if config.tls is not None:
-        context = ssl.create_default_context(cafile=config.tls.ca_file)
-        if not config.tls.verify:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        context = tls_context(context, protocol)
-        server_name = config.tls.server_name
-    pool = config.pool
-    return ChannelOptions(
-        max_connections=pool.max_connections,
-        connect_timeout=config.timeouts.connect,
-        backoff=GATEWAY_BACKOFF,
-        timeouts=ConnectionTimeouts(handshake=None, idle=pool.idle_timeout),
-        protocol=protocol,
-        tls=context,
-        server_hostname=server_name,
-        max_requests=pool.max_requests,
-        max_age=pool.max_age,
-    )
+logger = logging.getLogger("mux.gateway.cluster")
 
 
 class Cluster:
@@ -178,25 +84,65 @@ class Cluster:
         self._credits: dict[str, int] = {}
         self.breakers = Breakers(config.breakers, config.retry, cluster=config.name)
         self.endpoints: list[EndpointState] = []
+        self._resolved: list[dns.Resolved] = []
         self._ring = Ring((), ())
-        self.set_endpoints([(ep, str(ep)) for ep in config.endpoints])
+        self._closed = False
+        self.set_endpoints(dns.static_endpoints(config.endpoints))
 
     # ------------------------------------------------------------ endpoints
 
-    def set_endpoints(self, resolved: list[tuple[Endpoint, str]]) -> None:
+    def set_endpoints(self, resolved: list[dns.Resolved]) -> None:
         """Replace the endpoint set (DNS refresh); kept endpoints keep their state."""
         old = {ep.key: ep for ep in self.endpoints}
         new: list[EndpointState] = []
         for endpoint, key in resolved:
             state = old.pop(key, None)
             if state is None:
-                channel = Channel(key, self._nursery, self._options)
+                options = self._options
+                if options.tls is not None and options.server_hostname is None:
+                    # A resolved address still presents the name's certificate.
+                    options = attrs.evolve(options, server_hostname=endpoint.host)
+                channel = Channel(key, self._nursery, options)
                 state = EndpointState(endpoint, key, channel, weight=endpoint.weight)
+                if self.config.health_check is not None and not self._closed:
+                    self._nursery.start_soon(self._health_loop, state, options)
             new.append(state)
         self.endpoints = new
+        self._resolved = list(resolved)
         for gone in old.values():
             self._nursery.start_soon(gone.channel.aclose)
         self._ring = Ring.build([(ep.key, ep.weight) for ep in new])
+
+    async def start(self) -> None:
+        """Resolve DNS names once and start the refresh task (see :mod:`mux.gateway.dns`)."""
+        if not dns.needs_dns(self.config.endpoints):
+            return
+        with trio.move_on_after(self.config.timeouts.connect):
+            self.set_endpoints(await dns.resolve_all(self.config.endpoints, self._resolved))
+        self._nursery.start_soon(
+            dns.refresh_loop,
+            self.config.endpoints,
+            self.config.dns_refresh,
+            lambda: self._resolved,
+            self.set_endpoints,
+        )
+
+    async def _health_loop(self, ep: EndpointState, options: ChannelOptions) -> None:
+        """Active checks of ``ep`` until it leaves the cluster."""
+        config = self.config.health_check
+        assert config is not None
+        checker = Checker(ep.key, config, options, self._nursery)
+        try:
+            # The first check soon (staggered), then every interval (jittered).
+            await trio.sleep(self._rng.uniform(0, config.interval * max(config.jitter, 0.05)))
+            while any(e is ep for e in self.endpoints):
+                error = await checker.check()
+                if ep.health.record(error is None, config, error):
+                    verdict = "healthy" if ep.health.healthy else f"unhealthy ({error})"
+                    logger.info("cluster %s: endpoint %s is %s", self.name, ep.key, verdict)
+                await trio.sleep(next_wait(config, self._rng))
+        finally:
+            await checker.aclose()
 
     def has_healthy_endpoint(self) -> bool:
         """True when at least one endpoint is healthy and not ejected."""
@@ -304,8 +250,8 @@ class Cluster:
                     endpoint=ep.key,
                 )
             except CallError as exc:
-                error = _gateway_error(exc, ep.key, request)
-            except GatewayError as exc:  # a breaker
+                error = gateway_error(exc, ep.key, request)
+            except GatewayError as exc:  # a breaker, or a request that cannot be sent
                 ep.active -= 1
                 raise exc
             except BaseException:
@@ -359,15 +305,22 @@ class Cluster:
         phase: list[Phase],
     ) -> Call:
         payload = request.body or b""
-        head: Headers = [
-            (b":method", request.method.encode("ascii")),
-            (b":scheme", request.scheme.encode("ascii")),
-            (b":authority", (request.authority or ep.key).encode("ascii")),
-            (b":path", request.path.encode("ascii")),
-            *request.headers,
-        ]
         try:
+            head: Headers = [
+                (b":method", request.method.encode("ascii")),
+                (b":scheme", request.scheme.encode("ascii")),
+                (b":authority", (request.authority or ep.key).encode("ascii")),
+                (b":path", request.path.encode("ascii")),
+                *request.headers,
+            ]
             stream = await driver.open_stream(head, end_stream=request.complete and not payload)
+        except (LocalProtocolError, UnicodeEncodeError) as exc:
+            raise GatewayError(
+                FailureKind.BAD_REQUEST,
+                f"{request.what}: cannot be sent upstream: {exc}",
+                processed=False,
+                endpoint=ep.key,
+            ) from exc
         except Exception as exc:
             error = translate_failure(exc, phase=Phase.QUEUED, stream_id=None, what=request.what)
             if error is None:
@@ -410,6 +363,7 @@ class Cluster:
                     "configured": str(ep.endpoint),
                     "weight": ep.weight,
                     "healthy": ep.healthy,
+                    "health_error": ep.health.last_error,
                     "ejected": ep.outlier.is_ejected(now),
                     "ejections": ep.outlier.ejections,
                     "active": ep.active,
@@ -423,37 +377,32 @@ class Cluster:
 
     async def aclose(self) -> None:
         """Close every pooled connection (GOAWAY on HTTP/2 and mux)."""
+        self._closed = True
         for ep in self.endpoints:
             await ep.channel.aclose()
-
-
-def _gateway_error(exc: CallError, endpoint: str, request: UpstreamRequest) -> GatewayError:
-    processed = exc.processed is not Processed.NOT_PROCESSED
-    if isinstance(exc, ConnectError):
-        kind = FailureKind.CONNECT_FAILED
-    elif isinstance(exc, DeadlineExceeded):
-        kind = FailureKind.TIMEOUT
-    elif isinstance(exc, ClientClosedError):
-        kind = FailureKind.NO_HEALTHY_UPSTREAM
-    else:
-        kind = FailureKind.RESET
-    error = GatewayError(kind, f"{request.what}: {exc}", processed=processed, endpoint=endpoint)
-    error.__cause__ = exc
-    return error
 
 
 @asynccontextmanager
 async def open_clusters(configs: Mapping[str, ClusterConfig]) -> AsyncIterator[dict[str, Cluster]]:
     """Start every cluster (pools, health checks, DNS refresh) in one nursery; stop on exit."""
-    async with trio.open_nursery() as nursery:
-        clusters = {name: Cluster(config, nursery) for name, config in configs.items()}
-        try:
-            yield clusters
-        finally:
-            with trio.CancelScope(shield=True):
+    try:
+        async with trio.open_nursery() as nursery:
+            clusters = {name: Cluster(config, nursery) for name, config in configs.items()}
+            try:
                 for cluster in clusters.values():
-                    await cluster.aclose()
-            nursery.cancel_scope.cancel()
+                    await cluster.start()
+                yield clusters
+            finally:
+                with trio.CancelScope(shield=True):
+                    for cluster in clusters.values():
+                        await cluster.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The nursery is an implementation detail: let the caller's own
+        # exception (or Cancelled) out unwrapped when it is the only one.
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group.exceptions[0].__cause__
+        raise
 
 
 __all__ = ["Cluster", "EndpointState", "UpstreamCall", "UpstreamRequest", "open_clusters"]
