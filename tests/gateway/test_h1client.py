@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import trio
+import trio.testing
 from upstream_procs import hypercorn
 
 import mux_client
@@ -119,7 +120,7 @@ async def test_server_closed_idle_connections_are_not_used() -> None:
         with trio.fail_after(30):
             first = (await client.request("POST", "/echo", body=b"1")).header("x-client-port")
             await trio.sleep(1.6)  # the server closed it meanwhile
-            for i in range(5):
+            for _ in range(5):
                 response = await client.request("POST", "/echo", body=b"again")
                 assert response.status == 200 and response.body == b"again"
             assert response.header("x-client-port") != first
@@ -130,10 +131,12 @@ async def test_idle_timeout_closes_our_side_first(mux_h1: tuple[str, CountingLis
     options = h1(2, timeouts=ConnectionTimeouts(handshake=None, idle=0.2))
     async with mux_client.connect(target, options=options) as client:
         await client.request("POST", "/echo", body=b"a")
-        assert len(client.channel.connections) == 1
+        (conn,) = client.channel.connections
+        assert conn.driver is not None
         with trio.fail_after(5):
-            while client.channel.connections:
-                await trio.sleep(0.05)
+            await conn.driver.wait_closed()  # idle for 0.2 s: closed by us
+            await trio.testing.wait_all_tasks_blocked()
+        assert not client.channel.connections
         assert (await client.request("POST", "/echo", body=b"b")).body == b"b"
         assert listener.accepted == 2
 
