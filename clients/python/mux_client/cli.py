@@ -392,10 +392,10 @@ async def _diagnose(request: _Request) -> str | None:
             with trio.fail_after(min(request.timeout, 3.0)):
                 await trio.aclose_forcefully(await _open(request, None))
         except trio.BrokenResourceError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ssl.SSLCertVerificationError):
+            verify = exc.__cause__
+            if isinstance(verify, ssl.SSLCertVerificationError):
                 return (
-                    f"the certificate of {where} does not verify ({cause.verify_message}): "
+                    f"the certificate of {where} does not verify ({verify.verify_message}): "
                     "pass --cacert FILE with its CA, or --insecure"
                 )
         except (OSError, trio.TooSlowError):
