@@ -179,6 +179,8 @@ async def test_usage_errors_name_flags(plain: str) -> None:
         (["--cacert", "/no/such/ca.pem"], b"--cacert /no/such/ca.pem"),
         (["-d", "@/no/such/file"], b"--data @/no/such/file"),
         (["--target", "x"], b"--target must be HOST:PORT"),
+        (["-H", "mux-timeout: 5"], b"-H cannot set mux-timeout: give --timeout SECONDS"),
+        (["-H", ":path: /x"], b"-H cannot set :path: give the method with -X"),
     ]:
         done = await _call("--target", plain, "/echo", *args)
         assert done.returncode == 1 and flag in done.stderr, (args, done.stderr)

@@ -147,7 +147,12 @@ def _parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
         raise ValueError(f"-H must look like 'name: value', got {text!r}")
-    return name.strip().lower(), value.strip()
+    name = name.strip().lower()
+    if name.startswith(":"):
+        raise ValueError(f"-H cannot set {name}: give the method with -X and the path or URL")
+    if name == "mux-timeout":
+        raise ValueError("-H cannot set mux-timeout: give --timeout SECONDS")
+    return name, value.strip()
 
 
 def _body(data: str | None, stdin: BinaryIO) -> bytes:
