@@ -144,8 +144,10 @@ class _Request:
 
 
 def _parse_header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
+    pseudo = text.startswith(":")  # ":path: /x" names a pseudo-header
+    name, sep, value = text[pseudo:].partition(":")
+    name = ":" * pseudo + name
+    if not sep or not name.strip(": "):
         raise ValueError(f"-H must look like 'name: value', got {text!r}")
     name = name.strip().lower()
     if name.startswith(":"):
