@@ -214,3 +214,20 @@ async def test_terminal_output_ends_with_a_newline(plain: str) -> None:
     assert shown.replace(b"\r\n", b"\n") == b"hi\n"
     piped = await _call("--target", plain, "/echo", "-d", "hi")
     assert piped.stdout == b"hi"
+
+
+async def test_deadline_over_each_protocol_names_the_flag(plain: str) -> None:
+    for protocol in ("mux", "h2", "h1"):
+        done = await _call(
+            "--target", plain, "/delay/5000", "--timeout", "0.3", "--protocol", protocol
+        )
+        assert done.returncode == 1 and done.stdout == b""
+        err = done.stderr.decode()
+        assert "deadline" in err and ("--timeout" in err or "0.3s" in err), (protocol, err)
+        assert "Traceback" not in err
+
+
+async def test_h1_over_tls_to_a_plain_port_gets_the_hint(plain: str) -> None:
+    done = await _call(f"https://{plain}/echo", "-k", "--protocol", "h1")
+    assert done.returncode == 1
+    assert b"does not answer a TLS handshake: drop --tls" in done.stderr

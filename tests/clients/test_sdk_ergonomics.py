@@ -57,7 +57,7 @@ async def test_headers_take_str_keys_case_insensitively(target: str, protocol: s
     assert ("set-cookie", "b=2") in headers.multi_items()
     assert "SET-COOKIE" in headers and "nope" not in headers
     assert headers.get("nope") is None and headers.get("nope", "d") == "d"
-    assert list(headers) == ["content-type", "set-cookie", "x-caf"]
+    assert list(headers) == ["content-type", "set-cookie", "x-caf", "date"]
     assert (b"set-cookie", b"a=1") in headers.raw
     with pytest.raises(KeyError):
         headers["nope"]

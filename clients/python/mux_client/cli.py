@@ -25,7 +25,7 @@ import argparse
 import ssl
 import sys
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import BinaryIO, Final, TextIO
 
 import attrs
@@ -41,7 +41,7 @@ from mux_client.errors import ConnectError, ConnectionLost, Processed
 
 #: Failures reported as one line and exit status 1 (MuxError covers CallError
 #: and a request the protocol rejects, e.g. a bad method or header name).
-_REPORTED = (MuxError, ValueError, OSError, h11.ProtocolError)
+_REPORTED = (MuxError, ValueError, OSError, h11.ProtocolError, trio.BrokenResourceError)
 
 #: Default deadline of ``mux call`` (seconds): a CLI should never hang.
 DEFAULT_TIMEOUT = 30.0
@@ -422,22 +422,27 @@ def _reported(exc: BaseException) -> BaseException | None:
     return exc if isinstance(exc, _REPORTED) else None
 
 
+class Diagnosed(MuxError):
+    """A connection failure explained by :func:`_diagnose` (the message says what to do)."""
+
+
 async def _call(request: _Request, printer: _Printer) -> None:
     """Run the exchange; a connection failure is diagnosed (see :func:`_diagnose`)."""
-    runner: Callable[[_Request, _Printer], object] = (
+    runner: Callable[[_Request, _Printer], Awaitable[None]] = (
         _call_h1 if request.protocol == "h1" else _call_sdk
     )
     try:
-        await runner(request, printer)  # type: ignore[misc]
+        await runner(request, printer)
     except BaseException as exc:
         error = _reported(exc)
-        connecting = isinstance(error, ConnectError | ssl.SSLError | OSError) or (
-            isinstance(error, ConnectionLost | trio.BrokenResourceError) and printer.status == 0
+        failed_to_connect = not isinstance(error, TimeoutError) and (
+            isinstance(error, ConnectError | OSError)
+            or (isinstance(error, ConnectionLost | trio.BrokenResourceError) and not printer.status)
         )
-        if connecting or isinstance(exc, trio.BrokenResourceError):
+        if failed_to_connect:
             reason = await _diagnose(request)
             if reason is not None:
-                raise ConnectionRefusedError(reason) from exc
+                raise Diagnosed(reason) from exc
         raise
 
 
@@ -463,9 +468,8 @@ def main(argv: list[str]) -> int:
         error = _reported(exc)
         if error is None:
             raise
-        message = error.args[0] if isinstance(error, ConnectionRefusedError) else error
         sys.stdout.flush()
-        print(f"mux call: error: {message}", file=sys.stderr)
+        print(f"mux call: error: {error}", file=sys.stderr)
         return 1
     if not 200 <= printer.status < 300:
         print(f"mux call: status {printer.status}", file=sys.stderr)
