@@ -139,8 +139,8 @@ _LIMIT_FLAGS: dict[str, tuple[str, str]] = {
     ),
     "max_frame_size": (
         "max_frame_size",
-        "MAX_FRAME_SIZE mux/msgpack connections advertise and accept, bytes "
-        "(HTTP/2 advertises --h2-max-frame-size)",
+        "MAX_FRAME_SIZE mux/msgpack connections advertise and accept, bytes (HTTP/2 "
+        f"connections advertise {H2_DEFAULT_FRAME_SIZE} unless --h2-max-frame-size is set)",
     ),
     "h2_max_frame_size": (
         "h2_max_frame_size",
