@@ -48,6 +48,7 @@ DELEGATED = {
 _DELEGATED_HELP = {
     "call": "send one request and print the response (a curl for mux, HTTP/2 and HTTP/1.1)",
     "conformance": "check a server or a client against the mux spec or RFC 9113/7541",
+    "gateway": "run the mux gateway: route requests to upstream servers over pooled connections",
 }
 DEFAULT_APP = "mux.server.demo:app"
 
