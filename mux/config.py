@@ -216,7 +216,7 @@ class ServerConfig:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            context.load_cert_chain(self.tls_cert, self.tls_key)
+            context.load_cert_chain(self.tls_cert, self.tls_key, password=self._no_passphrase)
         except ssl.SSLError as exc:
             reason = str(exc.reason or exc).lower().replace("_", " ")
             if "mismatch" in reason:
@@ -228,6 +228,10 @@ class ServerConfig:
             ) from None
         context.set_alpn_protocols(list(ALPN_PROTOCOLS))
         return context
+
+    def _no_passphrase(self) -> str:
+        """OpenSSL asks for an encrypted key's passphrase: refuse instead of prompting."""
+        raise TLSFileError(f"private key {self.tls_key} is encrypted (give an unencrypted key)")
 
 
 def _check_pem(path: str, what: str, marker: bytes) -> None:

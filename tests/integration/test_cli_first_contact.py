@@ -19,6 +19,7 @@ import h2.settings
 import pytest
 import trio
 import trustme
+from cryptography.hazmat.primitives import serialization
 
 from mux import cli
 from mux.config import H2_MAX_FRAME_SIZE, LIMIT_RANGES, ServerConfig
@@ -180,7 +181,16 @@ def pems(tmp_path: Path) -> dict[str, str]:
     for name, blob in files.items():
         blob.write_to_path(str(tmp_path / f"{name}.pem"))
     (tmp_path / "text.pem").write_text("hello\n")
-    return {name: str(tmp_path / f"{name}.pem") for name in [*files, "text"]}
+    encrypted = one.private_key_pem.bytes()
+    key = serialization.load_pem_private_key(encrypted, password=None)
+    (tmp_path / "encrypted_key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    return {name: str(tmp_path / f"{name}.pem") for name in [*files, "text", "encrypted_key"]}
 
 
 @pytest.mark.parametrize(
@@ -192,6 +202,7 @@ def pems(tmp_path: Path) -> dict[str, str]:
         ("cert", "text", "private key file {text} is not PEM"),
         ("key", "key", "certificate file {key} holds a PEM EC PRIVATE KEY, not a certificate"),
         ("cert", "other_key", "private key {other_key} does not match certificate {cert}"),
+        ("cert", "encrypted_key", "private key {encrypted_key} is encrypted"),
     ],
 )
 def test_tls_errors_name_the_file_and_the_problem(
