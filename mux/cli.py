@@ -43,12 +43,16 @@ if TYPE_CHECKING:
 DELEGATED = {
     "call": "mux_client.cli",
     "conformance": "mux.conformance.cli",
+    "doctor": "mux.scale.cli",
+    "bench": "mux.scale.benchcli",
 }
 #: One-line descriptions of the delegated subcommands (``mux --help``).
 _DELEGATED_HELP = {
     "call": "send one request and print the response (a curl for mux, HTTP/2 and HTTP/1.1)",
     "conformance": "check a server or a client against the mux spec or RFC 9113/7541",
     "gateway": "run the mux gateway: route requests to upstream servers over pooled connections",
+    "doctor": "check this machine's limits for N sessions and print the fixes",
+    "bench": "load a mux or HTTP/2 server: requests/s, latency percentiles, held sessions",
 }
 DEFAULT_APP = "mux.server.demo:app"
 
