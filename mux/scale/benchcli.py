@@ -41,7 +41,7 @@ import attrs
 from mux.scale.doctor import read_machine
 from mux.scale.histogram import Histogram
 from mux.scale.plan import ProcessPlan, parse_sources, plan, problems
-from mux.scale.procstat import TreeStats, tree_stats
+from mux.scale.procstat import TreeStats, slab_bytes, tree_stats
 from mux.scale.summary import render_text, summarize
 
 #: Seconds between progress lines when stderr is not a terminal.
@@ -239,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mux bench: cannot connect to {host}:{port}: {why}", file=sys.stderr)
         return 1
     server_before = tree_stats(args.server_pid) if args.server_pid else None
+    slab_before, slab_held = slab_bytes(), None
     if args.server_pid and server_before is None:
         print(f"mux bench: --server-pid {args.server_pid}: no such process", file=sys.stderr)
         return 2
@@ -320,9 +321,13 @@ def run(args: argparse.Namespace) -> int:
                 if args.server_pid:
                     time.sleep(1.0)  # let the server finish accepting and settle
                     server_held = tree_stats(args.server_pid)
+                slab_held = slab_bytes()
             if hold and held_at is not None and now - held_at >= duration:
                 if args.server_pid:
-                    server_held = tree_stats(args.server_pid) or server_held
+                    # RSS and fds at the end of the hold; CPU as when the last one opened.
+                    last = tree_stats(args.server_pid)
+                    if last is not None and server_held is not None:
+                        server_held = attrs.evolve(last, cpu_seconds=server_held.cpu_seconds)
                 for p in procs:
                     if p.popen.stdin is not None and not p.popen.stdin.closed:
                         p.popen.stdin.close()
@@ -365,6 +370,7 @@ def run(args: argparse.Namespace) -> int:
         series=series,
         server_before=server_before,
         server_held=server_held,
+        slab_growth=slab_held - slab_before if slab_held and slab_before else None,
         percentiles=PERCENTILES,
     )
     if args.plot:

@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 ``mux bench --server-pid PID`` reports what the server holds: a supervisor with
 worker processes is one tree, so :func:`tree_stats` finds every descendant of PID
-(``PPid`` in ``/proc/*/status``), sums ``VmRSS`` and counts the entries of
-``/proc/N/fd``. A process that exits while being read is skipped. The root directory
-is a parameter, as in :mod:`mux.scale.doctor`.
+(``PPid`` in ``/proc/*/status``), sums ``VmRSS`` and CPU time (``/proc/N/stat``) and
+counts the entries of ``/proc/N/fd``. A process that exits while being read is
+skipped. The root directory is a parameter, as in :mod:`mux.scale.doctor`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class TreeStats:
     processes: int
     rss_bytes: int
     fds: int
+    #: user + system CPU time used so far by the processes now in the tree.
+    cpu_seconds: float = 0.0
 
 
 def _status(proc: Path, pid: int) -> dict[str, str]:
@@ -34,6 +36,18 @@ def _status(proc: Path, pid: int) -> dict[str, str]:
         name, _, value = line.partition(":")
         fields[name] = value.strip()
     return fields
+
+
+def slab_bytes(root: str | Path = "/") -> int | None:
+    """The kernel's slab memory (``Slab`` in /proc/meminfo), machine-wide."""
+    try:
+        text = (Path(root) / "proc" / "meminfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Slab:"):
+            return int(line.split()[1]) * 1024
+    return None
 
 
 def descendants(pid: int, root: str | Path = "/") -> list[int]:
@@ -59,6 +73,8 @@ def tree_stats(pid: int, root: str | Path = "/") -> TreeStats | None:
     if not (proc / str(pid)).exists():
         return None
     rss = fds = count = 0
+    ticks = 0
+    hertz = os.sysconf("SC_CLK_TCK")
     for member in descendants(pid, root):
         rss_text = _status(proc, member).get("VmRSS")
         if rss_text is None:
@@ -69,4 +85,10 @@ def tree_stats(pid: int, root: str | Path = "/") -> TreeStats | None:
             continue
         rss += int(rss_text.split()[0]) * 1024
         count += 1
-    return TreeStats(processes=count, rss_bytes=rss, fds=fds)
+        try:
+            stat = (proc / str(member) / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return TreeStats(processes=count, rss_bytes=rss, fds=fds, cpu_seconds=ticks / hertz)

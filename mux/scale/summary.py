@@ -9,8 +9,10 @@ the histograms, and derives rates: requests/s is the requests answered over the
 longest load phase of any worker (they run side by side); setup rate is the
 connections opened over the longest setup phase. With ``--server-pid`` the server's
 tree was sampled before the run and while every session was held; the difference per
-held session is the server's cost of one session. The result is a plain JSON-able dict
-(``--json`` prints it as is); :func:`render_text` makes it readable.
+held session is the server's cost of one session (memory), and the CPU time it spent
+accepting them over their number its CPU cost of one connection setup. The result
+is a plain JSON-able dict (``--json`` prints it as is); :func:`render_text` makes it
+readable.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def summarize(
     series: list[tuple[float, float, int]],
     server_before: TreeStats | None,
     server_held: TreeStats | None,
+    slab_growth: int | None = None,
     percentiles: Sequence[float],
 ) -> dict[str, Any]:
     latency, setup = Histogram(), Histogram()
@@ -77,6 +80,12 @@ def summarize(
             "body_bytes": sum(r["body_bytes"] for r in results),
         }
         summary["latency_ms"] = _stats(latency, percentiles, 1000.0)
+    if slab_growth is not None and opened:
+        # Machine-wide (other processes count too): kernel slab per connection held.
+        summary["kernel"] = {
+            "slab_growth_kib": slab_growth // 1024,
+            "slab_per_connection_kib": round(slab_growth / opened / 1024, 2),
+        }
     if server_before is not None:
         server: dict[str, Any] = {
             "processes": server_before.processes,
@@ -92,6 +101,9 @@ def summarize(
             if opened:
                 grown = server_held.rss_bytes - server_before.rss_bytes
                 server["rss_per_session_kib"] = round(grown / opened / 1024, 2)
+                cpu = server_held.cpu_seconds - server_before.cpu_seconds
+                server["cpu_seconds_to_open"] = round(cpu, 2)
+                server["cpu_us_per_session_open"] = round(cpu / opened * 1e6, 1)
         summary["server"] = server
     return summary
 
@@ -121,6 +133,12 @@ def render_text(summary: dict[str, Any]) -> str:
         "errors      "
         + (", ".join(f"{kind}: {count:,}" for kind, count in sorted(errors.items())) or "0")
     )
+    kernel = summary.get("kernel")
+    if kernel:
+        lines.append(
+            f"kernel      slab +{kernel['slab_growth_kib']:,} KiB machine-wide "
+            f"({kernel['slab_per_connection_kib']:.2f} KiB per connection, both ends if local)"
+        )
     server = summary.get("server")
     if server:
         text = (
@@ -131,5 +149,10 @@ def render_text(summary: dict[str, Any]) -> str:
             text += f"; RSS {server['rss_held_kib']:,} KiB, {server['fds_held']:,} fds held"
         if "rss_per_session_kib" in server:
             text += f" ({server['rss_per_session_kib']:.2f} KiB per session)"
+        if "cpu_us_per_session_open" in server:
+            text += (
+                f"\n            server CPU to open them {server['cpu_seconds_to_open']:.2f} s "
+                f"({server['cpu_us_per_session_open']:,.0f} µs per session)"
+            )
         lines.append(text)
     return "\n".join(lines)

@@ -132,6 +132,8 @@ def test_hold_reports_the_servers_rss_and_fds(
     assert isinstance(server_stats, dict)
     assert server_stats["fds_held"] >= server_stats["fds_before"] + 50
     assert server_stats["rss_held_kib"] > 0 and "rss_per_session_kib" in server_stats
+    assert server_stats["cpu_seconds_to_open"] >= 0 and "cpu_us_per_session_open" in server_stats
+    assert "slab_growth_kib" in summary["kernel"]  # type: ignore[operator]
     # The text summary says the same.
     assert bench_main([*argv, "--server-pid", str(proc.pid)]) == 0
     assert "fds held" in capsys.readouterr().out
