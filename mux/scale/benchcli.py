@@ -318,10 +318,11 @@ def run(args: argparse.Namespace) -> int:
                 last_tick, last_done = now, done
             if hold and held_at is None and all(p.held for p in procs):
                 held_at = now
-                if args.server_pid:
-                    time.sleep(1.0)  # let the server finish accepting and settle
-                    server_held = tree_stats(args.server_pid)
+                time.sleep(1.0)  # let the server finish accepting and settle
+                # Slab first: listing /proc/N/fd creates a proc inode per fd (slab).
                 slab_held = slab_bytes()
+                if args.server_pid:
+                    server_held = tree_stats(args.server_pid)
             if hold and held_at is not None and now - held_at >= duration:
                 if args.server_pid:
                     # RSS and fds at the end of the hold; CPU as when the last one opened.

@@ -42,10 +42,10 @@ LISTEN_BACKLOG: Final = 0xFFFF
 #: Server RSS growth per idle session, bytes: ``bench/RESULTS.md`` section (b),
 #: 10,000 idle connections: mux/msgpack 3.04 KiB, h2c 5.69 KiB (rounded up).
 SERVER_BYTES_PER_SESSION: Final[dict[str, int]] = {"mux": 3 * 1024 + 64, "h2": 6 * 1024}
-#: Kernel memory per idle TCP socket, bytes (slab: tcp_sock, socket inode, dentry,
-#: file, ...): measured as the growth of ``Slab`` in /proc/meminfo while holding idle
-#: loopback connections (both ends on one machine, so two sockets per connection);
-#: see ``bench/RESULTS.md``, section "mux bench --hold".
+#: Kernel memory per idle TCP socket, bytes: /proc/slabinfo growth while 10,000 idle
+#: loopback connections (20,000 sockets) were held, per socket: TCP 2,368 + sock_inode
+#: 832 + dentry 192 + filp 192 + ~2.3 eventpoll items x 128 = ~3.9 KiB (rounded up; no
+#: buffers while idle). ``bench/RESULTS.md``, section "mux bench --hold".
 KERNEL_BYTES_PER_SOCKET: Final = 4 * 1024
 #: File descriptors a process keeps for itself (listeners, epoll, pipes, logs, stdio).
 FD_RESERVE: Final = 64
