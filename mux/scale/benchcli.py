@@ -16,8 +16,9 @@ Theory of operation
 5. Merge the workers' histograms and counts into one summary: printed, or ``--json``;
    ``--plot FILE`` draws it (:mod:`mux.scale.plot`).
 
-Exit status: 0 when the run did what it was asked (every connection held, or at least
-one request answered; errors are reported either way), 1 when it could not (dead
+Exit status: 0 when the run did what it was asked (every connection opened and still
+open at the end of the hold, or at least one request answered; errors are reported
+either way), 1 when it could not (dead
 target, nothing answered, a worker failed), 2 on a usage error or a refused run.
 """
 
@@ -282,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
     last_tick, last_done = started, 0
     server_held: TreeStats | None = None
     held_at: float | None = None
+    open_at_end: int | None = None
     finished = 0
     by_index: dict[int, _Proc] = {p.plan.index: p for p in procs}
     try:
@@ -333,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
                     if p.popen.stdin is not None and not p.popen.stdin.closed:
                         p.popen.stdin.close()
                 held_at = float("inf")
+                open_at_end = sum(p.open for p in procs)
             open_now = sum(p.open for p in procs)
             rate = series[-1][1] if series else 0.0
             progress.show(
@@ -372,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
         server_before=server_before,
         server_held=server_held,
         slab_growth=slab_held - slab_before if slab_held and slab_before else None,
+        open_at_end=open_at_end,
         percentiles=PERCENTILES,
     )
     if args.plot:
@@ -387,7 +391,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
     print(json.dumps(summary, indent=2) if args.json else render_text(summary))
     if hold:
-        return 0 if summary["connections"]["opened"] == connections else 1
+        kept = open_at_end if open_at_end is not None else summary["connections"]["opened"]
+        return 0 if summary["connections"]["opened"] == connections == kept else 1
     return 0 if summary["requests"]["done"] > 0 else 1
 
 

@@ -43,6 +43,7 @@ def summarize(
     server_before: TreeStats | None,
     server_held: TreeStats | None,
     slab_growth: int | None = None,
+    open_at_end: int | None = None,
     percentiles: Sequence[float],
 ) -> dict[str, Any]:
     latency, setup = Histogram(), Histogram()
@@ -64,6 +65,7 @@ def summarize(
         "source_addresses": sources,
         "connections": {
             "opened": opened,
+            "open_at_end": open_at_end,
             "setup_seconds": round(setup_seconds, 3),
             "per_second": round(opened / setup_seconds, 1) if setup_seconds > 0 else None,
             "setup_ms": _stats(setup, percentiles, 1000.0),
@@ -120,7 +122,12 @@ def render_text(summary: dict[str, Any]) -> str:
         f"{summary['processes']} process(es), {summary['source_addresses'] or 'default'} "
         "source address(es)",
         f"connections {conns['opened']:,} opened in {conns['setup_seconds']:.2f} s"
-        + (f" ({conns['per_second']:,.0f}/s)" if conns["per_second"] else ""),
+        + (f" ({conns['per_second']:,.0f}/s)" if conns["per_second"] else "")
+        + (
+            f", {conns['open_at_end']:,} still open at the end of the hold"
+            if conns["open_at_end"] is not None
+            else ""
+        ),
         _latency_line("setup", conns["setup_ms"]),
     ]
     if "requests" in summary:

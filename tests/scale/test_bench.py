@@ -128,6 +128,7 @@ def test_hold_reports_the_servers_rss_and_fds(
     status, summary = run_json(capsys, [*argv, "--server-pid", str(proc.pid)])
     assert status == 0
     assert summary["mode"] == "hold" and summary["connections"]["opened"] == 50  # type: ignore[index]
+    assert summary["connections"]["open_at_end"] == 50  # type: ignore[index]
     server_stats = summary["server"]
     assert isinstance(server_stats, dict)
     assert server_stats["fds_held"] >= server_stats["fds_before"] + 50
