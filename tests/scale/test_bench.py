@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mux import cli as mux_cli
 from mux.scale.benchcli import main as bench_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,7 +150,7 @@ def _dead_port() -> int:
 
 def test_dead_target_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     port = _dead_port()
-    assert bench_main(["--target", f"127.0.0.1:{port}", "-n", "10"]) == 1
+    assert mux_cli.main(["bench", "--target", f"127.0.0.1:{port}", "-n", "10"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"mux bench: cannot connect to 127.0.0.1:{port}: Connection refused\n"
