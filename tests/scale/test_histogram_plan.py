@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import attrs
 import pytest
@@ -136,3 +137,36 @@ def test_problems_fds_per_process_and_ports_per_source() -> None:
         )
         == []
     )
+
+
+def test_plot_html_is_self_contained_and_png_needs_matplotlib(tmp_path: Path) -> None:
+    from mux.scale.plot import write_plot
+
+    latency = hg.Histogram()
+    for value in (900, 1_000, 1_100, 50_000):
+        latency.record(value)
+    summary: dict[str, object] = {
+        "mode": "closed-loop",
+        "target": "127.0.0.1:1",
+        "protocol": "mux",
+        "processes": 1,
+        "source_addresses": 0,
+        "connections": {
+            "opened": 1,
+            "open_at_end": None,
+            "setup_seconds": 0.01,
+            "per_second": 100.0,
+            "setup_ms": {"p50": 1.0},
+        },
+        "errors": {},
+        "series": [{"t": 1.0, "req_per_s": 4.0, "open": 1}],
+    }
+    page = tmp_path / "out.html"
+    write_plot(str(page), summary, latency)
+    text = page.read_text()
+    assert text.count("<svg") == 3 and "<script" not in text and "src=" not in text
+    try:
+        import matplotlib  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        with pytest.raises(OSError, match="matplotlib"):
+            write_plot(str(tmp_path / "out.png"), summary, latency)
