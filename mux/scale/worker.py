@@ -21,6 +21,9 @@ puts job *i* in the queue at ``t0 + i / rate`` and latency runs from that *sched
 time, so a slow server that makes requests queue up shows the waiting in the latency
 (no coordinated omission). ``requests`` bounds the jobs, ``duration`` the time.
 
+An established connection that ends before we close it is counted as an error
+(``lost: GOAWAY <code>`` or ``lost: closed``).
+
 Hold mode opens ``connections`` at ``open_rate`` per second (job *i* starts at
 ``i / open_rate``, at most :data:`MAX_CONNECTING` handshakes at once), reports ``held``
 and keeps them until stdin closes (the parent decides when to let go, after sampling
@@ -40,6 +43,7 @@ import attrs
 import trio
 
 from mux.driver.connection import ConnectionDriver
+from mux.errors import ErrorCode
 from mux.scale.histogram import Histogram
 from mux_client.transport import make_engine
 
@@ -79,6 +83,17 @@ def error_kind(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def lost_reason(driver: ConnectionDriver) -> str:
+    """Why an established connection ended: the server's GOAWAY code, or ``closed``."""
+    goaway = driver.goaway
+    if goaway is None:
+        return "closed"
+    try:
+        return "GOAWAY " + ErrorCode(goaway.error_code).name
+    except ValueError:
+        return f"GOAWAY {goaway.error_code}"
+
+
 @attrs.define
 class Stats:
     latency: Histogram = attrs.Factory(Histogram)
@@ -108,6 +123,9 @@ class Worker:
         self.config = config
         self.stats = Stats()
         self.drivers: list[ConnectionDriver] = []
+        self._established: set[ConnectionDriver] = set()
+        #: Set once we close the connections ourselves (their ends are not errors).
+        self.releasing = False
         self._family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
         self._headers = [
             (b":method", b"GET"),
@@ -144,6 +162,7 @@ class Worker:
         stats.setup.record(int((now - started) * 1e6))
         stats.opened += 1
         self.drivers.append(driver)
+        self._established.add(driver)
         return driver
 
     async def _run(self, driver: ConnectionDriver) -> None:
@@ -152,6 +171,8 @@ class Worker:
             await driver.run()
         finally:
             self.stats.open -= 1
+            if driver in self._established and not self.releasing:
+                self.stats.error("lost: " + lost_reason(driver))
 
     async def open_all(self, nursery: trio.Nursery, rate: float) -> None:
         limiter = trio.CapacityLimiter(MAX_CONNECTING)
@@ -254,7 +275,11 @@ class Worker:
             "errors": stats.errors,
             "latency": stats.latency.to_json(),
             "setup": stats.setup.to_json(),
-            "setup_seconds": (stats.last_connect or 0.0) - (stats.first_connect or 0.0),
+            "setup_seconds": (
+                stats.last_connect - stats.first_connect
+                if stats.last_connect is not None and stats.first_connect is not None
+                else 0.0
+            ),
             "load_seconds": (stats.load_ended or 0.0) - (stats.load_started or 0.0),
             "body_bytes": stats.body_bytes,
         }
@@ -276,6 +301,7 @@ async def main_async(config: WorkerConfig) -> None:
                 await _wait_stdin_closed()
             else:
                 await worker.run_load()
+            worker.releasing = True
             for driver in worker.drivers:
                 conns.start_soon(driver.aclose)
         stop.set()

@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from mux import cli as mux_cli
 from mux.scale.benchcli import main as bench_main
+from mux.scale.procstat import tree_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'python'}"}
@@ -139,6 +142,35 @@ def test_hold_reports_the_servers_rss_and_fds(
     # The text summary says the same.
     assert bench_main([*argv, "--server-pid", str(proc.pid)]) == 0
     assert "fds held" in capsys.readouterr().out
+
+
+def test_sessions_the_server_drops_during_a_hold_are_errors(
+    server: tuple[str, subprocess.Popen[bytes]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    address, proc = server
+    baseline = tree_stats(proc.pid)
+    assert baseline is not None
+
+    def stop_server_once_held() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            stats = tree_stats(proc.pid)
+            if stats is None or stats.fds >= baseline.fds + 20:
+                break
+            time.sleep(0.05)
+        time.sleep(2.0)  # accepted; let the 20 handshakes finish
+        proc.terminate()  # graceful shutdown: GOAWAY to every held session
+
+    watcher = threading.Thread(target=stop_server_once_held)
+    watcher.start()
+    try:
+        status, summary = run_json(capsys, ["--target", address, "--hold", "20", "-D", "6"])
+    finally:
+        watcher.join()
+    assert status == 1, summary
+    assert summary["connections"]["opened"] == 20  # type: ignore[index]
+    assert summary["connections"]["open_at_end"] == 0  # type: ignore[index]
+    assert summary["errors"] == {"lost: GOAWAY NO_ERROR": 20}
 
 
 def _dead_port() -> int:
