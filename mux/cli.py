@@ -35,6 +35,14 @@ from mux.config import (
     ServerConfig,
 )
 from mux.server.app import Handler
+from mux.workers import (
+    WORKER_HEADER,
+    WorkerRole,
+    effective_workers,
+    parse_workers,
+    raise_nofile_limit,
+    run_supervisor,
+)
 
 if TYPE_CHECKING:
     from mux.server.server import Server
@@ -205,6 +213,20 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             help=f"{text}; {low}..{high} (default: {defaults[name]})",
         )
     p.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port through SO_REUSEPORT (Linux), under a "
+        "supervisor that restarts them and drains them all on SIGTERM; 'auto': one per core",
+    )
+    p.add_argument(
+        "--worker-header",
+        action="store_true",
+        help="name the worker in a mux-worker response header (always on with --workers > 1)",
+    )
+    p.add_argument("--worker-of", help=argparse.SUPPRESS)  # internal: see mux.workers
+    p.add_argument(
         "--no-tune-allocator",
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
@@ -300,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(handler: Handler, config: ServerConfig) -> None:
+async def _serve(handler: Handler, config: ServerConfig, role: WorkerRole | None = None) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
@@ -313,7 +335,12 @@ async def _serve(handler: Handler, config: ServerConfig) -> None:
                 for lst in server.listeners
                 if isinstance(lst, trio.SocketListener)
             ]
-            print("mux: serving on " + ", ".join(f"{n[0]}:{n[1]}" for n in names), flush=True)
+            addresses = [f"{n[0]}:{n[1]}" for n in names]
+            if role is None:
+                print("mux: serving on " + ", ".join(addresses), flush=True)
+            else:
+                role.ready(addresses)
+                nursery.start_soon(role.watch_supervisor, server.shutdown)
         nursery.cancel_scope.cancel()
 
 
@@ -330,8 +357,16 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
             server.shutdown()
 
 
-def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
+    try:
+        role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
+    except ValueError as exc:
+        print(f"mux serve: {exc}", file=sys.stderr)
+        return 2
+    who = "" if role is None else f"worker {role.index} "
+    logging.basicConfig(
+        level=args.log_level.upper(), format=f"%(asctime)s {who}%(name)s %(message)s"
+    )
     try:
         handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:
@@ -345,12 +380,25 @@ def _run_serve(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    workers = 1 if role is not None else effective_workers(args.workers, "mux serve")
+    if workers > 1:
+        return run_supervisor(
+            argv, workers, listen=args.listen, drain_timeout=args.drain_timeout, prog="mux serve"
+        )
+    raise_nofile_limit("mux serve" if role is None else role.name)
+    if role is not None:
+        config = attrs.evolve(config, reuse_port=True)
+    if args.worker_header or (role is not None and role.count > 1):
+        from mux.server.workertag import tag_responses
+
+        index = "1" if role is None else str(role.index)
+        handler = tag_responses(handler, WORKER_HEADER, index.encode())
     if not args.no_tune_allocator:
         from mux.allocator import tune_allocator
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config)
+        trio.run(_serve, handler, config, role)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:
@@ -393,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _delegate(args_list[0], args_list[1:])
     args = build_parser().parse_args(args_list)
     if args.command == "serve":
-        return _run_serve(args)
+        return _run_serve(args, args_list)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -52,6 +52,7 @@ from mux.core.sniff import Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
 from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
 from mux.server.app import Handler, stream_handler
+from mux.workers import open_reuseport_listeners
 
 logger = logging.getLogger("mux.server")
 
@@ -169,7 +170,10 @@ class Server:
     ) -> None:
         """Accept and serve connections until :meth:`shutdown` completes."""
         if listeners is None:
-            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            if self.config.reuse_port:
+                listeners = await open_reuseport_listeners(self.config.host, self.config.port)
+            else:
+                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.listeners = list(listeners)
         try:
             await self._serve(task_status)
