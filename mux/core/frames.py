@@ -269,8 +269,11 @@ def decode_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def encode_settings(settings: Mapping[int, int]) -> bytes:
-    """Encode a SETTINGS payload: a msgpack map ``{uint id: uint value}``."""
-    packed: bytes = msgpack.packb(dict(settings), use_bin_type=True)
+    """Encode a SETTINGS payload: a msgpack map ``{uint id: uint value}``.
+
+    Entries go out in ascending id order, the canonical encoding (spec Sections 1.2, 6).
+    """
+    packed: bytes = msgpack.packb(dict(sorted(settings.items())), use_bin_type=True)
     return packed
 
 
