@@ -9,8 +9,10 @@ issues commands that *queue* bytes in one ``bytearray``, and drains them with
 :meth:`MuxConnection.data_to_send_chunks` (a list for a vectored send). A DATA
 payload of at least :data:`BY_REFERENCE` bytes given as ``bytes`` is queued
 as memoryviews of it (``bytes`` is immutable), never copied into the buffer.
-No clock, no I/O: keepalive and timeouts
-belong to the driver (it calls :meth:`ping` and :meth:`close_connection`).
+No I/O, and no timers: keepalive and timeouts belong to the driver (it
+calls :meth:`ping` and :meth:`close_connection`). The one clock reading
+(``clock``, monotonic by default) tells a peer's keepalive PINGs, at most one
+per the KEEPALIVE_INTERVAL it advertised, from a PING flood (spec 9.3).
 
 The class is split by concern into one slotted hierarchy (no extra objects,
 no indirection on the hot path):
