@@ -102,6 +102,12 @@ class MuxConnection(FrameReceiver):
         return self._goaway_received_id is not None
 
     @property
+    def streams_exhausted(self) -> bool:
+        """The peer opened as many streams as ``limits.max_streams_per_connection``:
+        our GOAWAY naming the last one is queued and it is final (no second step)."""
+        return self._opened >= self.limits.max_streams_per_connection
+
+    @property
     def is_closed(self) -> bool:
         """A connection error, an error GOAWAY or EOF ended the connection."""
         return self._closed

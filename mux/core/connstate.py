@@ -214,6 +214,15 @@ class ConnectionState:
         self._keepalive_at = now
         return True
 
+    def _stream_cap_reached(self, sid: int) -> None:
+        """The peer opened its last stream for this connection: GOAWAY(NO_ERROR, ``sid``).
+
+        Graceful (spec 9.1, 11.2): ``sid`` and the streams below it complete,
+        higher ids are refused, the client moves on to a new connection.
+        """
+        if self._goaway_sent_id is None or self._goaway_sent_id > sid:
+            self._queue_goaway(sid, 0, b"streams per connection limit reached")
+
     def _count_reset(self) -> None:
         self._resets += 1
         if self._resets > self.limits.max_premature_resets and 2 * self._resets > self._opened:

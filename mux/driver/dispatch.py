@@ -228,6 +228,10 @@ class ReaderMixin(TimersMixin):
         self._active_handlers += 1
         self._idle_since = self._park_at = None
         self._nursery.start_soon(self._run_handler, stream, name="mux stream handler")
+        if getattr(self._engine, "streams_exhausted", False):
+            # The engine sent its final GOAWAY (streams per connection, spec
+            # 11.2): close once the streams are done, as after a shutdown.
+            self._final_goaway_sent = True
 
     def _on_response(self, event: ev.ResponseReceived) -> None:
         stream = self._streams.get(event.stream_id)
