@@ -15,7 +15,7 @@ from mux.core.frames import PREFACE
 from mux.core.limits import ProtocolLimits
 from mux.core.settings import SettingId
 from mux.errors import CalmDownError, ErrorCode
-from tests.core.helpers import FrameFactory
+from helpers import FrameFactory
 
 F = FrameFactory()
 BUDGET = 5
