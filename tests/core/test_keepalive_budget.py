@@ -9,13 +9,13 @@ or a burst of them, still trip ENHANCE_YOUR_CALM.
 from __future__ import annotations
 
 import pytest
+from helpers import FrameFactory
 
 from mux.core.connection import MuxConnection
 from mux.core.frames import PREFACE
 from mux.core.limits import ProtocolLimits
 from mux.core.settings import SettingId
 from mux.errors import CalmDownError, ErrorCode
-from helpers import FrameFactory
 
 F = FrameFactory()
 BUDGET = 5
