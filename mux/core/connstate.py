@@ -98,6 +98,7 @@ class ConnectionState:
         "_out",
         "_pending",
         "_piece_live",
+        "_progress_mark",
         "_queued_control",
         "_recv_unannounced",
         "_recv_window",
@@ -133,6 +134,9 @@ class ConnectionState:
         self._decoder.max_buffered = max(MAX_BUFFERED_FLOOR, DEFAULT_SETTINGS.max_header_list_size)
         # The DATA frame whose pieces still arrive was accepted (see receive.py).
         self._piece_live = False
+        # (partial DATA frame serial, FRAME_PROGRESS units of it) at the last
+        # frame-timer restart (MuxConnection.take_frame_progress).
+        self._progress_mark = (0, 0)
         self._initiated = self._closed = self._got_settings = False
         self._local: Settings = DEFAULT_SETTINGS  # acknowledged by the peer
         self._effective: Settings = DEFAULT_SETTINGS  # loosest of acked + pending
