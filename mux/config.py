@@ -20,6 +20,7 @@ certificate or key cannot be used (:class:`TLSFileError`).
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -74,6 +75,11 @@ def _default_limits() -> ProtocolLimits:
     from mux.core.limits import endpoint_limits
 
     return endpoint_limits()
+
+
+@functools.lru_cache(maxsize=16)
+def _with_keepalive(limits: ProtocolLimits, ms: int) -> ProtocolLimits:
+    return attrs.evolve(limits, keepalive_interval_ms=ms)
 
 
 @attrs.frozen
@@ -172,6 +178,15 @@ class ServerConfig:
     def _check_port(self, attribute: attrs.Attribute[int], value: int) -> None:
         if not 0 <= value <= 65535:
             raise ValueError(f"port must be in 0..65535, got {value}")
+
+    def mux_limits(self) -> ProtocolLimits:
+        """``limits`` advertising the KEEPALIVE_INTERVAL this server really uses (spec 9.3).
+
+        The driver pings after ``keepalive_interval`` seconds without input, so
+        that is what the peer is told (0 when disabled); one object per value.
+        """
+        ms = 0 if self.keepalive_interval is None else round(self.keepalive_interval * 1000)
+        return _with_keepalive(self.limits, min(ms, 2**32 - 1))
 
     def connection_timeouts(self) -> ConnectionTimeouts:
         """The per-connection timers this configuration asks for."""
