@@ -223,7 +223,13 @@ class ReaderMixin(TimersMixin):
             self._engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             return
         driver = cast("ConnectionDriver", self)  # the only concrete subclass
-        stream = Stream(driver, stream_id, headers=event.headers, remote_ended=event.end_stream)
+        stream = Stream(
+            driver,
+            stream_id,
+            headers=event.headers,
+            remote_ended=event.end_stream,
+            head=_is_head(event.headers),
+        )
         self._streams[stream_id] = stream
         self._active_handlers += 1
         self._idle_since = self._park_at = None
@@ -311,6 +317,16 @@ class ReaderMixin(TimersMixin):
             if self._read_lot is not None:
                 self._read_lot.unpark_all()
         self._became_quieter()
+
+
+def _is_head(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True for a HEAD request (looks at the pseudo-headers only)."""
+    for name, value in headers:
+        if name == b":method":
+            return value == b"HEAD"
+        if not name.startswith(b":"):
+            break
+    return False
 
 
 DISPATCH: dict[type, Callable[[ReaderMixin, ev.Event], None]] = {

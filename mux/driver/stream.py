@@ -20,6 +20,11 @@ bounded by the window we advertise; :meth:`Stream.receive_data` acknowledges
 each chunk to the engine only when the application takes it, so credit goes
 back to the peer only as fast as the application consumes.
 
+HEAD (server side): the response to a HEAD request is its headers only,
+whatever the handler writes: :meth:`Stream.send_headers` sends them with
+END_STREAM (``content-length`` kept) and later body, trailers and ``end``
+calls are dropped, so every protocol (HTTP/2, mux, HTTP/1.1) behaves alike.
+
 Errors: once reset, every call raises :class:`mux.errors.StreamReset`
 (:class:`mux.errors.StreamRefused` for REFUSED_STREAM); when the connection
 ends they raise :class:`mux.errors.ConnectionClosed`. A stream whose peer half
@@ -76,9 +81,11 @@ class Stream:
     __slots__ = (
         "_buffered",
         "_chunks",
+        "_discard_left",
         "_driver",
         "_error",
         "_handler_scope",
+        "_head",
         "_headers_sent",
         "_local_ended",
         "_lot",
@@ -101,6 +108,7 @@ class Stream:
         headers: Headers | None = None,
         remote_ended: bool = False,
         headers_sent: bool = False,
+        head: bool = False,
     ) -> None:
         self._driver = driver
         self.stream_id = stream_id
@@ -120,6 +128,10 @@ class Stream:
         self._error: BaseException | None = None
         self._lot: trio.lowlevel.ParkingLot | None = None
         self._handler_scope: trio.CancelScope | None = None
+        #: Server side of a HEAD request: the response is its headers only.
+        self._head = head
+        #: Request body bytes still discarded after an early response (-1: not discarding).
+        self._discard_left = -1
 
     def __repr__(self) -> str:
         return (
@@ -179,7 +191,7 @@ class Stream:
         self._check_sendable()
         if self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: headers already sent")
-        if end_stream:
+        if end_stream or self._head:
             self._driver._engine.send_headers(self.stream_id, headers, end_stream=True)
             self._headers_sent = True
             self._driver._wake_writer()
@@ -198,6 +210,9 @@ class Stream:
         by this stream's next command (like deferred headers), so an
         :meth:`end` right after it becomes END_STREAM on that DATA frame.
         """
+        if self._head_answered():
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before data")
@@ -238,6 +253,8 @@ class Stream:
     async def end(self) -> None:
         """Half-close our side (empty END_STREAM)."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._head_answered():
+            return
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before ending")
@@ -251,6 +268,8 @@ class Stream:
     async def send_trailers(self, trailers: Headers) -> None:
         """Send trailing headers; they end our side of the stream."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._head_answered():
+            return
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before trailers")
@@ -421,6 +440,11 @@ class Stream:
         if data is not None:
             engine.send_data(self.stream_id, data, end_stream=end_stream)
         self._driver._wake_writer()
+
+    def _head_answered(self) -> bool:
+        """True when this answers HEAD and the headers went out (with
+        END_STREAM): body, trailers and end are dropped (RFC 9110 §9.3.2)."""
+        return self._head and self._headers_sent and self._error is None
 
     def _check_sendable(self) -> None:
         if self._error is not None:
