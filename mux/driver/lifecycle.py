@@ -25,6 +25,12 @@ side asked to end the connection (:meth:`LifecycleMixin._stop_linger`: ``aclose`
 shutdown, which also stops a linger under way); an outside cancellation (a
 server's drain timeout) interrupts it like any wait.
 
+**Early responses**: a handler that completes its response before the
+request body ended (404, 413, an early error) leaves the stream to
+:meth:`LifecycleMixin._discard_request_body`, which reads and drops the rest,
+credit returned at once, within :data:`DISCARD_TIME` and
+:data:`DISCARD_BYTES`, and resets with NO_ERROR only past them.
+
 Graceful shutdown (:meth:`LifecycleMixin.start_graceful_shutdown`) on a server
 sends GOAWAY(2**31-1) and a PING; on the PONG (or after ``shutdown_ping``
 seconds) it sends the final GOAWAY(last processed id) and closes once no
@@ -35,6 +41,7 @@ stops opening streams and closes once idle.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 from typing import TYPE_CHECKING
 
@@ -48,6 +55,14 @@ if TYPE_CHECKING:
     from mux.driver.stream import Stream
 
 logger = logging.getLogger("mux.driver")
+
+#: After an early response (the handler finished before the request body did),
+#: the rest of the body is read and dropped for at most this many seconds...
+DISCARD_TIME = 1.0
+#: ...and this many bytes (flow-controlled), like nginx's discarded body; past
+#: either bound the stream is reset with NO_ERROR (HTTP/1.1: the connection
+#: closes after the response).
+DISCARD_BYTES = 1024 * 1024
 
 _SO_RCVLOWAT: int | None = getattr(socket, "SO_RCVLOWAT", None)
 
@@ -102,12 +117,26 @@ class LifecycleMixin(WriterMixin):
         finally:
             stream._handler_scope = None
             self._active_handlers -= 1
-            if not stream.local_ended:
-                stream.reset(ErrorCode.INTERNAL_ERROR)
-            elif not stream.is_done:
-                # Response complete, request body unread: tell the peer to stop.
-                stream.reset(ErrorCode.NO_ERROR)
-            self._became_quieter()
+            try:
+                if not stream.local_ended:
+                    stream.reset(ErrorCode.INTERNAL_ERROR)
+                elif not stream.is_done:
+                    await self._discard_request_body(stream)
+            finally:
+                self._became_quieter()
+
+    async def _discard_request_body(self, stream: Stream) -> None:
+        """Response complete, request body not: read and drop the rest for at
+        most :data:`DISCARD_TIME` s and :data:`DISCARD_BYTES` bytes, then
+        reset with NO_ERROR (a no-op if the body ended meanwhile)."""
+        stream.deadline = math.inf  # bounded by DISCARD_TIME instead
+        stream._discard_rest(DISCARD_BYTES)
+        try:
+            with trio.move_on_after(DISCARD_TIME):
+                while not stream.is_done:
+                    await stream._park()
+        finally:
+            stream.reset(ErrorCode.NO_ERROR)
 
     def _became_quieter(self) -> None:
         if not self._streams and not self._active_handlers:

@@ -25,6 +25,13 @@ whatever the handler writes: :meth:`Stream.send_headers` sends them with
 END_STREAM (``content-length`` kept) and later body, trailers and ``end``
 calls are dropped, so every protocol (HTTP/2, mux, HTTP/1.1) behaves alike.
 
+Early responses (server side): when a handler completes its response before
+the request body has all arrived, the rest of the body is read and dropped
+(credit returned at once) for a bounded time and byte count, and the stream is
+reset with NO_ERROR only past the bound (:meth:`Stream._discard_rest`, bounds
+in :mod:`mux.driver.lifecycle`), as nginx discards a body: a client still
+sending sees its stream end normally instead of a reset.
+
 Errors: once reset, every call raises :class:`mux.errors.StreamReset`
 (:class:`mux.errors.StreamRefused` for REFUSED_STREAM); when the connection
 ends they raise :class:`mux.errors.ConnectionClosed`. A stream whose peer half
@@ -353,6 +360,9 @@ class Stream:
     # ------------------------------------------------ driver-side (internal)
 
     def _on_data(self, data: bytes, flow: int, end_stream: bool) -> None:
+        if self._discard_left >= 0:
+            self._discard_data(flow, end_stream)
+            return
         if data:
             if self._chunks is None:
                 self._chunks = deque()
@@ -362,6 +372,28 @@ class Stream:
             self._driver._acknowledge(self.stream_id, flow)
         if end_stream:
             self._end_remote()
+        self._wake()
+
+    def _discard_rest(self, limit: int) -> None:
+        """The response is complete but the request body is not: from now on
+        take and drop up to ``limit`` more body bytes, returning their credit
+        at once (buffered chunks too); past it, reset with NO_ERROR."""
+        self._discard_left = limit
+        if self._chunks:
+            flow = sum(f for _, f in self._chunks) + self._unacked
+            self._chunks.clear()
+            self._buffered = self._unacked = 0
+            self._driver._acknowledge(self.stream_id, flow)
+
+    def _discard_data(self, flow: int, end_stream: bool) -> None:
+        if flow:
+            self._driver._acknowledge(self.stream_id, flow)
+        self._discard_left -= flow
+        if end_stream:
+            self._end_remote()
+        elif self._discard_left < 0:
+            self._discard_left = 0
+            self.reset(ErrorCode.NO_ERROR)
         self._wake()
 
     def _on_response(self, headers: Headers, end_stream: bool) -> None:
