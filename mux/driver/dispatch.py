@@ -300,6 +300,11 @@ class ReaderMixin(TimersMixin):
             for stream in [s for s in self._streams.values() if s.stream_id > last]:
                 stream._fail(self._stream_error(stream, "peer sent GOAWAY"))
         self._unpark_slots()
+        if getattr(self._engine, "is_closed", False):
+            # The engine ended with the GOAWAY (mux, an error code: spec 9.1):
+            # nothing more can be sent, so the streams end now.
+            self._close(self._peer_goaway_error())
+            return
         self._maybe_finish()
 
     def _on_connection_closed(self, event: ev.ConnectionClosed) -> None:

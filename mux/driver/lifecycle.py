@@ -36,6 +36,12 @@ sends GOAWAY(2**31-1) and a PING; on the PONG (or after ``shutdown_ping``
 seconds) it sends the final GOAWAY(last processed id) and closes once no
 stream or handler is left (:meth:`LifecycleMixin._maybe_finish`). A client
 stops opening streams and closes once idle.
+
+The peer's GOAWAY (any code) does not close the connection under its
+in-flight streams: they complete and PINGs are answered; then we send our own
+GOAWAY (NO_ERROR, the last stream processed: RFC 9113 §6.8) and close, naming
+the peer's error code if it carried one. An engine that the peer's GOAWAY
+closed at once (mux with an error code, spec 9.1) closes the driver at once.
 """
 
 from __future__ import annotations
@@ -167,16 +173,24 @@ class LifecycleMixin(WriterMixin):
         if self._closing or self._streams or self._active_handlers:
             return
         goaway = self._goaway
-        if goaway is not None and goaway.error_code != ErrorCode.NO_ERROR:
-            # The peer ended the connection for an error: say which, not "gracefully".
-            debug = goaway.debug_data[:200].decode("utf-8", "replace")
-            reason = f"peer sent GOAWAY({code_name(goaway.error_code)})"
-            self._close(
-                ConnectionClosed(reason + (f": {debug}" if debug else ""), code=goaway.error_code)
-            )
-        elif self._final_goaway_sent or goaway is not None:
+        if goaway is not None:
+            # The peer's GOAWAY, its streams done: answer with ours (RFC 9113
+            # §6.8: say what was processed before closing), then close.
+            answer = None if self._final_goaway_sent else ErrorCode.NO_ERROR
+            self._close(self._peer_goaway_error(), answer, b"closing after the peer's GOAWAY")
+        elif self._final_goaway_sent:
             done = ConnectionClosed("connection shut down gracefully", code=ErrorCode.NO_ERROR)
             self._close(done)
+
+    def _peer_goaway_error(self) -> ConnectionClosed:
+        """Why the connection ends after the peer's GOAWAY: with an error code,
+        that error named (not "gracefully")."""
+        goaway = self._goaway
+        if goaway is None or goaway.error_code == ErrorCode.NO_ERROR:
+            return ConnectionClosed("connection shut down gracefully", code=ErrorCode.NO_ERROR)
+        debug = goaway.debug_data[:200].decode("utf-8", "replace")
+        reason = f"peer sent GOAWAY({code_name(goaway.error_code)})"
+        return ConnectionClosed(reason + (f": {debug}" if debug else ""), code=goaway.error_code)
 
     # ----------------------------------------------------------------- close
 
