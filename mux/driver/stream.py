@@ -39,7 +39,10 @@ already ended (END_STREAM received) still yields its buffered body afterwards.
 A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowError`
 after resetting the stream with CANCEL. A sender that gets no credit for the
 driver's ``send_stall`` seconds (zero-window hold, CVE-2016-1546) has its
-stream reset with CANCEL and gets :class:`mux.errors.StreamReset`.
+stream reset with CANCEL and gets :class:`mux.errors.StreamReset`; when every
+unfinished stream of the connection is held so, the connection itself is
+closed with GOAWAY(ENHANCE_YOUR_CALM) (a peer that holds everything gains
+nothing by opening new streams as the old ones are reset).
 """
 
 from __future__ import annotations
@@ -519,7 +522,10 @@ class Stream:
             if window > 0 and window >= floor and not driver._send_backlogged:
                 return window
             if trio.current_time() >= stalled_at:
+                held = driver._every_stream_held(self)
                 self.reset(ErrorCode.CANCEL)
+                if held:
+                    driver._send_stall_timeout(stall)
                 self._check_sendable()  # raises the StreamReset just recorded
             driver._add_window_waiter(self)
             try:
