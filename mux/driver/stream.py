@@ -71,6 +71,11 @@ SEND_FLOOR = 16384
 #: writing task itself (bulk: no task hand-off per write); smaller writes are
 #: left to the flusher, which joins the writes of one scheduler tick.
 INLINE_SEND = 65536
+#: A DATA piece smaller than this, sent while more body waits, is "tiny": the
+#: peer keeps its window tiny. Tiny pieces are paced per connection
+#: (``mux.driver.writer.TINY_BURST`` / ``TINY_RATE``): 1-byte window dribble
+#: (CVE-2019-9511) costs bounded CPU.
+TINY_PIECE = 1024
 #: Credit of chunks taken from one receive batch is returned in one
 #: acknowledgement when the batch is used up, or once this many bytes add up
 #: (a bulk reader's burst of four 256 KiB payloads costs one engine call).
@@ -506,7 +511,8 @@ class Stream:
         so a peer that drains its window and then opens it a byte at a time
         gets frames of :data:`SEND_FLOOR` bytes, not 1-byte frames (and the
         send-stall timer if it never opens enough). A peer that only ever
-        grants tiny windows (its SETTINGS say so) still gets progress.
+        grants tiny windows (its SETTINGS say so) still gets progress, paced
+        per connection once past a burst (:data:`TINY_PIECE`).
         """
         driver = self._driver
         stall = driver._timeouts.send_stall
@@ -520,7 +526,13 @@ class Stream:
                 self._peak_window = window
             floor = min(want, SEND_FLOOR, self._peak_window // 2)
             if window > 0 and window >= floor and not driver._send_backlogged:
-                return window
+                if window >= TINY_PIECE or window >= want:
+                    return window
+                pause = driver._tiny_send_wait()
+                if not pause:
+                    return window
+                await trio.sleep(pause)  # more credit may arrive meanwhile
+                continue
             if trio.current_time() >= stalled_at:
                 held = driver._every_stream_held(self)
                 self.reset(ErrorCode.CANCEL)
