@@ -27,8 +27,9 @@ Budgets enforced here: bytes queued in reply to peer input and not yet drained
 MadeYouReset) and the ratio of inbound WINDOW_UPDATE frames to DATA frames we
 sent (data dribble: a peer granting 1-byte windows makes us do work per frame
 while the silly-window floor sends nothing; at most
-``window_updates_per_data_frame`` per DATA frame beyond an allowance). Every connection-scoped failure, including any unexpected
-exception inside h2, queues GOAWAY and raises
+``window_updates_per_data_frame`` per DATA frame beyond an allowance).
+Every connection-scoped failure, including any unexpected exception inside
+h2, queues GOAWAY and raises
 :class:`mux.errors.RemoteProtocolError`; nothing else escapes ``receive_data``.
 
 Events: ``RequestReceived``/``ResponseReceived``/``DataReceived`` carry an
