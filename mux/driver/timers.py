@@ -126,7 +126,10 @@ class TimersMixin(LifecycleMixin):
     def _every_stream_held(self, stream: Stream) -> bool:
         """True when ``stream`` hit the send-stall timeout and every other
         unfinished stream also waits for send credit (the whole connection is
-        held at a zero window)."""
+        held at a zero window). Server side only: a client's streams awaiting
+        their responses have ended their side and would not count."""
+        if self._engine.client_side:
+            return False
         waiters = self._window_waiters or set()
         return all(
             other is stream or other in waiters
