@@ -37,12 +37,9 @@ Errors: once reset, every call raises :class:`mux.errors.StreamReset`
 ends they raise :class:`mux.errors.ConnectionClosed`. A stream whose peer half
 already ended (END_STREAM received) still yields its buffered body afterwards.
 A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowError`
-after resetting the stream with CANCEL. A sender that gets no credit for the
-driver's ``send_stall`` seconds (zero-window hold, CVE-2016-1546) has its
-stream reset with CANCEL and gets :class:`mux.errors.StreamReset`; when every
-unfinished stream of the connection is held so, the connection itself is
-closed with GOAWAY(ENHANCE_YOUR_CALM) (a peer that holds everything gains
-nothing by opening new streams as the old ones are reset).
+after resetting the stream with CANCEL. Waiting for send credit (silly-window
+floor, tiny-piece pacing, the send-stall timeout that resets with CANCEL) is
+:mod:`mux.driver.credit`.
 """
 
 from __future__ import annotations
@@ -54,28 +51,23 @@ from typing import TYPE_CHECKING
 import trio
 
 from mux.core.events import Headers
+from mux.driver.credit import SEND_FLOOR, wait_for_credit
 from mux.errors import ErrorCode, LocalProtocolError, StreamRefused, StreamReset
 
 if TYPE_CHECKING:
     from mux.driver.connection import ConnectionDriver
+
+__all__ = ["ACK_BATCH", "INLINE_SEND", "MAX_SEND_PIECE", "SEND_FLOOR", "Stream"]
 
 #: Largest piece handed to the engine at once (bytes): bounds what a sender adds
 #: to the connection's unsent buffer in one step. The mux engine queues big
 #: ``bytes`` by reference (no copy) and splits them into frames itself, so a
 #: 1 MiB write costs one credit wait and one engine call, not sixteen.
 MAX_SEND_PIECE = 1048576
-#: Smallest DATA piece sent while more body waits, once the peer has granted
-#: this stream a window of twice as much (see Stream._wait_for_credit).
-SEND_FLOOR = 16384
 #: From this many bytes on, a write with no flusher running is sent by the
 #: writing task itself (bulk: no task hand-off per write); smaller writes are
 #: left to the flusher, which joins the writes of one scheduler tick.
 INLINE_SEND = 65536
-#: A DATA piece smaller than this, sent while more body waits, is "tiny": the
-#: peer keeps its window tiny. Tiny pieces are paced per connection
-#: (``mux.driver.writer.TINY_BURST`` / ``TINY_RATE``): 1-byte window dribble
-#: (CVE-2019-9511) costs bounded CPU.
-TINY_PIECE = 1024
 #: Credit of chunks taken from one receive batch is returned in one
 #: acknowledgement when the batch is used up, or once this many bytes add up
 #: (a bulk reader's burst of four 256 KiB payloads costs one engine call).
@@ -503,48 +495,8 @@ class Stream:
             self._driver._stream_done(self)
 
     async def _wait_for_credit(self, want: int) -> int:
-        """Wait for send credit; return the window (at most ``want`` is sent from it).
-
-        Silly-window avoidance (threats.md "Data dribble", CVE-2019-9511): the
-        window must hold at least ``min(want, SEND_FLOOR, peak / 2)`` bytes,
-        ``peak`` being the largest window the peer ever granted this stream,
-        so a peer that drains its window and then opens it a byte at a time
-        gets frames of :data:`SEND_FLOOR` bytes, not 1-byte frames (and the
-        send-stall timer if it never opens enough). A peer that only ever
-        grants tiny windows (its SETTINGS say so) still gets progress, paced
-        per connection once past a burst (:data:`TINY_PIECE`).
-        """
-        driver = self._driver
-        stall = driver._timeouts.send_stall
-        stalled_at = math.inf if stall is None else trio.current_time() + stall
-        while True:
-            self._check_sendable()
-            if driver._deferred_data:
-                driver._commit_deferred()  # their bytes count against the window
-            window = driver._engine.local_flow_control_window(self.stream_id)
-            if window > self._peak_window:
-                self._peak_window = window
-            floor = min(want, SEND_FLOOR, self._peak_window // 2)
-            if window > 0 and window >= floor and not driver._send_backlogged:
-                if window >= TINY_PIECE or window >= want:
-                    return window
-                pause = driver._tiny_send_wait()
-                if not pause:
-                    return window
-                await trio.sleep(pause)  # more credit may arrive meanwhile
-                continue
-            if trio.current_time() >= stalled_at:
-                held = driver._every_stream_held(self)
-                self.reset(ErrorCode.CANCEL)
-                if held:
-                    driver._send_stall_timeout(stall)
-                self._check_sendable()  # raises the StreamReset just recorded
-            driver._add_window_waiter(self)
-            try:
-                with trio.move_on_at(stalled_at):
-                    await self._park()
-            finally:
-                driver._discard_window_waiter(self)
+        """Wait for send credit (:func:`mux.driver.credit.wait_for_credit`)."""
+        return await wait_for_credit(self, want)
 
     async def _park(self) -> None:
         if self._lot is None:

@@ -38,7 +38,7 @@ import trio
 from mux.driver.base import DriverBase
 from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError
 
-#: Tiny DATA pieces (see ``mux.driver.stream.TINY_PIECE``) a connection may
+#: Tiny DATA pieces (see ``mux.driver.credit.TINY_PIECE``) a connection may
 #: send at once, before pacing applies...
 TINY_BURST = 200.0
 #: ...then at most this many per second: a peer that grants 1-byte windows

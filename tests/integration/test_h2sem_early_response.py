@@ -73,9 +73,17 @@ async def test_body_beyond_the_discard_bound_is_reset_with_no_error(
         driver = await _h2(nursery, server.port)
     else:
         driver = await harness.client(server.port)
+    stream = await driver.open_stream([*POST, (b":path", b"/missing")])
+    sent = 0
     with trio.fail_after(10), pytest.raises(StreamReset) as info:
-        await _early_404_then_body(driver, DISCARD_BYTES + 500_000)
+        await stream.send_data(b"a" * 1000)
+        while await stream.receive_data():
+            pass  # the whole 404
+        while True:  # until the reset: once it is sent, no more credit comes
+            await stream.send_data(b"b" * 65536)
+            sent += 65536
     assert info.value.code == ErrorCode.NO_ERROR
+    assert sent >= DISCARD_BYTES - 65536  # the bound, not an early reset
     await driver.aclose()
 
 
