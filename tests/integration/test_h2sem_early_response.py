@@ -108,7 +108,7 @@ async def test_a_client_that_stops_sending_is_reset_after_the_discard_time(
                 break
     assert start is not None
     assert frame.stream_id == 1 and frame.error_code == ErrorCode.NO_ERROR
-    assert trio.current_time() - start >= DISCARD_TIME * 0.9
+    assert trio.current_time() - start >= DISCARD_TIME * 0.5  # before: at once
     assert any(isinstance(f, HeadersFrame) for f in frames)
     assert any(isinstance(f, PingFrame) and "ACK" in f.flags for f in frames)
     await peer.aclose()
