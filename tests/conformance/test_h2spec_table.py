@@ -26,10 +26,14 @@ def test_every_h2spec_case_is_ours_and_every_mirror_is_listed() -> None:
     ours = {c.id: c for c in all_cases("h2") if c.family in _H2SPEC_FAMILIES}
     assert set(catalogue) == set(ours)
     strict = {cid for cid, row in catalogue.items() if "(strict)" in row}
-    assert strict == {cid for cid, c in ours.items() if c.strict} == {
-        "http2/5.4.1/2",
-        "http2/6.3/3",
-    }
+    assert (
+        strict
+        == {cid for cid, c in ours.items() if c.strict}
+        == {
+            "http2/5.4.1/2",
+            "http2/6.3/3",
+        }
+    )
 
 
 def test_our_own_cases_are_listed_and_apart() -> None:

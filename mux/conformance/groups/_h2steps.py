@@ -25,6 +25,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 
+import trio
+
 from mux.conformance.case import CaseFailed, CaseSkipped, Group
 from mux.conformance.context import CaseContext
 from mux.conformance.groups._h2 import connection_error, literal_block
@@ -180,6 +182,21 @@ def goaway(last_stream_id: int, code: int, debug: bytes = b"") -> Step:
 def frame(frame_type: int, flags: int, sid: int, payload: bytes = b"") -> Step:
     """One raw frame, exactly as given."""
     return lambda ctx, peer: peer.send_frame(frame_type, flags, sid, payload)
+
+
+#: How long :func:`pause` waits: enough for a local server's early answer to come first.
+EARLY_ANSWER_WAIT = 0.2
+
+
+def pause() -> Step:
+    """Wait briefly after opening a request, so a server that answers before the request
+    ends does so first: the next frames then meet the stream as h2spec's do over TLS or
+    a real network, not in the same read as the HEADERS."""
+
+    async def wait(ctx: CaseContext, peer: H2Peer) -> None:
+        await trio.sleep(EARLY_ANSWER_WAIT)
+
+    return wait
 
 
 def raw_bytes(payload: bytes) -> Step:
@@ -364,6 +381,7 @@ __all__ = [
     "headers_block",
     "headers_on",
     "needs_body",
+    "pause",
     "ping",
     "ping_ack",
     "ping_ack_or_close",

@@ -28,6 +28,7 @@ from mux.conformance.groups._h2steps import (
     frame,
     h2case,
     headers_on,
+    pause,
     ping,
     ping_ack,
     priority,
@@ -209,14 +210,14 @@ h2case(states, "half-closed (remote): sends CONTINUATION",
        _HALF + " (PROTOCOL_ERROR too: no field block is open)",
        request(), continuation(), stream_err(STREAM_CLOSED, PROTOCOL_ERROR))  # fmt: skip
 h2case(states, "closed: sends DATA after RST_STREAM", _AFTER_RST,
-       request(end_stream=False), rst(1, CANCEL), data(),
+       request(end_stream=False), pause(), rst(1, CANCEL), data(),
        stream_err(STREAM_CLOSED))  # fmt: skip
 h2case(states, "closed: sends HEADERS after RST_STREAM", _AFTER_RST,
-       request(end_stream=False), rst(1, CANCEL), request(),
+       request(end_stream=False), pause(), rst(1, CANCEL), request(),
        stream_err(STREAM_CLOSED))  # fmt: skip
 h2case(states, "closed: sends CONTINUATION after RST_STREAM",
        _AFTER_RST + " (PROTOCOL_ERROR too: no field block is open)",
-       request(end_stream=False), rst(1, CANCEL), continuation(),
+       request(end_stream=False), pause(), rst(1, CANCEL), continuation(),
        stream_err(STREAM_CLOSED, PROTOCOL_ERROR))  # fmt: skip
 h2case(states, "closed: sends DATA", _AFTER_END,
        request(), stream_closed(), data(), conn_error(STREAM_CLOSED))  # fmt: skip

@@ -28,6 +28,7 @@ from mux.conformance.groups._h2steps import (
     h2case,
     headers_on,
     needs_body,
+    pause,
     ping,
     ping_ack,
     priority,
@@ -207,7 +208,7 @@ h2case(window_g, "Sends WINDOW_UPDATE with an increment of 0 on stream 0",
        window_update(0, 0), conn_error(PROTOCOL_ERROR))  # fmt: skip
 h2case(window_g, "Sends WINDOW_UPDATE with an increment of 0 on an open stream",
        f"A stream WINDOW_UPDATE of 0 {_STREAM} PROTOCOL_ERROR.",
-       request(end_stream=False), window_update(1, 0),
+       request(end_stream=False), pause(), window_update(1, 0),
        stream_err(PROTOCOL_ERROR))  # fmt: skip
 h2case(window_g, "Sends WINDOW_UPDATE with a length of 3",
        f"WINDOW_UPDATE whose length is not 4 {_CONN} FRAME_SIZE_ERROR.",
@@ -245,7 +246,8 @@ h2case(flow_window, "Sends WINDOW_UPDATEs that push the connection window past 2
 h2case(flow_window, "Sends WINDOW_UPDATEs that push a stream window past 2^31-1",
        "A stream window above 2^31-1 MUST end the stream with RST_STREAM("
        "FLOW_CONTROL_ERROR).",
-       request(end_stream=False), window_update(1, MAX_WINDOW), window_update(1, MAX_WINDOW),
+       request(end_stream=False), pause(), window_update(1, MAX_WINDOW),
+       window_update(1, MAX_WINDOW),
        _rst_flow_control)  # fmt: skip
 
 h2case(initial_window, "Sets the initial window to 0, requests, then raises it to 1",

@@ -21,6 +21,7 @@ from mux.conformance.groups._h2steps import (
     frame_of,
     goaway,
     h2case,
+    pause,
     ping,
     request,
     request_fields,
@@ -60,7 +61,8 @@ h2case(error_codes, "Sends RST_STREAM with an unknown error code, then PING",
 
 h2case(exchange, "Sends a second HEADERS (trailers) without END_STREAM",
        "A HEADERS frame after the request's final one that lacks END_STREAM " + _MALFORMED,
-       _POST_OPEN, data(end=False), request(fields=lambda p: [("x-test", "ok")], end_stream=False),
+       _POST_OPEN, pause(), data(end=False),
+       request(fields=lambda p: [("x-test", "ok")], end_stream=False),
        stream_err(PROTOCOL_ERROR))  # fmt: skip
 
 
@@ -86,7 +88,7 @@ h2case(pseudo, "Sends the response pseudo-header :status in a request",
        _plus((":status", "200")), stream_err(PROTOCOL_ERROR))  # fmt: skip
 h2case(pseudo, "Sends a pseudo-header in trailers",
        "A pseudo-header in trailers " + _MALFORMED,
-       _POST_OPEN, data(end=False),
+       _POST_OPEN, pause(), data(end=False),
        request(fields=lambda p: [(":method", "POST")], literal=True, end_stream=False),
        stream_err(PROTOCOL_ERROR))  # fmt: skip
 h2case(pseudo, "Sends a pseudo-header after a regular field",
@@ -130,10 +132,10 @@ h2case(request_pseudo, "Sends :path twice", _EXACTLY_ONE + _MALFORMED,
 
 _LENGTH = "A content-length that differs from the sum of the DATA payloads " + _MALFORMED
 h2case(malformed, "Sends content-length: 1 with 4 octets of DATA", _LENGTH,
-       request("POST", end_stream=False, extra=[("content-length", "1")]), data(),
+       request("POST", end_stream=False, extra=[("content-length", "1")]), pause(), data(),
        stream_err(PROTOCOL_ERROR))  # fmt: skip
 h2case(malformed, "Sends content-length: 1 with two DATA frames of 4 octets", _LENGTH,
-       request("POST", end_stream=False, extra=[("content-length", "1")]),
+       request("POST", end_stream=False, extra=[("content-length", "1")]), pause(),
        data(end=False), data(), stream_err(PROTOCOL_ERROR))  # fmt: skip
 
 
