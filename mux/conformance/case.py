@@ -12,8 +12,10 @@ nothing to exceed).
 
 Each module in :mod:`mux.conformance.groups` builds one :class:`Group` per
 spec section and declares cases on it with the :meth:`Group.case` decorator,
-so the id (``h2/6.7/2``), section and protocol come from one place and the
-numbering follows declaration order, like h2spec.
+so the id (``http2/6.7/2``), section and protocol come from one place and the
+numbering follows declaration order, like h2spec. The HTTP/2 cases h2spec 2.6
+has carry its ids (families ``generic``, ``http2``, ``hpack``; see
+``mux/conformance/H2SPEC.md``); our others are ``h2/<RFC 9113 section>/<n>``.
 """
 
 from __future__ import annotations
