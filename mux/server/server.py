@@ -27,6 +27,16 @@ only: no exception from one connection ever reaches the server.
 Accept errors that mean "out of capacity" (EMFILE, ENFILE, ENOBUFS, ENOMEM) are
 logged and retried after a short sleep; others propagate.
 
+**Bursts.** trio's ``accept`` takes one connection and then yields to every
+other runnable task; under load one scheduler round is hundreds of
+milliseconds (every busy connection runs once), so a burst of N new
+connections would take N rounds to be accepted: the last ones waited seconds
+before their first byte was read. After each ``accept`` the loop therefore
+takes every connection already waiting in the backlog (up to
+:data:`ACCEPT_BATCH`), with non-blocking ``accept`` calls on a duplicate of the
+listening socket (:func:`_accept_ready`), so a burst is accepted in a few
+rounds (measured in ``bench/burst.py``).
+
 :meth:`Server.shutdown` (SIGTERM/SIGINT in the CLI) stops the accept loops and
 closes the listeners, asks every connection for a graceful two-step GOAWAY,
 waits up to ``drain_timeout`` for in-flight streams, then cancels whatever is
@@ -37,6 +47,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import cast
@@ -59,8 +71,11 @@ logger = logging.getLogger("mux.server")
 CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: Seconds to wait before accepting again after a capacity error.
 ACCEPT_RETRY_DELAY = 0.1
-#: Bytes we may read while choosing an engine before giving up on sniffing.
+#: Connections taken from the backlog per wake-up of an accept loop.
+ACCEPT_BATCH = 512
 MAX_SNIFF_BYTES = 64
+#: accept() errnos that only concern the one connection (it was reset while queued).
+_SKIPPABLE_ACCEPT_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
 Listeners = Sequence[trio.abc.Listener[trio.abc.Stream]]
 
@@ -199,16 +214,26 @@ class Server:
     async def _accept_loop(
         self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
     ) -> None:
-        while True:
-            try:
-                transport = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in CAPACITY_ERRNOS:
-                    raise
-                logger.error("accept failed (%s); retrying in %s s", exc, ACCEPT_RETRY_DELAY)
-                await trio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            connections.start_soon(self._handle_connection, transport)
+        twin = _listening_twin(listener)
+        try:
+            while True:
+                try:
+                    transport = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in CAPACITY_ERRNOS:
+                        raise
+                    logger.error(
+                        "accept failed (%s); retrying in %s s", exc.strerror, ACCEPT_RETRY_DELAY
+                    )
+                    await trio.sleep(ACCEPT_RETRY_DELAY)
+                    continue
+                connections.start_soon(self._handle_connection, transport)
+                if twin is not None:
+                    for queued in _accept_ready(twin, ACCEPT_BATCH - 1):
+                        connections.start_soon(self._handle_connection, queued)
+        finally:
+            if twin is not None:
+                twin.close()
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
@@ -317,6 +342,36 @@ class Server:
                 if engine is not None:
                     return prefix, engine
         return prefix, None
+
+
+def _listening_twin(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket | None:
+    """A non-blocking stdlib duplicate of a socket listener's socket (None: not one)."""
+    if not isinstance(listener, trio.SocketListener):
+        return None
+    twin = socket.socket(fileno=os.dup(listener.socket.fileno()))
+    twin.setblocking(False)
+    return twin
+
+
+def _accept_ready(twin: socket.socket, limit: int) -> list[trio.SocketStream]:
+    """Up to ``limit`` connections already waiting in the backlog, without blocking.
+
+    An error that concerns the listener (EMFILE, ...) ends the batch: the next
+    ``listener.accept()`` meets it again and handles it.
+    """
+    accepted: list[trio.SocketStream] = []
+    while len(accepted) < limit:
+        try:
+            sock, _ = twin.accept()
+        except BlockingIOError:
+            break
+        except OSError as exc:
+            if exc.errno in _SKIPPABLE_ACCEPT_ERRNOS:
+                continue
+            break
+        sock.setblocking(False)
+        accepted.append(trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+    return accepted
 
 
 async def serve(
