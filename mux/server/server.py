@@ -60,7 +60,7 @@ from mux.core.connection import MuxConnection
 from mux.core.engine import Engine
 from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
-from mux.core.sniff import Protocol, detect, protocol_for_alpn
+from mux.core.sniff import NotAProtocol, Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
 from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
 from mux.server.app import Handler, stream_handler
@@ -73,21 +73,25 @@ CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.EN
 ACCEPT_RETRY_DELAY = 0.1
 #: Connections taken from the backlog per wake-up of an accept loop.
 ACCEPT_BATCH = 512
-MAX_SNIFF_BYTES = 64
 #: accept() errnos that only concern the one connection (it was reset while queued).
 _SKIPPABLE_ACCEPT_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
 Listeners = Sequence[trio.abc.Listener[trio.abc.Stream]]
 
 
-def select_engine(prefix: bytes, config: ServerConfig, *, tls: bool = False) -> Engine | None:
+def select_engine(
+    prefix: bytes, config: ServerConfig, *, tls: bool = False
+) -> Engine | NotAProtocol | None:
     """Choose the engine for a new connection from its first (decrypted) bytes.
 
-    Returns ``None`` when more bytes are needed to decide (see
-    :func:`mux.core.sniff.detect`).
+    Returns ``None`` when more bytes are needed to decide, a
+    :class:`~mux.core.sniff.NotAProtocol` when the bytes are none of the
+    protocols served (see :func:`mux.core.sniff.detect`).
     """
     protocol = detect(prefix)
-    return None if protocol is None else build_engine(protocol, config, tls=tls)
+    if protocol is None or isinstance(protocol, NotAProtocol):
+        return protocol
+    return build_engine(protocol, config, tls=tls)
 
 
 def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False) -> Engine:
@@ -310,7 +314,7 @@ class Server:
             try:
                 await tls.do_handshake()
             except trio.BrokenResourceError as exc:
-                logger.info("TLS handshake failed: %s", exc.__cause__ or exc)
+                logger.info("TLS handshake failed: %s", _tls_failure(exc))
                 return None
             return tls
         logger.info("TLS handshake timed out")
@@ -330,7 +334,7 @@ class Server:
         prefix = b""
         timeout = self.config.handshake_timeout
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
-            while len(prefix) < MAX_SNIFF_BYTES:
+            while True:  # detect() decides within MAX_REQUEST_LINE bytes
                 try:
                     data = await transport.receive_some(RECEIVE_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -339,9 +343,23 @@ class Server:
                     return prefix, None
                 prefix += data
                 engine = select_engine(prefix, self.config, tls=tls)
+                if isinstance(engine, NotAProtocol):
+                    logger.debug("closing connection: %s", engine.reason)
+                    return prefix, None
                 if engine is not None:
                     return prefix, engine
+        logger.debug("closing connection: no protocol chosen within %s s", timeout)
         return prefix, None
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """Why a TLS handshake failed, in words (not ``[SSL: X] x (_ssl.c:1000)``)."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError) and cause.reason:
+        return cause.reason.lower().replace("_", " ")
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return "the peer closed the connection" if cause is None else type(cause).__name__
 
 
 def _listening_twin(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket | None:
