@@ -95,6 +95,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 #: ``mux serve`` timeout flags → ServerConfig field and default (seconds).
 _TIMEOUT_FLAGS: dict[str, float | None] = {
     "handshake_timeout": 10.0,
+    "header_timeout": 10.0,
     "idle_timeout": 300.0,
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,

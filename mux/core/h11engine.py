@@ -118,6 +118,13 @@ class H11Engine:
             return False
         return self._must_close or self._conn.our_state in (h11.MUST_CLOSE, h11.CLOSED)
 
+    @property
+    def header_block_open(self) -> bool:
+        """True while a request head has begun and not ended (header timeout)."""
+        if self.upgraded_to is not None:
+            return self.upgraded_to.header_block_open
+        return self._conn.their_state is h11.IDLE and bool(self._conn.trailing_data[0])
+
     def initiate_connection(self) -> None:
         """Nothing to send first in HTTP/1.1."""
 

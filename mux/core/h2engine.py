@@ -528,6 +528,11 @@ class H2Engine:
             )
 
     @property
+    def header_block_open(self) -> bool:
+        """True while the peer's header block is unfinished (header timeout)."""
+        return self._guard.header_block_open
+
+    @property
     def open_outbound_streams(self) -> int:
         """Streams we opened that are not yet closed."""
         return int(self._h2.open_outbound_streams)

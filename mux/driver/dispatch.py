@@ -165,6 +165,7 @@ class ReaderMixin(TimersMixin):
         events = self._engine_events(data)
         if events is None:
             return
+        self._track_header_block(now)
         if events:
             self._progress(events, now)
         elif data and self._partial_since is None:

@@ -7,7 +7,8 @@ than the earliest armed timer (:meth:`~mux.driver.base.DriverBase._next_deadline
 One scope serves many reads, so a timer that moved later fires early once and
 finds nothing due. When it fires, the reader calls
 :meth:`TimersMixin._run_timers`, which closes the connection on a handshake,
-SETTINGS-ack, incomplete-frame, keepalive or idle timeout, sends the keepalive
+SETTINGS-ack, incomplete-frame, header (an unfinished header block, see
+:meth:`TimersMixin._track_header_block`), keepalive or idle timeout, sends the keepalive
 PING or the final shutdown GOAWAY, or asks :meth:`ConnectionDriver.run` to
 park the idle connection. Code that moves a timer calls ``_rearm_timers`` so
 the reader wakes at the new deadline.
@@ -44,6 +45,7 @@ class TimersMixin(LifecycleMixin):
             and self._upgraded_request is None
             and self._pending_events is None
             and self._partial_since is None
+            and self._header_since is None
             and self._can_park(self._transport)
         )
 
@@ -85,6 +87,15 @@ class TimersMixin(LifecycleMixin):
         if self._engine.protocol == "http/1.1":
             self._settings_ack_at = None  # no SETTINGS in HTTP/1.1
 
+    def _track_header_block(self, now: float) -> None:
+        """After a read: the header timer runs while the engine says the peer's
+        header block is unfinished (``header_block_open``), from its first byte."""
+        if getattr(self._engine, "header_block_open", False):
+            if self._header_since is None:
+                self._header_since = now
+        else:
+            self._header_since = None
+
     def _run_timers(self, now: float) -> None:
         t = self._timeouts
         if self._handshake_at is not None and now >= self._handshake_at:
@@ -97,6 +108,12 @@ class TimersMixin(LifecycleMixin):
             and now >= self._partial_since + t.frame
         ):
             self._timeout("incomplete frame", t.frame, ErrorCode.PROTOCOL_ERROR)
+        elif (
+            t.header is not None
+            and self._header_since is not None
+            and now >= self._header_since + t.header
+        ):
+            self._timeout("unfinished header block", t.header, ErrorCode.PROTOCOL_ERROR)
         if self._closing:
             return
         if self._ping_due_at is not None and now >= self._ping_due_at:
