@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from mux.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig
+from mux.logs import setup_logging
 from mux.server.app import Handler
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    setup_logging(args.log_level)
     try:
         handler = load_app(args.app)
     except (ImportError, ValueError) as exc:

@@ -23,6 +23,7 @@ import trio
 from mux.driver.lifecycle import LifecycleMixin
 from mux.driver.tuning import KEEPALIVE_PING
 from mux.errors import ConnectionClosed, ErrorCode
+from mux.logs import peer_error
 
 logger = logging.getLogger("mux.driver")
 
@@ -138,5 +139,8 @@ class TimersMixin(LifecycleMixin):
         if self._closing:
             return
         message = f"{what} within {seconds} s"
-        logger.info("closing connection: %s", message)
+        if code == ErrorCode.NO_ERROR:
+            logger.debug("closing connection: %s", message)
+        else:
+            peer_error(logger, f"timeout ({what})", "closing connection: %s", message)
         self._close(ConnectionClosed(f"timeout: {message}", code=code), code, message.encode())

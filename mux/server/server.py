@@ -62,7 +62,10 @@ from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
 from mux.core.sniff import NotAProtocol, Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
-from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
+from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
+from mux.driver.stream import Stream
+from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
+from mux.logs import set_stream as _set_stream
 from mux.server.app import Handler, stream_handler
 
 logger = logging.getLogger("mux.server")
@@ -121,7 +124,7 @@ class Server:
 
     def __init__(self, handler: Handler, config: ServerConfig | None = None) -> None:
         self.config = config if config is not None else ServerConfig()
-        self._on_stream = stream_handler(handler)
+        self._handle_stream = stream_handler(handler)
         self._timeouts = self.config.connection_timeouts()
         self._drivers: set[ConnectionDriver] = set()
         self._connections = 0
@@ -202,6 +205,7 @@ class Server:
             self._connection_nursery = connections
             if self._park_delay is not None:
                 await connections.start(self._parker.run)
+            connections.start_soon(_summarise_peer_errors)
             with self._accept_scope:
                 async with trio.open_nursery() as accepting:
                     for listener in self.listeners:
@@ -243,6 +247,7 @@ class Server:
         self._connections += 1
         driver: ConnectionDriver | None = None
         parked = False
+        _set_connection_context(transport, "tls" if self._ssl_context is not None else "tcp")
         try:
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
@@ -252,6 +257,7 @@ class Server:
             prefix, engine = await self._choose_engine(transport)
             if engine is None or self._shutting_down:
                 return
+            _set_connection_context(transport, engine.protocol)
             park_delay = self._park_delay
             driver = ConnectionDriver(
                 transport,
@@ -271,6 +277,11 @@ class Server:
             if not parked:
                 await self._release(driver, transport)
 
+    async def _on_stream(self, stream: Stream) -> None:
+        """The request handler, with the stream id in the logging context."""
+        _set_stream(stream.stream_id)
+        await self._handle_stream(stream)
+
     def _resume(self, driver: ConnectionDriver) -> None:
         """Parker callback: continue a parked connection in a new task."""
         assert self._connection_nursery is not None
@@ -278,6 +289,7 @@ class Server:
 
     async def _resume_connection(self, driver: ConnectionDriver) -> None:
         parked = False
+        _set_connection_context(driver.transport, driver.engine.protocol)
         try:
             parked = await self._drive(driver)
         except Exception:
@@ -314,10 +326,11 @@ class Server:
             try:
                 await tls.do_handshake()
             except trio.BrokenResourceError as exc:
-                logger.info("TLS handshake failed: %s", _tls_failure(exc))
+                why = _tls_failure(exc)
+                peer_error(logger, "TLS handshake failed", "TLS handshake failed: %s", why)
                 return None
             return tls
-        logger.info("TLS handshake timed out")
+        peer_error(logger, "TLS handshake timeout", "TLS handshake timed out")
         return None
 
     async def _choose_engine(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
@@ -344,12 +357,31 @@ class Server:
                 prefix += data
                 engine = select_engine(prefix, self.config, tls=tls)
                 if isinstance(engine, NotAProtocol):
-                    logger.debug("closing connection: %s", engine.reason)
+                    peer_error(logger, "not a protocol", "closing connection: %s", engine.reason)
                     return prefix, None
                 if engine is not None:
                     return prefix, engine
-        logger.debug("closing connection: no protocol chosen within %s s", timeout)
+        peer_error(
+            logger, "timeout (no preface)", "closing connection: no preface in %s s", timeout
+        )
         return prefix, None
+
+
+def _set_connection_context(transport: trio.abc.Stream, protocol: str) -> None:
+    """Log lines of this task (and the handler tasks it starts) name the peer."""
+    sock = socket_of(transport)
+    try:
+        peer = describe_peer(sock.getpeername()) if sock is not None else "?"
+    except OSError:
+        peer = "?"
+    set_connection(peer, protocol)
+
+
+async def _summarise_peer_errors() -> None:
+    """Every SUMMARY_INTERVAL seconds: one INFO line counting peer protocol errors."""
+    while True:
+        await trio.sleep(SUMMARY_INTERVAL)
+        PEER_ERRORS.flush(SUMMARY_INTERVAL)
 
 
 def _tls_failure(exc: BaseException) -> str:
