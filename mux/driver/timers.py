@@ -7,8 +7,7 @@ than the earliest armed timer (:meth:`~mux.driver.base.DriverBase._next_deadline
 One scope serves many reads, so a timer that moved later fires early once and
 finds nothing due. When it fires, the reader calls
 :meth:`TimersMixin._run_timers`, which closes the connection on a handshake,
-SETTINGS-ack, incomplete-frame, header (an unfinished header block, see
-:meth:`TimersMixin._track_header_block`), keepalive or idle timeout, sends the keepalive
+SETTINGS-ack, incomplete-frame, keepalive or idle timeout, sends the keepalive
 PING or the final shutdown GOAWAY, or asks :meth:`ConnectionDriver.run` to
 park the idle connection. Code that moves a timer calls ``_rearm_timers`` so
 the reader wakes at the new deadline.
