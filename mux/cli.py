@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import trio
 
 from mux.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig
-from mux.logs import setup_logging
 from mux.server.app import Handler
 
 if TYPE_CHECKING:
@@ -193,6 +192,8 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from mux.logs import setup_logging
+
     setup_logging(args.log_level)
     try:
         handler = load_app(args.app)

@@ -243,6 +243,11 @@ class Server:
             if twin is not None:
                 twin.close()
 
+    async def _on_stream(self, stream: Stream) -> None:
+        """The request handler, with the stream id in the logging context."""
+        _set_stream(stream.stream_id)
+        await self._handle_stream(stream)
+
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
         driver: ConnectionDriver | None = None
@@ -276,11 +281,6 @@ class Server:
         finally:
             if not parked:
                 await self._release(driver, transport)
-
-    async def _on_stream(self, stream: Stream) -> None:
-        """The request handler, with the stream id in the logging context."""
-        _set_stream(stream.stream_id)
-        await self._handle_stream(stream)
 
     def _resume(self, driver: ConnectionDriver) -> None:
         """Parker callback: continue a parked connection in a new task."""
