@@ -13,6 +13,7 @@ import trio
 from conftest import Harness
 from hpack import Encoder
 
+from mux.config import ServerConfig
 from mux.logs import PEER_ERRORS, QUIET_LIBRARIES, setup_logging
 from mux.server.app import Request, Response, Router
 
@@ -130,3 +131,26 @@ async def test_debug_level_keeps_library_byte_dumps_out(
     assert "handler says hi" in log_lines.getvalue()
     text = log_lines.getvalue()
     assert "hpack" not in text and "b'" not in text, text
+
+
+async def test_parked_and_resumed_connection_keeps_its_peer_in_log_lines(
+    harness: Harness, log_lines: io.StringIO
+) -> None:
+    """A connection parked between requests resumes in a new task: its lines still
+    name the peer (the resumed task sets the context again)."""
+    server = await harness.server(app(), ServerConfig(host="127.0.0.1", port=0, park_delay=0.05))
+    client = await harness.client(server.port)
+    local_port = client.transport.socket.getsockname()[1]  # type: ignore[attr-defined]
+    for _ in range(2):
+        status, _, _ = await harness.request(client, "/log", method="GET")
+        assert status == 200
+        for _ in range(500):  # idle: the connection parks (bounded wait)
+            if server.parked_count:
+                break
+            await trio.sleep(0.01)
+        assert server.parked_count == 1
+    assert server.parked_total >= 2
+    lines = [line for line in log_lines.getvalue().splitlines() if "handler says hi" in line]
+    assert len(lines) == 2, log_lines.getvalue()
+    for line in lines:
+        assert f"[127.0.0.1:{local_port} mux stream " in line, line
