@@ -21,6 +21,12 @@ hands driver, engine and transport to the server's one :class:`Parker` task and
 exits; input or a timer on the socket starts a new connection task continuing
 the same driver. An idle connection thus holds no task at all.
 
+Bytes that are none of the protocols (:class:`~mux.core.sniff.NotAProtocol`)
+close the connection without a reply. Each connection task (and a resumed
+one) sets the logging context (:mod:`mux.logs`: peer address, protocol; each
+handler task adds its stream id); closes caused by the peer are logged at
+DEBUG and summarised at INFO every minute by one server task.
+
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
 
