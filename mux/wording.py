@@ -19,7 +19,9 @@ an operator. :func:`plain_text` rewrites such a message into plain words:
 
 It is pure string work (no imports from mux), applied where messages are
 made: :class:`mux.errors.ProtocolError` passes its message through it, and the
-HTTP/1.1 engine words h11's errors with it.
+HTTP/1.1 engine words h11's errors with it. An ``HTTPError``'s message (the
+body of a 4xx/5xx the server answers) only gets its bytes reprs quoted
+(:func:`quote_reprs`): the rest of its words are the application's.
 """
 
 from __future__ import annotations
@@ -46,10 +48,18 @@ def plain_text(message: str) -> str:
     """``message`` without Python reprs or library state names (see module doc)."""
     if "'" not in message and '"' not in message and "." not in message:
         return message
-    text = _BYTES_REPR.sub(_quote, message)
+    text = quote_reprs(message)
     text = _STATE_MACHINE.sub(_state_machine, text)
     text = _INTERNAL_NAME.sub(lambda m: m.group(1).lower().replace("_", " "), text)
     return _IN_STATE.sub("", text)
+
+
+def quote_reprs(message: str) -> str:
+    """``message`` with every bytes repr turned into quoted text (nothing else changed:
+    for messages whose other words are not ours, such as an application's)."""
+    if "b'" not in message and 'b"' not in message:
+        return message
+    return _BYTES_REPR.sub(_quote, message)
 
 
 def quote_bytes(data: bytes | bytearray | memoryview) -> str:

@@ -89,3 +89,16 @@ async def test_h2_state_error_goaway_names_the_reason_over_a_socket(harness: Har
     assert int.from_bytes(payload[4:8], "big") == 1  # PROTOCOL_ERROR
     debug = payload[8:].decode()
     assert debug == "unexpected DATA frame at this point"
+
+
+async def test_invalid_mux_timeout_400_body_quotes_the_value_as_text(harness: Harness) -> None:
+    """The framework's own 400 bodies quote offending bytes as text, never as b'...'."""
+    server = await harness.server(demo_app)
+    reply = await _exchange(
+        server.port,
+        b"GET /echo HTTP/1.1\r\nhost: x\r\nmux-timeout: soon\r\nconnection: close\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:80]
+    body = reply.split(b"\r\n\r\n", 1)[1].decode("latin-1")
+    assert 'invalid mux-timeout "soon"' in body, body
+    assert not BYTES_REPR.search(body), body
