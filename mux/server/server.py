@@ -373,14 +373,18 @@ class Server:
         return prefix, None
 
 
-def _set_connection_context(transport: trio.abc.Stream, protocol: str) -> None:
-    """Log lines of this task (and the handler tasks it starts) name the peer."""
-    sock = socket_of(transport)
-    try:
-        peer = describe_peer(sock.getpeername()) if sock is not None else "?"
-    except OSError:
-        peer = "?"
-    set_connection(peer, protocol)
+def _set_connection_context(
+    transport: trio.abc.Stream, protocol: str, address: object = None
+) -> None:
+    """Log lines of this task (and the handler tasks it starts) name the peer:
+    ``address`` when given (a client address learnt otherwise), else the socket's."""
+    if address is None:
+        sock = socket_of(transport)
+        try:
+            address = sock.getpeername() if sock is not None else None
+        except OSError:
+            address = None
+    set_connection(describe_peer(address), protocol)
 
 
 async def _summarise_peer_errors() -> None:
