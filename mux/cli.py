@@ -37,6 +37,7 @@ from mux.config import (
 from mux.server.app import Handler
 from mux.workers import (
     WORKER_HEADER,
+    NofileLimit,
     WorkerRole,
     effective_workers,
     parse_workers,
@@ -244,6 +245,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 #: ``mux serve`` timeout flags → ServerConfig field and default (seconds).
 _TIMEOUT_FLAGS: dict[str, float | None] = {
     "handshake_timeout": 10.0,
+    "header_timeout": 10.0,
     "idle_timeout": 300.0,
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,
@@ -322,7 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(handler: Handler, config: ServerConfig, role: WorkerRole | None = None) -> None:
+async def _serve(
+    handler: Handler,
+    config: ServerConfig,
+    role: WorkerRole | None = None,
+    nofile: NofileLimit | None = None,
+) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
@@ -338,8 +345,10 @@ async def _serve(handler: Handler, config: ServerConfig, role: WorkerRole | None
             addresses = [f"{n[0]}:{n[1]}" for n in names]
             if role is None:
                 print("mux: serving on " + ", ".join(addresses), flush=True)
+                if nofile is not None:
+                    nofile.log("mux serve")
             else:
-                role.ready(addresses)
+                role.ready(addresses, nofile)
                 nursery.start_soon(role.watch_supervisor, server.shutdown)
         nursery.cancel_scope.cancel()
 
@@ -358,15 +367,14 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
 
 
 def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
+    from mux.logs import setup_logging
+
+    setup_logging(args.log_level)
     try:
         role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
     except ValueError as exc:
         print(f"mux serve: {exc}", file=sys.stderr)
         return 2
-    who = "" if role is None else f"worker {role.index} "
-    logging.basicConfig(
-        level=args.log_level.upper(), format=f"%(asctime)s {who}%(name)s %(message)s"
-    )
     try:
         handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:
@@ -385,7 +393,7 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
         return run_supervisor(
             argv, workers, listen=args.listen, drain_timeout=args.drain_timeout, prog="mux serve"
         )
-    raise_nofile_limit("mux serve" if role is None else role.name)
+    nofile = raise_nofile_limit()
     if role is not None:
         config = attrs.evolve(config, reuse_port=True)
     if args.worker_header or (role is not None and role.count > 1):
@@ -398,7 +406,7 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config, role)
+        trio.run(_serve, handler, config, role, nofile)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:

@@ -134,33 +134,50 @@ def effective_workers(requested: int, prog: str) -> int:
     return requested
 
 
-def raise_nofile_limit(who: str) -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE to the hard limit; log and return (soft, hard) after."""
+@attrs.frozen
+class NofileLimit:
+    """What :func:`raise_nofile_limit` did: the soft limit before and after, the hard one."""
+
+    before: int
+    after: int
+    hard: int
+    #: Why the soft limit could not be raised (None: it could, or it already was).
+    error: str | None = None
+
+    def log(self, who: str) -> None:
+        """Log the outcome (at start-up, once listening: a refused port stays one line)."""
+        if self.error is not None:
+            logger.warning(
+                "%s: file descriptor limit stays %s (cannot raise it to %s: %s)",
+                who,
+                _limit(self.before),
+                _limit(self.hard),
+                self.error,
+            )
+        elif self.before == self.after:
+            logger.info("%s: file descriptor limit %s (the hard limit)", who, _limit(self.after))
+        else:
+            logger.info(
+                "%s: file descriptor limit raised from %s to %s (the hard limit)",
+                who,
+                _limit(self.before),
+                _limit(self.after),
+            )
+
+
+def raise_nofile_limit() -> NofileLimit:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (log it with ``.log``)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == hard:
-        logger.info("%s: file descriptor limit %s (soft = hard)", who, _limit(soft))
-        return soft, hard
     target = hard
     if hard == resource.RLIM_INFINITY:  # macOS: the kernel's own cap applies
         target = min(os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 10240, 1 << 20)
+    if soft == target:
+        return NofileLimit(soft, soft, hard)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError) as exc:
-        logger.warning(
-            "%s: file descriptor limit stays %s (cannot raise it to %s: %s)",
-            who,
-            _limit(soft),
-            _limit(hard),
-            exc,
-        )
-        return soft, hard
-    logger.info(
-        "%s: file descriptor limit raised from %s to %s (the hard limit)",
-        who,
-        _limit(soft),
-        _limit(target),
-    )
-    return target, hard
+        return NofileLimit(soft, soft, hard, str(exc))
+    return NofileLimit(soft, target, hard)
 
 
 def _limit(value: int) -> str:
@@ -272,8 +289,10 @@ class WorkerRole:
         """``worker 2 (pid 1234)``, as log lines name this process."""
         return f"worker {self.index} (pid {os.getpid()})"
 
-    def ready(self, addresses: Sequence[str]) -> None:
+    def ready(self, addresses: Sequence[str], nofile: NofileLimit | None = None) -> None:
         """Log that this worker listens and tell the supervisor (once)."""
+        if nofile is not None:
+            nofile.log(self.name)
         logger.info("%s listening on %s", self.name, ", ".join(addresses))
         try:
             os.write(self.ready_fd, _READY)
@@ -308,7 +327,7 @@ def run_supervisor(
         drain_timeout: the workers' drain timeout (bounds the wait at shutdown).
         prog: the program name used in messages (``mux serve``).
     """
-    raise_nofile_limit("supervisor")
+    nofile = raise_nofile_limit()
     hold: socket.socket | None = None
     argv = [sys.executable, "-m", "mux", *command]
     address = ""
@@ -322,6 +341,7 @@ def run_supervisor(
             return 1
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         argv += ["--listen", address]
+    nofile.log("supervisor")
     supervisor = _Supervisor(argv, workers, drain_timeout, prog, address)
     try:
         return trio.run(supervisor.run)

@@ -169,7 +169,7 @@ async def test_workers_share_the_port_all_serve_and_raise_the_fd_limit() -> None
         for pid in [sup.proc.pid, *workers.values()]:
             assert _nofile(pid) == (hard, hard)
         for index, pid in workers.items():
-            assert f"worker {index} (pid {pid}): file descriptor limit {hard}" in sup.log
+            assert f"worker {index} (pid {pid}): file descriptor limit {hard} (the hard limit)" in sup.log
 
 
 async def test_a_killed_worker_is_replaced() -> None:
