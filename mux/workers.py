@@ -6,7 +6,7 @@ One Python process runs one Trio loop on one core. ``mux serve --workers N``
 (and ``mux gateway --workers N``) scales out instead: a *supervisor* process
 starts N *worker* processes, each a complete server, and the Linux kernel
 spreads incoming connections over them because every worker's listening
-socket sets ``SO_REUSEPORT`` before ``bind`` (:func:`open_reuseport_listeners`;
+socket sets ``SO_REUSEPORT`` before ``bind`` (:mod:`mux.reuseport`;
 the kernel hashes each connection's address pair to one listener of the
 group). A connection lives and dies in the worker that accepted it; workers
 share nothing. Elsewhere than Linux, ``SO_REUSEPORT`` does not balance (or does
@@ -49,7 +49,7 @@ the supervisor's own loop fails or is cancelled, every child still running is
 killed before it returns: nothing it started outlives it.
 
 Port 0 with several workers: the supervisor binds once to choose the port
-(:func:`reserve_port`) and keeps that socket (``SO_REUSEPORT``, bound, never
+(:func:`mux.reuseport.reserve_port`) and keeps that socket (``SO_REUSEPORT``, bound, never
 listening, so it receives no connections) for its lifetime, so a restarted
 worker always finds the same port free to join; every worker is given that
 port. A port held by another program, including another supervisor's
@@ -74,6 +74,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import attrs
 import trio
 
+from mux.reuseport import reserve_port, reuseport_balances
+
 logger = logging.getLogger("mux.workers")
 
 #: Most workers ``--workers`` accepts.
@@ -85,17 +87,10 @@ RESTART_DELAY_MAX = 10.0
 STABLE_AFTER = 10.0
 #: Seconds a worker may outlive its drain timeout after SIGTERM before SIGKILL.
 KILL_GRACE = 10.0
-#: listen() backlog of the workers' sockets (the kernel caps it at net.core.somaxconn).
-LISTEN_BACKLOG = 0xFFFF
 #: Name of the response header naming the worker (see :mod:`mux.server.workertag`).
 WORKER_HEADER = b"mux-worker"
 #: What a worker writes on its ready pipe once it listens.
 _READY = b"ready\n"
-
-
-def reuseport_balances() -> bool:
-    """True where SO_REUSEPORT spreads connections over the sockets sharing a port (Linux)."""
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def parse_workers(value: str) -> int:
@@ -182,71 +177,6 @@ def raise_nofile_limit() -> NofileLimit:
 
 def _limit(value: int) -> str:
     return "unlimited" if value == resource.RLIM_INFINITY else str(value)
-
-
-async def open_reuseport_listeners(host: str, port: int) -> list[trio.SocketListener]:
-    """Listening sockets on every address of ``host``, with SO_REUSEPORT set before bind.
-
-    Like :func:`trio.open_tcp_listeners` (SO_REUSEADDR, IPv6 sockets IPv6-only),
-    plus SO_REUSEPORT so that several processes can listen on the same port.
-    """
-    infos = await trio.socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )
-    listeners: list[trio.SocketListener] = []
-    try:
-        for family, kind, proto, _, address in infos:
-            sock = trio.socket.socket(family, kind, proto)
-            try:
-                _share(sock, family)
-                await sock.bind(address)
-                sock.listen(LISTEN_BACKLOG)
-            except BaseException:
-                sock.close()
-                raise
-            listeners.append(trio.SocketListener(sock))
-    except BaseException:
-        for listener in listeners:
-            await trio.aclose_forcefully(listener)
-        raise
-    return listeners
-
-
-def _share(sock: socket.socket | trio.socket.SocketType, family: int) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-
-
-def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
-    """Check that ``host:port`` is free and hold it for the workers.
-
-    A plain bind first (SO_REUSEADDR only) fails with EADDRINUSE when anything
-    listens there, a group of SO_REUSEPORT listeners included, and chooses the
-    port when ``port`` is 0. The socket returned is bound to that port with
-    SO_REUSEPORT and never listens: it keeps the port for the supervisor's
-    lifetime without taking connections.
-
-    Raises:
-        OSError: the address cannot be resolved or bound.
-    """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        probe.bind(address)
-        chosen: int = probe.getsockname()[1]
-    hold = socket.socket(family, kind, proto)
-    try:
-        _share(hold, family)
-        hold.bind((address[0], chosen, *address[2:]))
-    except BaseException:
-        hold.close()
-        raise
-    return hold, chosen
 
 
 @attrs.frozen

@@ -72,8 +72,8 @@ from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
 from mux.driver.stream import Stream
 from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
 from mux.logs import set_stream as _set_stream
+from mux.reuseport import open_reuseport_listeners
 from mux.server.app import Handler, stream_handler
-from mux.workers import open_reuseport_listeners
 
 logger = logging.getLogger("mux.server")
 

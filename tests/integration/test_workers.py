@@ -24,7 +24,8 @@ import pytest
 import trio
 
 import mux_client
-from mux.workers import WorkerRole, parse_workers, reuseport_balances
+from mux.reuseport import reuseport_balances
+from mux.workers import WorkerRole, parse_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'python'}"}
@@ -169,7 +170,8 @@ async def test_workers_share_the_port_all_serve_and_raise_the_fd_limit() -> None
         for pid in [sup.proc.pid, *workers.values()]:
             assert _nofile(pid) == (hard, hard)
         for index, pid in workers.items():
-            assert f"worker {index} (pid {pid}): file descriptor limit {hard} (the hard limit)" in sup.log
+            logged = f"worker {index} (pid {pid}): file descriptor limit {hard} (the hard limit)"
+            assert logged in sup.log
 
 
 async def test_a_killed_worker_is_replaced() -> None:
