@@ -23,8 +23,8 @@ listening, then waits for it to exit. Two pipes tie a worker to its supervisor:
 
 * *ready*: a pipe per worker; the worker writes ``ready`` on it once its
   listeners are open. When every worker of the first generation is ready, the
-  supervisor prints ``mux: serving on HOST:PORT (N workers)``, the same first
-  stdout line as one process. A first-generation worker that exits before it
+  supervisor prints ``mux: serving on HOST:PORT``, the same first stdout line
+  as one process (and logs how many workers serve). A first-generation worker that exits before it
   is ready stops the whole start (exit status 1): a configuration error would
   otherwise restart forever.
 * *alive*: one pipe whose write end only the supervisor holds (close-on-exec,
@@ -207,6 +207,11 @@ class WorkerRole:
             raise ValueError(f"--worker-of is internal to --workers, got {spec!r}") from None
         if not 1 <= role.index <= role.count:
             raise ValueError(f"--worker-of: worker {role.index} of {role.count}?")
+        for fd in (role.alive_fd, role.ready_fd):
+            try:
+                os.fstat(fd)
+            except OSError:
+                raise ValueError(f"--worker-of is internal to --workers (fd {fd}?)") from None
         return role
 
     @property
@@ -369,26 +374,21 @@ class _Supervisor:
         generation = 0
         while not self._stopping.is_set():
             started = trio.current_time()
-            pid, returncode, was_ready = await self._run_worker(index, first=generation == 0)
+            try:
+                pid, returncode, was_ready = await self._run_worker(index, first=generation == 0)
+                what = f"worker {index} (pid {pid}) {describe_exit(returncode)}"
+            except OSError as exc:  # fork or exec failed (EAGAIN, ENOMEM, ...)
+                was_ready, what = False, f"worker {index} cannot start ({exc})"
             if self._stopping.is_set():
                 return
             if generation == 0 and not was_ready:
-                self._failure = (
-                    f"worker {index} (pid {pid}) {describe_exit(returncode)} before it was "
-                    "listening; stopping"
-                )
+                self._failure = f"{what} before it was listening; stopping"
                 self._stop()
                 return
             generation += 1
             if trio.current_time() - started >= STABLE_AFTER:
                 delay = RESTART_DELAY_MIN
-            logger.warning(
-                "worker %d (pid %d) %s; restarting it in %.1f s",
-                index,
-                pid,
-                describe_exit(returncode),
-                delay,
-            )
+            logger.warning("%s; restarting it in %.1f s", what, delay)
             with trio.move_on_after(delay):
                 await self._stopping.wait()
             delay = min(delay * 2, RESTART_DELAY_MAX)
@@ -418,10 +418,12 @@ class _Supervisor:
             if ready and first:
                 self._first_ready += 1
                 if self._first_ready == self._count:
-                    print(
-                        f"mux: serving on {self._address} ({self._count} workers, "
-                        f"supervisor pid {os.getpid()})",
-                        flush=True,
+                    print(f"mux: serving on {self._address}", flush=True)
+                    logger.info(
+                        "supervisor (pid %d): %d workers serving on %s",
+                        os.getpid(),
+                        self._count,
+                        self._address,
                     )
             await proc.wait()
         finally:

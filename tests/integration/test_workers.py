@@ -78,9 +78,8 @@ class Supervised:
 
     async def port(self) -> int:
         """The port from the supervisor's ``mux: serving on`` line."""
-        found = await self.line(
-            r"^mux: serving on 127\.0\.0\.1:(\d+) \((\d+) workers", source="out"
-        )
+        found = await self.line(r"^mux: serving on 127\.0\.0\.1:(\d+)$", source="out")
+        await self.line(rf"supervisor \(pid {self.proc.pid}\): \d+ workers serving on")
         return int(found[1])
 
     def workers(self) -> dict[int, int]:
@@ -186,6 +185,11 @@ async def test_a_killed_worker_is_replaced() -> None:
         assert _parent(new) == sup.proc.pid
         assert not _is_worker(old)
         assert await _all_serve(port, 2) == {"1", "2"}  # slot 2 is the new process
+        sup.proc.send_signal(signal.SIGINT)  # Ctrl-C: the supervisor drains every worker
+        with trio.fail_after(30):
+            assert await trio.to_thread.run_sync(sup.proc.wait) == 0
+        assert "supervisor: SIGINT: draining 2 worker(s)" in sup.log
+        assert not _is_worker(new) and not _is_worker(sup.workers()[1])
 
 
 async def test_sigterm_drains_every_worker() -> None:
@@ -291,7 +295,7 @@ def test_parse_workers_and_role() -> None:
     for bad in ("0", "-1", "many", "100000"):
         with pytest.raises(Exception, match=r"1\.\.256 or 'auto'"):
             parse_workers(bad)
-    role = WorkerRole(2, 4, 5, 9)
+    role = WorkerRole(2, 4, 0, 1)
     assert WorkerRole.parse(role.spec) == role
     with pytest.raises(ValueError, match="internal to --workers"):
         WorkerRole.parse("nonsense")
