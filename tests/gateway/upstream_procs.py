@@ -146,3 +146,10 @@ async def hypercorn(*extra: str) -> AsyncIterator[int]:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+async def eventually(predicate: Callable[[], bool]) -> None:
+    """Wait until ``predicate()`` holds (state kept by background tasks), at most 10 s."""
+    with trio.fail_after(10):
+        while not predicate():  # noqa: ASYNC110 (no event to wait on: polled state)
+            await trio.sleep(0.02)
