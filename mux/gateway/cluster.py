@@ -25,8 +25,12 @@ DNS tasks, so everything stops when it exits.
 4. a failed attempt becomes a :class:`~mux.gateway.errors.GatewayError`. It is
    retried on another endpoint when it provably was not processed (connect
    failure, REFUSED_STREAM, above a GOAWAY's last id, a connection that closed
-   before the request was written), or when the route is idempotent and the
-   request replayable, while attempts, the deadline and the retry budget allow;
+   before the request was written), when the route is idempotent, or when the
+   method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
+   DELETE) and the connection closed before any response arrived; always
+   within ``max_attempts`` and the deadline. Retries take from the retry
+   budget, except those of requests that never reached an upstream (never
+   written, connect failures, above a GOAWAY's last id): they add no load;
 5. the :class:`UpstreamCall` is handed to the forwarder inside a cancel scope
    bounded by the deadline. On exit, a call that did not finish cleanly is reset
    upstream (HTTP/1.1: its connection closes instead of returning to the pool),
@@ -65,7 +69,7 @@ from mux.gateway.upstream import (
 )
 from mux_client.calls import Call, translate_failure
 from mux_client.channel import Channel, ChannelOptions
-from mux_client.errors import CallError, CallReset
+from mux_client.errors import CallError, CallReset, ConnectionLost
 from mux_client.pool import Ticket
 from mux_client.retry import Phase
 
@@ -214,6 +218,7 @@ class Cluster:
         retry = self.config.retry
         per_try = self.config.timeouts.per_try
         error: GatewayError | None = None
+        budgeted = False  # this attempt is a retry that took from the budget
         while True:
             if trio.current_time() >= deadline:
                 raise error or GatewayError(
@@ -230,7 +235,7 @@ class Cluster:
             tried.add(ep.key)
             ep.active += 1
             ep.requests += 1
-            retrying = attempts > 1
+            retrying = budgeted
             if retrying:
                 self.breakers.retrying += 1
             phase = [Phase.QUEUED]
@@ -263,11 +268,12 @@ class Cluster:
             ep.active -= 1
             if error.kind is not FailureKind.OVERLOADED:
                 self._record(ep, False)
+            budgeted = not _never_reached(error)
             if not (
                 attempts < retry.max_attempts
-                and (not error.processed or request.idempotent)
+                and _may_retry(error, request)
                 and trio.current_time() < deadline
-                and self.breakers.retry_allowed()
+                and (not budgeted or self.breakers.retry_allowed())
             ):
                 raise error
 
@@ -380,6 +386,30 @@ class Cluster:
         self._closed = True
         for ep in self.endpoints:
             await ep.channel.aclose()
+
+
+#: Methods whose requests may be retried after the connection closed before
+#: any response arrived (RFC 9110 §9.2.2), whatever the route says.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def _may_retry(error: GatewayError, request: UpstreamRequest) -> bool:
+    """Safe to send again: not processed, an idempotent route, or an idempotent
+    method whose connection closed before any response (all failures here are)."""
+    if not error.processed or request.idempotent:
+        return True
+    lost = isinstance(error.__cause__, ConnectionLost)
+    return lost and request.method.upper() in IDEMPOTENT_METHODS
+
+
+def _never_reached(error: GatewayError) -> bool:
+    """The request never reached an upstream's application (never written, a
+    connection that failed or closed first, above a GOAWAY's last id): its retry
+    adds no load, so it takes nothing from the retry budget. A REFUSED_STREAM
+    is the server shedding load: that retry is budgeted."""
+    cause = error.__cause__
+    refused = isinstance(cause, CallReset) and cause.code == ErrorCode.REFUSED_STREAM
+    return not error.processed and not refused
 
 
 @asynccontextmanager
