@@ -15,29 +15,13 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 import trio.testing
-from upstream_procs import hypercorn
+from upstream_procs import CountingListener, hypercorn
 
 import mux_client
 from mux.config import ConnectionTimeouts, ServerConfig
 from mux.server import Server
 from mux.server.demo import app as demo_app
 from mux_client import ChannelOptions
-
-
-class CountingListener(trio.abc.Listener[trio.abc.Stream]):
-    """Counts the connections a server accepts."""
-
-    def __init__(self, inner: trio.SocketListener) -> None:
-        self.inner = inner
-        self.accepted = 0
-
-    async def accept(self) -> trio.abc.Stream:
-        stream = await self.inner.accept()
-        self.accepted += 1
-        return stream
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 @pytest.fixture
