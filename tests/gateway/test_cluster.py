@@ -8,7 +8,7 @@ import attrs
 import pytest
 import trio
 import trustme
-from upstream_procs import CountingListener, Upstream, upstreams
+from upstream_procs import CountingListener, Upstream, hypercorn, upstreams
 
 from mux.config import ServerConfig
 from mux.core.limits import endpoint_limits
@@ -153,3 +153,21 @@ async def test_tls_upstream_with_ca_and_sni(
             await unary(cl["c"], echo(b"x"))
     assert info.value.kind is FailureKind.CONNECT_FAILED
     assert "certificate" in str(info.value).lower()
+
+
+async def test_http1_cluster_survives_server_keepalive_closes() -> None:
+    """hypercorn drops idle keep-alive connections after 1 s; the pool's own
+    idle timeout is longer: requests after the close still all succeed."""
+    async with hypercorn("--keep-alive", "1") as port:
+        cfg = config([port], UpstreamProtocol.HTTP1, pool=PoolConfig(idle_timeout=30.0))
+        async with open_clusters({"c": cfg}) as cl:
+            with trio.fail_after(20):
+                while True:  # hypercorn may still be starting
+                    try:
+                        await unary(cl["c"], echo(b"warm"))
+                        break
+                    except GatewayError:
+                        await trio.sleep(0.1)
+                await trio.sleep(1.6)
+                for i in range(5):
+                    assert (await unary(cl["c"], echo(b"%d" % i)))[1:3] == (200, b"%d" % i)

@@ -168,3 +168,24 @@ async def test_reset_closes_the_connection_instead_of_reusing_it(
         response = await client.request("POST", "/echo", body=b"b")
         assert response.body == b"b"
         assert listener.accepted == 2  # the reset one was closed, not reused
+
+
+async def test_reuse_check_sees_a_peer_close_the_reader_has_not_seen_yet() -> None:
+    """The pool's check before reusing an HTTP/1.1 connection polls the socket:
+    EOF (or any unsolicited byte) pending means "do not write a request here"."""
+    from mux.core.h11client import H11ClientEngine
+    from mux.driver.connection import ConnectionDriver
+    from mux_client.channel import _peer_closed
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listener.accept()
+    driver = ConnectionDriver(client, H11ClientEngine())  # not running: nobody reads
+    assert not _peer_closed(driver)
+    await server.aclose()  # the server's keep-alive timer fired
+    with trio.fail_after(5):
+        while not _peer_closed(driver):  # noqa: ASYNC110 (the FIN is in flight)
+            await trio.sleep(0.01)
+    await client.aclose()
+    await listener.aclose()
