@@ -52,7 +52,8 @@ import trio
 
 from mux.core.events import Headers
 from mux.driver.connection import ConnectionDriver
-from mux.errors import ErrorCode, LocalProtocolError
+from mux.driver.stream import Stream
+from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError, StreamError
 from mux.gateway import dns
 from mux.gateway.balance import Candidate, Ring, least_request, ring_hash, round_robin
 from mux.gateway.breaker import Breakers
@@ -189,7 +190,7 @@ class Cluster:
             overall = self.config.timeouts.overall
             if overall is not None:
                 deadline = min(deadline, trio.current_time() + overall)
-            ep, ticket, call, attempts = await self._start(request, deadline)
+            ep, ticket, call, stream, attempts = await self._start(request, deadline)
             failed = False
             try:
                 with trio.CancelScope(deadline=deadline) as scope:
@@ -198,6 +199,7 @@ class Cluster:
                 failed = True
                 raise
             finally:
+                failed = failed or _upstream_fault(stream)
                 call.abort()
                 ep.channel.release(ticket)
                 ep.active -= 1
@@ -212,7 +214,7 @@ class Cluster:
 
     async def _start(
         self, request: UpstreamRequest, deadline: float
-    ) -> tuple[EndpointState, Ticket, Call, int]:
+    ) -> tuple[EndpointState, Ticket, Call, Stream, int]:
         tried: set[str] = set()
         attempts = 0
         retry = self.config.retry
@@ -244,9 +246,9 @@ class Cluster:
             )
             try:
                 with trio.CancelScope(deadline=try_deadline) as scope:
-                    ticket, call = await self._attempt(ep, request, phase)
+                    ticket, call, stream = await self._attempt(ep, request, phase)
                 if not scope.cancelled_caught:
-                    return ep, ticket, call, attempts
+                    return ep, ticket, call, stream, attempts
                 error = GatewayError(
                     FailureKind.TIMEOUT,
                     f"{request.what}: no response within the "
@@ -279,7 +281,7 @@ class Cluster:
 
     async def _attempt(
         self, ep: EndpointState, request: UpstreamRequest, phase: list[Phase]
-    ) -> tuple[Ticket, Call]:
+    ) -> tuple[Ticket, Call, Stream]:
         """One try on ``ep``; ``phase[0]`` says how far it got (for a timeout)."""
         channel = ep.channel
         waits = not channel.has_capacity()
@@ -293,7 +295,8 @@ class Cluster:
             if waits:
                 self.breakers.leave_pending()
         try:
-            return ticket, await self._send(ep, driver, request, phase)
+            call, stream = await self._send(ep, driver, request, phase)
+            return ticket, call, stream
         except CallError as exc:
             if isinstance(exc, CallReset) and exc.code == ErrorCode.REFUSED_STREAM:
                 channel.retire(driver)  # the retry goes to a fresh connection
@@ -309,7 +312,7 @@ class Cluster:
         driver: ConnectionDriver,
         request: UpstreamRequest,
         phase: list[Phase],
-    ) -> Call:
+    ) -> tuple[Call, Stream]:
         payload = request.body or b""
         try:
             head: Headers = [
@@ -342,7 +345,7 @@ class Cluster:
         except BaseException:
             call.abort()
             raise
-        return call
+        return call, stream
 
     def _record(self, ep: EndpointState, ok: bool) -> None:
         """Feed one outcome to outlier detection."""
@@ -400,6 +403,16 @@ def _may_retry(error: GatewayError, request: UpstreamRequest) -> bool:
         return True
     lost = isinstance(error.__cause__, ConnectionLost)
     return lost and request.method.upper() in IDEMPOTENT_METHODS
+
+
+def _upstream_fault(stream: Stream) -> bool:
+    """The upstream broke the exchange: its connection died, or it reset the
+    stream with an error (our own resets, and NO_ERROR after an early answer,
+    are not its fault). For outlier detection, whatever the forwarder caught."""
+    error = stream.error
+    if isinstance(error, ConnectionClosed):
+        return True
+    return isinstance(error, StreamError) and error.remote and error.code != ErrorCode.NO_ERROR
 
 
 def _never_reached(error: GatewayError) -> bool:

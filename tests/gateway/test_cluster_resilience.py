@@ -15,6 +15,7 @@ import pytest
 import trio
 from upstream_procs import Upstream, eventually, upstreams
 
+import mux_client
 from mux.gateway.cluster import Cluster, UpstreamRequest, open_clusters
 from mux.gateway.errors import FailureKind, GatewayError
 from mux.gateway.model import (
@@ -340,3 +341,29 @@ async def test_has_healthy_endpoint_and_no_healthy_upstream() -> None:
         with pytest.raises(GatewayError) as info:
             await unary(c, get("/echo"))
         assert info.value.kind is FailureKind.NO_HEALTHY_UPSTREAM
+
+
+@pytest.mark.parametrize("protocol", list(UpstreamProtocol), ids=lambda p: p.value)
+async def test_failure_caught_by_the_forwarder_still_counts(protocol: UpstreamProtocol) -> None:
+    """The upstream dies mid-body; the forwarder handles the SDK error inside the
+    block (as it must, to answer its client): outlier detection still sees it."""
+    outlier = OutlierDetection(consecutive_failures=1, max_ejection_percent=100)
+    async with (
+        upstreams(1) as ups,
+        open_clusters({"c": config(ports(ups), protocol, outlier=outlier)}) as cl,
+    ):
+        c = cl["c"]
+        caught: list[BaseException] = []
+        with trio.fail_after(10):
+            async with c.open_call(UpstreamRequest("POST", "/echo", None, [], False)) as up:
+                await up.call.send(b"first")
+                assert (await up.call.response())[0] == 200
+                assert await up.call.receive() == b"first"
+                ups[0].kill()
+                try:
+                    await up.call.send(b"more")
+                    await up.call.receive()
+                except mux_client.CallError as exc:
+                    caught.append(exc)
+        assert caught, "the dead upstream went unnoticed"
+        assert not c.has_healthy_endpoint()  # ejected: the failure was recorded
