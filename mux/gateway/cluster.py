@@ -43,6 +43,7 @@ Failures after the call was handed out are not retried: they surface from the
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -161,10 +162,14 @@ class Cluster:
     def pick(self, request: UpstreamRequest, exclude: set[str]) -> EndpointState | None:
         """The endpoint for ``request``, avoiding ``exclude`` while others are usable."""
         now = trio.current_time()
-        usable = {ep.key for ep in self.endpoints if ep.usable(now)}
-        if usable - exclude:
+        endpoints = self.endpoints
+        if len(endpoints) == 1:  # the common small case: nothing to balance
+            only = endpoints[0]
+            return only if only.usable(now) else None
+        usable = {ep.key for ep in endpoints if ep.usable(now)}
+        if exclude and usable - exclude:
             usable -= exclude
-        cands = [Candidate(ep.key, ep.weight, ep.active, ep.key in usable) for ep in self.endpoints]
+        cands = [Candidate(ep.key, ep.weight, ep.active, ep.key in usable) for ep in endpoints]
         lb = self.config.lb
         if lb is LbPolicy.LEAST_REQUEST:
             chosen = least_request(cands, self._rng)
@@ -192,9 +197,13 @@ class Cluster:
                 deadline = min(deadline, trio.current_time() + overall)
             ep, ticket, call, stream, attempts = await self._start(request, deadline)
             failed = False
+            scope = trio.CancelScope(deadline=deadline)
             try:
-                with trio.CancelScope(deadline=deadline) as scope:
+                if deadline == math.inf:
                     yield UpstreamCall(call, ep.key, attempts)
+                else:
+                    with scope:
+                        yield UpstreamCall(call, ep.key, attempts)
             except CallError:
                 failed = True
                 raise
@@ -245,6 +254,9 @@ class Cluster:
                 deadline if per_try is None else min(deadline, trio.current_time() + per_try)
             )
             try:
+                if try_deadline == math.inf:  # no scope to pay for
+                    ticket, call, stream = await self._attempt(ep, request, phase)
+                    return ep, ticket, call, stream, attempts
                 with trio.CancelScope(deadline=try_deadline) as scope:
                     ticket, call, stream = await self._attempt(ep, request, phase)
                 if not scope.cancelled_caught:
