@@ -32,12 +32,18 @@ DNS tasks, so everything stops when it exits.
    budget, except those of requests that never reached an upstream (never
    written, connect failures, above a GOAWAY's last id): they add no load;
 5. the :class:`UpstreamCall` is handed to the forwarder inside a cancel scope
-   bounded by the deadline. On exit, a call that did not finish cleanly is reset
-   upstream (HTTP/1.1: its connection closes instead of returning to the pool),
-   the slot goes back to the pool and the outcome feeds outlier detection.
+   bounded by the deadline (its expiry raises ``GatewayError(TIMEOUT)``). On
+   exit, a call that did not finish cleanly is reset upstream (HTTP/1.1: its
+   connection closes instead of returning to the pool), the slot goes back to
+   the pool and the outcome feeds outlier detection: a 5xx status, an SDK
+   error escaping the block, or an upstream fault seen on the stream (its
+   connection died, it reset the stream) even when the forwarder caught the
+   error itself.
 
 Failures after the call was handed out are not retried: they surface from the
-:class:`~mux_client.calls.Call` as SDK errors and the forwarder maps them.
+:class:`~mux_client.calls.Call` as SDK errors and the forwarder maps them. The
+per-try timeout covers a complete request up to its response headers; for a
+streamed request body it covers taking the slot and opening the stream only.
 """
 
 from __future__ import annotations
