@@ -98,7 +98,7 @@ class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
 
     def process_input(self, input_: ConnectionInputs) -> list[Any]:
         if input_ in _GOAWAY_INPUTS and self.state != ConnectionState.CLOSED:
-            return []  # also before any stream (IDLE): h2spec h2/7/1
+            return []  # also before any stream (IDLE): h2spec http2/7/1
         result: list[Any] = super().process_input(input_)
         return result
 
