@@ -189,3 +189,28 @@ async def test_reuse_check_sees_a_peer_close_the_reader_has_not_seen_yet() -> No
             await trio.sleep(0.01)
     await client.aclose()
     await listener.aclose()
+
+
+async def test_slow_reader_bounds_what_an_http1_response_buffers(
+    mux_h1: tuple[str, CountingListener],
+) -> None:
+    """No flow control in HTTP/1.1: the driver stops reading while the caller has
+    not consumed what is buffered, so TCP pushes back on the server."""
+    from mux.driver.tuning import MAX_RECEIVE_SIZE, RECEIVE_SIZE
+
+    target, _ = mux_h1
+    async with (
+        mux_client.connect(target, options=h1(1)) as client,
+        client.stream("GET", "/bytes/50000000") as call,
+    ):
+        (conn,) = client.channel.connections
+        assert conn.driver is not None
+        got = len(await call.receive())
+        peak = 0
+        for _ in range(10):
+            await trio.sleep(0.03)  # a slow reader
+            buffered = sum(s.buffered_bytes for s in conn.driver._streams.values())
+            peak = max(peak, buffered)
+            got += len(await call.receive())
+        assert peak <= RECEIVE_SIZE + MAX_RECEIVE_SIZE
+        assert got < 50_000_000
