@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 DELEGATED = {
     "call": "mux_client.cli",
     "conformance": "mux.conformance.cli",
+    "gateway": "mux.gateway.cli",
 }
 DEFAULT_APP = "mux.server.demo:app"
 
