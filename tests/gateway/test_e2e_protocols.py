@@ -1,4 +1,4 @@
-"""Every downstream protocol × every upstream protocol through a real gateway on loopback.
+"""Every downstream protocol x every upstream protocol through a real gateway on loopback.
 
 Downstream: mux and HTTP/2 through the SDK (bidirectional streaming echo with
 request and response trailers, checked chunk by chunk so the body is provably
@@ -36,34 +36,36 @@ async def test_streaming_echo_both_ways_with_trailers(
     gateway = await start_gateway(nursery, single_cluster(protocol, upstream.port))
     target = f"127.0.0.1:{port_of(gateway)}"
     with trio.fail_after(20):
-        async with mux_client.connect(target, protocol=downstream) as client:  # type: ignore[arg-type]
-            async with client.open_call("POST", "/echo", headers={"x-hello": "world"}) as call:
-                # Ping-pong first: each chunk must come back before the next is sent.
-                for i in range(5):
+        async with (
+            mux_client.connect(target, protocol=downstream) as client,  # type: ignore[arg-type]
+            client.open_call("POST", "/echo", headers={"x-hello": "world"}) as call,
+        ):
+            # Ping-pong first: each chunk must come back before the next is sent.
+            for i in range(5):
+                await call.send(_chunk(i))
+                if i == 0:
+                    status, headers = await call.response()
+                    assert status == 200
+                    assert (b"x-hello", b"world") in headers
+                    assert any(n == b"via" and v.endswith(b"2 mux") for n, v in headers)
+                got = b""
+                while len(got) < CHUNK:
+                    got += await call.receive()
+                assert got == _chunk(i)
+            received = bytearray()
+
+            async def read_rest() -> None:
+                async for chunk in call:
+                    received.extend(chunk)
+
+            async with trio.open_nursery() as pumps:
+                pumps.start_soon(read_rest)
+                for i in range(5, CHUNKS):
                     await call.send(_chunk(i))
-                    if i == 0:
-                        status, headers = await call.response()
-                        assert status == 200
-                        assert (b"x-hello", b"world") in headers
-                        assert any(n == b"via" and v.endswith(b"2 mux") for n, v in headers)
-                    got = b""
-                    while len(got) < CHUNK:
-                        got += await call.receive()
-                    assert got == _chunk(i)
-                received = bytearray()
-
-                async def read_rest() -> None:
-                    async for chunk in call:
-                        received.extend(chunk)
-
-                async with trio.open_nursery() as pumps:
-                    pumps.start_soon(read_rest)
-                    for i in range(5, CHUNKS):
-                        await call.send(_chunk(i))
-                    await call.end(trailers=[(b"x-checksum", b"abc123")])
-                assert bytes(received) == b"".join(_chunk(i) for i in range(5, CHUNKS))
-                if protocol is not UpstreamProtocol.HTTP1:
-                    assert (b"x-checksum", b"abc123") in call.trailers
+                await call.end(trailers=[(b"x-checksum", b"abc123")])
+            assert bytes(received) == b"".join(_chunk(i) for i in range(5, CHUNKS))
+            if protocol is not UpstreamProtocol.HTTP1:
+                assert (b"x-checksum", b"abc123") in call.trailers
 
 
 @pytest.mark.parametrize("protocol", UPSTREAMS)
