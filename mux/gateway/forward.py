@@ -56,7 +56,7 @@ from mux.gateway import errormap
 from mux.gateway.errors import FailureKind, GatewayError
 from mux.gateway.model import ClusterConfig, UpstreamProtocol
 from mux.gateway.routes import Route, RouteTable, match
-from mux.gateway.simplecluster import UpstreamCall, UpstreamRequest
+from mux.gateway.upstream import UpstreamCall, UpstreamRequest
 from mux.server import grpcwire
 from mux.server.app import Request
 from mux_client.errors import CallError, CallReset, ConnectError, ConnectionLost, DeadlineExceeded
@@ -283,21 +283,6 @@ async def fail(
         pass  # the downstream went away meanwhile: nothing left to tell
 
 
-def _downstream_gone(group: BaseExceptionGroup[BaseException]) -> bool:
-    """True when every failure in ``group`` is the downstream stream or connection ending."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    return all(isinstance(e, StreamError | ConnectionClosed) for e in leaves)
-
-
 # --------------------------------------------------------------- forwarding
 
 
@@ -324,18 +309,26 @@ class Forwarder:
         if overall is not None:
             deadline = min(deadline, trio.current_time() + overall)
         try:
-            with trio.move_on_at(deadline) as scope:
-                await self._forward(request, route, cluster, deadline)
-            if scope.cancelled_caught:
-                await self._fail(stream, FailureKind.TIMEOUT, "upstream timeout")
+            await self._forward_within(request, route, cluster, deadline)
         except GatewayError as exc:
             await self._fail(stream, exc.kind, str(exc))
         except CallError as exc:
             await self._fail(stream, kind_of(exc), str(exc), upstream_code=_upstream_code(exc))
-        except BaseExceptionGroup as group:
-            if not _downstream_gone(group):
-                raise
-            # The downstream stream or connection ended: the upstream call was reset on exit.
+
+    async def _forward_within(
+        self, request: Request, route: Route, cluster: Cluster, deadline: float
+    ) -> None:
+        """Forward before ``deadline``; a downstream that went away ends it quietly."""
+        gone = False
+        try:
+            with trio.move_on_at(deadline) as scope:
+                await self._forward(request, route, cluster, deadline)
+        except* (StreamError, ConnectionClosed):
+            # The downstream stream or connection ended (a Cancelled from the same
+            # reset propagates): the upstream call was reset when open_call exited.
+            gone = True
+        if scope.cancelled_caught and not gone:
+            raise GatewayError(FailureKind.TIMEOUT, "upstream timeout")
 
     async def _fail(
         self,

@@ -38,8 +38,8 @@ import attrs
 import trio
 
 from mux.config import ServerConfig
-from mux.gateway import simplecluster
 from mux.gateway.admin import admin_app
+from mux.gateway.cluster import open_clusters
 from mux.gateway.config import ConfigError, parse_address
 from mux.gateway.forward import Cluster, Forwarder
 from mux.gateway.model import (
@@ -61,9 +61,8 @@ DEFAULT_LISTEN = ("127.0.0.1", 8080)
 DEFAULT_ADMIN = "127.0.0.1:9901"
 #: The request header that picks a demo upstream in the embedded default.
 DEMO_HEADER = "x-upstream"
-#: Can the cluster implementation forward to HTTP/1.1 upstreams?
-HTTP1_UPSTREAMS = simplecluster.SUPPORTS_HTTP1
-open_clusters = simplecluster.open_clusters
+#: The cluster implementation forwards to HTTP/1.1 upstreams (keep-alive pools over h11).
+HTTP1_UPSTREAMS = True
 
 
 def _address(server: Server) -> str:

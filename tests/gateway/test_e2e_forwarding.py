@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 import trio
+from gwkit import UPSTREAMS, port_of, single_cluster, start_gateway
 
 import mux_client
 from mux.config import ServerConfig
@@ -14,8 +15,6 @@ from mux.errors import ErrorCode
 from mux.gateway.model import RouteConfig, Timeouts, UpstreamProtocol
 from mux.server.app import Request, Response, Router
 from mux.server.server import Server
-
-from .conftest import port_of, single_cluster, start_gateway
 
 
 class Probe:
@@ -59,7 +58,7 @@ async def probe(nursery: trio.Nursery) -> tuple[Probe, Server]:
     return p, server
 
 
-@pytest.mark.parametrize("protocol", [UpstreamProtocol.MUX, UpstreamProtocol.H2])
+@pytest.mark.parametrize("protocol", UPSTREAMS)
 async def test_hop_by_hop_removed_via_and_forwarded_added(
     nursery: trio.Nursery, probe: tuple[Probe, Server], protocol: UpstreamProtocol
 ) -> None:
@@ -91,7 +90,8 @@ async def test_hop_by_hop_removed_via_and_forwarded_added(
     assert got["forwarded"][0].startswith("for=10.0.0.1, for=127.0.0.1;proto=http;host=")
     assert got[":authority"] == ["backend.internal"]
     assert got[":path"] == ["/headers?q=1"]
-    assert response.headers["via"] == "2 mux"
+    # The response's via names the hop it was received over (from the upstream).
+    assert response.headers["via"] == ("1.1 mux" if protocol is UpstreamProtocol.HTTP1 else "2 mux")
 
 
 async def test_authority_passes_through_and_h2_via(
@@ -106,7 +106,7 @@ async def test_authority_passes_through_and_h2_via(
     assert got["via"] == ["2 mux"]
 
 
-@pytest.mark.parametrize("protocol", [UpstreamProtocol.MUX, UpstreamProtocol.H2])
+@pytest.mark.parametrize("protocol", UPSTREAMS)
 async def test_deadline_propagates_as_time_left(
     nursery: trio.Nursery, probe: tuple[Probe, Server], protocol: UpstreamProtocol
 ) -> None:
@@ -139,11 +139,12 @@ async def test_client_deadline_expiry_cancels_upstream(
 
 
 @pytest.mark.parametrize("downstream", ["mux", "h2"])
+@pytest.mark.parametrize("protocol", UPSTREAMS)
 async def test_client_cancel_resets_the_upstream_stream(
-    nursery: trio.Nursery, probe: tuple[Probe, Server], downstream: str
+    nursery: trio.Nursery, probe: tuple[Probe, Server], downstream: str, protocol: UpstreamProtocol
 ) -> None:
     p, server = probe
-    gateway = await start_gateway(nursery, single_cluster(UpstreamProtocol.MUX, server.port))
+    gateway = await start_gateway(nursery, single_cluster(protocol, server.port))
     target = f"127.0.0.1:{port_of(gateway)}"
     async with mux_client.connect(target, protocol=downstream) as client:  # type: ignore[arg-type]
         with trio.move_on_after(10) as scope:

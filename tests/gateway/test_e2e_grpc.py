@@ -5,14 +5,13 @@ from __future__ import annotations
 import grpc
 import pytest
 import trio
+from gwkit import port_of, single_cluster, start_gateway
 
 import mux_client
 from mux.gateway.gateway import Gateway
 from mux.gateway.model import RouteConfig, UpstreamProtocol
 from mux.server.grpcwire import encode_message
 from mux.server.server import Server
-
-from .conftest import port_of, single_cluster, start_gateway
 
 pytestmark = pytest.mark.interop
 TIMEOUT = 10.0

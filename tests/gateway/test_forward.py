@@ -7,6 +7,7 @@ import tracemalloc
 
 import pytest
 import trio
+from gwkit import UPSTREAMS, port_of, single_cluster, start_gateway
 
 import mux_client
 from mux.config import ServerConfig
@@ -20,8 +21,6 @@ from mux.gateway.forward import (
 from mux.gateway.model import UpstreamProtocol
 from mux.server.app import Request
 from mux.server.server import Server
-
-from .conftest import port_of, single_cluster, start_gateway
 
 
 def test_strip_hop_by_hop_and_connection_named_fields() -> None:
@@ -112,7 +111,7 @@ class Counted:
 
 
 @pytest.mark.parametrize("downstream", ["mux", "h2"])
-@pytest.mark.parametrize("protocol", [UpstreamProtocol.MUX, UpstreamProtocol.H2])
+@pytest.mark.parametrize("protocol", UPSTREAMS)
 async def test_slow_reader_stalls_the_upstream_and_memory_stays_bounded(
     nursery: trio.Nursery, downstream: str, protocol: UpstreamProtocol
 ) -> None:

@@ -1,0 +1,54 @@
+"""Helpers of the gateway tests: gateways built from one cluster, started in a nursery."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import trio
+
+from mux.gateway.gateway import HTTP1_UPSTREAMS, Gateway, run_gateway
+from mux.gateway.model import (
+    ClusterConfig,
+    Endpoint,
+    GatewayConfig,
+    ListenerConfig,
+    RouteConfig,
+    UpstreamProtocol,
+)
+
+#: Upstream protocols the gateway forwards to in these tests.
+UPSTREAMS = [
+    UpstreamProtocol.MUX,
+    UpstreamProtocol.H2,
+    pytest.param(
+        UpstreamProtocol.HTTP1,
+        marks=pytest.mark.skipif(
+            not HTTP1_UPSTREAMS, reason="HTTP/1.1 upstreams need mux.gateway.cluster (gw-cluster)"
+        ),
+    ),
+]
+
+
+def single_cluster(
+    protocol: UpstreamProtocol, *ports: int, route: RouteConfig | None = None, **cluster: object
+) -> GatewayConfig:
+    """One listener on a free port, a catch-all route to one cluster ``up``."""
+    endpoints = tuple(Endpoint("127.0.0.1", port) for port in ports)
+    return GatewayConfig(
+        (ListenerConfig("127.0.0.1", 0),),
+        (route or RouteConfig("up", path_prefix="/"),),
+        {"up": ClusterConfig("up", endpoints, protocol, **cluster)},  # type: ignore[arg-type]
+    )
+
+
+async def start_gateway(nursery: trio.Nursery, config: GatewayConfig) -> Gateway:
+    """Run ``config`` in ``nursery`` (cancelled when the test ends)."""
+    gateway: Gateway = await nursery.start(
+        functools.partial(run_gateway, config, drain_timeout=5.0)
+    )
+    return gateway
+
+
+def port_of(gateway: Gateway) -> int:
+    return gateway.servers[0].port
