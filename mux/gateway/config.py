@@ -32,36 +32,36 @@ The file's shape (see ``examples/gateway.toml``)::
     [clusters.users.pool]  / .timeouts / .retry / .health_check / .outlier / .breakers
 
 Optional limits and timers are disabled with ``false`` (TOML has no null).
+The typed reading and error collection are :mod:`mux.gateway.configread`; the
+cluster tables are read by :mod:`mux.gateway.configclusters`.
 Files named in the config (TLS certificates, keys, CA bundles) must exist.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 import urllib.parse
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
-import attrs
-
+from mux.gateway.configclusters import CLUSTER_KEYS, read_cluster
+from mux.gateway.configread import (
+    ConfigError,
+    Reader,
+    join,
+    nonempty,
+    parse_address,
+    read_address,
+    token,
+)
 from mux.gateway.model import (
     SCHEMES,
-    CircuitBreakers,
     ClusterConfig,
     Endpoint,
     GatewayConfig,
     HeaderMatch,
-    HealthCheck,
-    HealthCheckKind,
-    LbPolicy,
     ListenerConfig,
-    OutlierDetection,
-    PoolConfig,
-    RetryPolicy,
     RouteConfig,
-    Timeouts,
     TlsListener,
     TlsUpstream,
     UpstreamProtocol,
@@ -71,161 +71,30 @@ from mux.gateway.model import (
 LISTENER_PROTOCOLS = ("mux", "h2", "http1")
 #: The cluster one-line mode builds.
 DEFAULT_CLUSTER = "default"
-_NAME = re.compile(r"[A-Za-z0-9_.\-]+\Z")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_T = TypeVar("_T")
 
-
-class ConfigError(ValueError):
-    """The configuration is invalid; ``errors`` lists every problem, one line each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
-
-
-class _Reader:
-    """Collects errors while reading one source."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.errors: list[str] = []
-
-    def error(self, path: str, problem: str) -> None:
-        self.errors.append(
-            f"{self.source}: {path}: {problem}" if path else f"{self.source}: {problem}"
-        )
-
-    def table(self, value: object, path: str, allowed: Iterable[str]) -> dict[str, Any] | None:
-        """``value`` as a table whose keys are all in ``allowed`` (unknown keys reported)."""
-        if not isinstance(value, dict):
-            self.error(path, f"expected a table, got {_kind(value)}")
-            return None
-        known = set(allowed)
-        for key in value:
-            if key not in known:
-                self.error(
-                    _join(path, key), f"unknown key (expected one of {', '.join(sorted(known))})"
-                )
-        return value
-
-    def get(
-        self,
-        table: dict[str, Any],
-        path: str,
-        key: str,
-        kind: type[_T] | tuple[type, ...],
-        default: _T,
-        check: Callable[[Any], str | None] | None = None,
-        *,
-        optional: bool = False,
-    ) -> _T:
-        """``table[key]`` checked for type (and ``check``), or ``default``.
-
-        ``optional``: ``false`` means None (a disabled limit or timer).
-        """
-        if key not in table:
-            return default
-        value = table[key]
-        where = _join(path, key)
-        if optional and value is False:
-            return None  # type: ignore[return-value]
-        if not _is(value, kind):
-            expected = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            extra = " or false" if optional else ""
-            self.error(where, f"expected {expected}{extra}, got {_kind(value)} {value!r}")
-            return default
-        if isinstance(value, int) and not isinstance(value, bool) and kind is float:
-            value = float(value)
-        problem = check(value) if check is not None else None
-        if problem is not None:
-            self.error(where, f"{problem}, got {value!r}")
-            return default
-        return value  # type: ignore[no-any-return]
-
-    def enum(self, table: dict[str, Any], path: str, key: str, enum_type: Any, default: _T) -> _T:
-        raw = self.get(table, path, key, str, None)
-        if raw is None:
-            return default
-        try:
-            return enum_type(raw)  # type: ignore[no-any-return]
-        except ValueError:
-            names = ", ".join(m.value for m in enum_type)
-            self.error(_join(path, key), f"unknown value {raw!r} (expected one of {names})")
-            return default
-
-    def file(self, table: dict[str, Any], path: str, key: str, base: str | None) -> str | None:
-        name = self.get(table, path, key, str, None)
-        if name is None:
-            return None
-        full = name if base is None or os.path.isabs(name) else os.path.join(base, name)
-        if not os.path.isfile(full):
-            self.error(_join(path, key), f"file not found: {full}")
-        return full
-
-
-def _is(value: object, kind: type | tuple[type, ...]) -> bool:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool):
-        return bool in kinds
-    if float in kinds and isinstance(value, int):
-        return True
-    return isinstance(value, kinds)
-
-
-def _kind(value: object) -> str:
-    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be > 0"
-
-
-def _at_least(low: int) -> Callable[[int], str | None]:
-    return lambda value: None if value >= low else f"must be >= {low}"
-
-
-def _within(low: float, high: float) -> Callable[[float], str | None]:
-    return lambda value: None if low <= value <= high else f"must be in {low:g}..{high:g}"
-
-
-def parse_address(value: str) -> tuple[str, int] | str:
-    """``HOST:PORT`` (``[::1]:80`` for IPv6) as (host, port), or a problem string."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not host:
-        return "expected HOST:PORT"
-    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
-        return f"port must be a number in 0..65535, got {port!r}"
-    if host.startswith("["):
-        if not host.endswith("]"):
-            return "unterminated [IPv6] host"
-        host = host[1:-1]
-    elif ":" in host:
-        return "an IPv6 host must be written [addr]:port"
-    if not host or any(c.isspace() or c in "/?#@" for c in host):
-        return f"invalid host {host!r}"
-    return host, int(port)
-
+__all__ = [
+    "CLUSTER_KEYS",
+    "DEFAULT_CLUSTER",
+    "LISTENER_PROTOCOLS",
+    "ConfigError",
+    "load_config",
+    "one_line_config",
+    "parse_address",
+    "parse_config",
+    "parse_upstream_url",
+]
 
 # ------------------------------------------------------------------ listeners
 
 
-def _listener(r: _Reader, value: object, path: str, base: str | None) -> ListenerConfig | None:
+def _listener(r: Reader, value: object, path: str, base: str | None) -> ListenerConfig | None:
     t = r.table(value, path, ("address", "protocols", "tls", "proxy_protocol"))
     if t is None:
         return None
     if "address" not in t:
-        r.error(_join(path, "address"), "missing (HOST:PORT to listen on)")
+        r.error(join(path, "address"), "missing (HOST:PORT to listen on)")
         return None
-    address = _address(r, t, path, "address", allow_zero=True)
+    address = read_address(r, t, path, "address", allow_zero=True)
     protocols = tuple(r.get(t, path, "protocols", list, list(LISTENER_PROTOCOLS)))
     for i, proto in enumerate(protocols):
         if proto not in LISTENER_PROTOCOLS:
@@ -234,40 +103,22 @@ def _listener(r: _Reader, value: object, path: str, base: str | None) -> Listene
                 f"unknown protocol {proto!r} (expected one of {', '.join(LISTENER_PROTOCOLS)})",
             )
     if "protocols" in t and not {"mux", "h2"} <= set(protocols):
-        r.error(
-            _join(path, "protocols"), "mux and h2 are always served; only http1 can be left out"
-        )
+        r.error(join(path, "protocols"), "mux and h2 are always served; only http1 can be left out")
     tls = None
     if "tls" in t:
-        tt = r.table(t["tls"], _join(path, "tls"), ("cert", "key"))
+        tt = r.table(t["tls"], join(path, "tls"), ("cert", "key"))
         if tt is not None:
             for needed in ("cert", "key"):
                 if needed not in tt:
                     r.error(f"{path}.tls.{needed}", "missing (PEM file)")
-            cert = r.file(tt, _join(path, "tls"), "cert", base)
-            private = r.file(tt, _join(path, "tls"), "key", base)
+            cert = r.file(tt, join(path, "tls"), "cert", base)
+            private = r.file(tt, join(path, "tls"), "key", base)
             if cert and private:
                 tls = TlsListener(cert, private)
     proxy = r.get(t, path, "proxy_protocol", bool, False)
     if address is None:
         return None
     return ListenerConfig(address[0], address[1], tuple(protocols), tls, proxy)
-
-
-def _address(
-    r: _Reader, t: dict[str, Any], path: str, key: str, *, allow_zero: bool = False
-) -> tuple[str, int] | None:
-    raw = r.get(t, path, key, str, None)
-    if raw is None:
-        return None
-    parsed = parse_address(raw)
-    if isinstance(parsed, str):
-        r.error(_join(path, key), f"{parsed}, got {raw!r}")
-        return None
-    if parsed[1] == 0 and not allow_zero:
-        r.error(_join(path, key), f"port must be in 1..65535, got {raw!r}")
-        return None
-    return parsed
 
 
 # --------------------------------------------------------------------- routes
@@ -285,16 +136,16 @@ _ROUTE_KEYS = (
 )
 
 
-def _route(r: _Reader, value: object, path: str, clusters: set[str] | None) -> RouteConfig | None:
+def _route(r: Reader, value: object, path: str, clusters: set[str] | None) -> RouteConfig | None:
     t = r.table(value, path, _ROUTE_KEYS)
     if t is None:
         return None
     cluster = r.get(t, path, "cluster", str, "")
     if "cluster" not in t:
-        r.error(_join(path, "cluster"), "missing (the cluster this route sends to)")
+        r.error(join(path, "cluster"), "missing (the cluster this route sends to)")
     elif clusters is not None and cluster not in clusters:
         known = ", ".join(sorted(clusters)) or "none defined"
-        r.error(_join(path, "cluster"), f"no cluster named {cluster!r} (clusters: {known})")
+        r.error(join(path, "cluster"), f"no cluster named {cluster!r} (clusters: {known})")
     prefix = r.get(
         t,
         path,
@@ -320,23 +171,23 @@ def _route(r: _Reader, value: object, path: str, clusters: set[str] | None) -> R
         lambda v: None if v and "/" not in v else "must be a method name",
     )
     if method is not None and service is None:
-        r.error(_join(path, "grpc_method"), "needs grpc_service")
+        r.error(join(path, "grpc_method"), "needs grpc_service")
     headers: list[HeaderMatch] = []
     for i, item in enumerate(r.get(t, path, "headers", list, [])):
         where = f"{path}.headers[{i}]"
         ht = r.table(item, where, ("name", "value"))
         if ht is None:
             continue
-        name = r.get(ht, where, "name", str, "", _token)
+        name = r.get(ht, where, "name", str, "", token)
         if "name" not in ht:
-            r.error(_join(where, "name"), "missing")
+            r.error(join(where, "name"), "missing")
         value = r.get(ht, where, "value", str, None)
         if name:
             headers.append(HeaderMatch(name.lower(), value))
-    authority = r.get(t, path, "authority", str, None, _nonempty)
-    rewrite = r.get(t, path, "host_rewrite", str, None, _nonempty)
+    authority = r.get(t, path, "authority", str, None, nonempty)
+    rewrite = r.get(t, path, "host_rewrite", str, None, nonempty)
     idempotent = r.get(t, path, "idempotent", bool, False)
-    route_name = r.get(t, path, "name", str, None, _nonempty)
+    route_name = r.get(t, path, "name", str, None, nonempty)
     return RouteConfig(
         cluster,
         prefix,
@@ -350,226 +201,6 @@ def _route(r: _Reader, value: object, path: str, clusters: set[str] | None) -> R
     )
 
 
-def _token(value: str) -> str | None:
-    return None if _TOKEN.match(value) else "must be a header name (token characters)"
-
-
-def _nonempty(value: str) -> str | None:
-    return None if value.strip() else "must not be empty"
-
-
-# ------------------------------------------------------------------- clusters
-
-_CLUSTER_KEYS = (
-    "endpoints",
-    "protocol",
-    "tls",
-    "lb",
-    "hash_header",
-    "pool",
-    "timeouts",
-    "retry",
-    "health_check",
-    "outlier",
-    "breakers",
-    "dns_refresh",
-)
-
-
-def _endpoint(r: _Reader, value: object, path: str) -> Endpoint | None:
-    weight = 1
-    if isinstance(value, dict):
-        t = r.table(value, path, ("address", "weight"))
-        assert t is not None
-        if "address" not in t:
-            r.error(_join(path, "address"), "missing (HOST:PORT)")
-            return None
-        weight = r.get(t, path, "weight", int, 1, _within(1, 1000))
-        parsed = _address(r, t, path, "address")
-    elif isinstance(value, str):
-        result = parse_address(value)
-        if isinstance(result, str):
-            r.error(path, f"{result}, got {value!r}")
-            return None
-        if result[1] == 0:
-            r.error(path, f"port must be in 1..65535, got {value!r}")
-            return None
-        parsed = result
-    else:
-        r.error(path, f'expected "HOST:PORT" or {{address=, weight=}}, got {_kind(value)}')
-        return None
-    return None if parsed is None else Endpoint(parsed[0], parsed[1], int(weight))
-
-
-def _cluster(r: _Reader, name: str, value: object, base: str | None) -> ClusterConfig | None:
-    path = f"clusters.{name}"
-    if not _NAME.match(name):
-        r.error(path, "cluster names use letters, digits, '_', '-' and '.'")
-    t = r.table(value, path, _CLUSTER_KEYS)
-    if t is None:
-        return None
-    endpoints: list[Endpoint] = []
-    raw_endpoints = r.get(t, path, "endpoints", list, [])
-    if not raw_endpoints and "endpoints" not in t:
-        r.error(_join(path, "endpoints"), "missing (a list of HOST:PORT)")
-    elif not raw_endpoints:
-        r.error(_join(path, "endpoints"), "needs at least one endpoint")
-    seen: set[str] = set()
-    for i, item in enumerate(raw_endpoints):
-        endpoint = _endpoint(r, item, f"{path}.endpoints[{i}]")
-        if endpoint is not None:
-            if str(endpoint) in seen:
-                r.error(f"{path}.endpoints[{i}]", f"duplicate endpoint {endpoint}")
-            seen.add(str(endpoint))
-            endpoints.append(endpoint)
-    protocol = r.enum(t, path, "protocol", UpstreamProtocol, UpstreamProtocol.H2)
-    tls = _upstream_tls(r, t, path, base)
-    lb = r.enum(t, path, "lb", LbPolicy, LbPolicy.ROUND_ROBIN)
-    hash_header = r.get(t, path, "hash_header", str, None, _token)
-    if lb is LbPolicy.RING_HASH and hash_header is None:
-        r.error(_join(path, "hash_header"), 'missing (lb = "ring_hash" hashes this header)')
-    if hash_header is not None and lb is not LbPolicy.RING_HASH:
-        r.error(_join(path, "hash_header"), 'only used with lb = "ring_hash"')
-    health = _health(r, t, path, protocol)
-    cluster = ClusterConfig(
-        name=name,
-        endpoints=tuple(endpoints),
-        protocol=protocol,
-        tls=tls,
-        lb=lb,
-        hash_header=None if hash_header is None else hash_header.lower(),
-        pool=_pool(r, t, path),
-        timeouts=_timeouts(r, t, path),
-        retry=_retry(r, t, path),
-        health_check=health,
-        outlier=_outlier(r, t, path),
-        breakers=_breakers(r, t, path),
-        dns_refresh=r.get(t, path, "dns_refresh", float, 30.0, _positive),
-    )
-    return cluster
-
-
-def _upstream_tls(r: _Reader, t: dict[str, Any], path: str, base: str | None) -> TlsUpstream | None:
-    if "tls" not in t:
-        return None
-    value = t["tls"]
-    where = _join(path, "tls")
-    if value is True:
-        return TlsUpstream()
-    if value is False:
-        return None
-    tt = r.table(value, where, ("ca", "server_name", "verify"))
-    if tt is None:
-        return None
-    return TlsUpstream(
-        ca_file=r.file(tt, where, "ca", base),
-        server_name=r.get(tt, where, "server_name", str, None, _nonempty),
-        verify=r.get(tt, where, "verify", bool, True),
-    )
-
-
-def _section(
-    r: _Reader, t: dict[str, Any], path: str, key: str, cls: Any
-) -> tuple[dict[str, Any], str]:
-    where = _join(path, key)
-    if key not in t:
-        return {}, where
-    fields = [f.name for f in attrs.fields(cls)]
-    found = r.table(t[key], where, fields)
-    return (found or {}), where
-
-
-def _pool(r: _Reader, t: dict[str, Any], path: str) -> PoolConfig:
-    s, w = _section(r, t, path, "pool", PoolConfig)
-    d = PoolConfig()
-    return PoolConfig(
-        max_connections=r.get(s, w, "max_connections", int, d.max_connections, _at_least(1)),
-        idle_timeout=r.get(s, w, "idle_timeout", float, d.idle_timeout, _positive, optional=True),
-        max_requests=r.get(s, w, "max_requests", int, d.max_requests, _at_least(1), optional=True),
-        max_age=r.get(s, w, "max_age", float, d.max_age, _positive, optional=True),
-    )
-
-
-def _timeouts(r: _Reader, t: dict[str, Any], path: str) -> Timeouts:
-    s, w = _section(r, t, path, "timeouts", Timeouts)
-    d = Timeouts()
-    return Timeouts(
-        connect=r.get(s, w, "connect", float, d.connect, _positive),
-        per_try=r.get(s, w, "per_try", float, d.per_try, _positive, optional=True),
-        overall=r.get(s, w, "overall", float, d.overall, _positive, optional=True),
-    )
-
-
-def _retry(r: _Reader, t: dict[str, Any], path: str) -> RetryPolicy:
-    s, w = _section(r, t, path, "retry", RetryPolicy)
-    d = RetryPolicy()
-    return RetryPolicy(
-        max_attempts=r.get(s, w, "max_attempts", int, d.max_attempts, _within(1, 10)),
-        budget_ratio=r.get(s, w, "budget_ratio", float, d.budget_ratio, _within(0, 1)),
-        budget_min_concurrency=r.get(
-            s, w, "budget_min_concurrency", int, d.budget_min_concurrency, _at_least(0)
-        ),
-    )
-
-
-def _health(
-    r: _Reader, t: dict[str, Any], path: str, protocol: UpstreamProtocol
-) -> HealthCheck | None:
-    if "health_check" not in t or t["health_check"] is False:
-        return None
-    s, w = _section(r, t, path, "health_check", HealthCheck)
-    d = HealthCheck()
-    kind = r.enum(s, w, "kind", HealthCheckKind, d.kind)
-    if kind is HealthCheckKind.GRPC and protocol is UpstreamProtocol.HTTP1:
-        r.error(_join(w, "kind"), 'grpc health checks need protocol = "h2" or "mux"')
-    check = HealthCheck(
-        kind=kind,
-        interval=r.get(s, w, "interval", float, d.interval, _positive),
-        jitter=r.get(s, w, "jitter", float, d.jitter, _within(0, 0.99)),
-        timeout=r.get(s, w, "timeout", float, d.timeout, _positive),
-        unhealthy_threshold=r.get(
-            s, w, "unhealthy_threshold", int, d.unhealthy_threshold, _at_least(1)
-        ),
-        healthy_threshold=r.get(s, w, "healthy_threshold", int, d.healthy_threshold, _at_least(1)),
-        path=r.get(
-            s, w, "path", str, d.path, lambda v: None if v.startswith("/") else "must start with /"
-        ),
-        service=r.get(s, w, "service", str, d.service),
-    )
-    return check
-
-
-def _outlier(r: _Reader, t: dict[str, Any], path: str) -> OutlierDetection:
-    s, w = _section(r, t, path, "outlier", OutlierDetection)
-    d = OutlierDetection()
-    base = r.get(s, w, "base_ejection_time", float, d.base_ejection_time, _positive)
-    most = r.get(s, w, "max_ejection_time", float, d.max_ejection_time, _positive)
-    if most < base:
-        r.error(_join(w, "max_ejection_time"), f"must be >= base_ejection_time ({base:g})")
-    return OutlierDetection(
-        consecutive_failures=r.get(
-            s, w, "consecutive_failures", int, d.consecutive_failures, _at_least(1)
-        ),
-        base_ejection_time=base,
-        max_ejection_time=most,
-        max_ejection_percent=r.get(
-            s, w, "max_ejection_percent", int, d.max_ejection_percent, _within(0, 100)
-        ),
-    )
-
-
-def _breakers(r: _Reader, t: dict[str, Any], path: str) -> CircuitBreakers:
-    s, w = _section(r, t, path, "breakers", CircuitBreakers)
-    d = CircuitBreakers()
-    return CircuitBreakers(
-        max_connections=r.get(s, w, "max_connections", int, d.max_connections, _at_least(1)),
-        max_pending_requests=r.get(
-            s, w, "max_pending_requests", int, d.max_pending_requests, _at_least(0)
-        ),
-        max_requests=r.get(s, w, "max_requests", int, d.max_requests, _at_least(1)),
-    )
-
-
 # ----------------------------------------------------------------- the whole
 
 
@@ -579,14 +210,14 @@ def parse_config(data: dict[str, Any], source: str, base: str | None = None) -> 
     Raises:
         ConfigError: with every problem found.
     """
-    r = _Reader(source)
+    r = Reader(source)
     top = r.table(data, "", ("admin", "listeners", "routes", "clusters")) or {}
     clusters: dict[str, ClusterConfig] = {}
     raw_clusters = r.get(top, "", "clusters", dict, {})
     if not raw_clusters:
         r.error("clusters", "missing (at least one [clusters.NAME] table)")
     for name, value in raw_clusters.items():
-        cluster = _cluster(r, name, value, base)
+        cluster = read_cluster(r, name, value, base)
         if cluster is not None:
             clusters[name] = cluster
     listeners: list[ListenerConfig] = []
@@ -613,8 +244,8 @@ def parse_config(data: dict[str, Any], source: str, base: str | None = None) -> 
             routes.append(route)
     admin = None
     if "admin" in top:
-        address = _address(r, top, "", "admin", allow_zero=True)
-        admin = None if address is None else _format_address(*address)
+        address = read_address(r, top, "", "admin", allow_zero=True)
+        admin = None if address is None else _formatread_address(*address)
     if r.errors:
         raise ConfigError(r.errors)
     return GatewayConfig(tuple(listeners), tuple(routes), clusters, admin, source)
@@ -636,7 +267,7 @@ def load_config(path: str) -> GatewayConfig:
     return parse_config(data, path, os.path.dirname(os.path.abspath(path)))
 
 
-def _format_address(host: str, port: int) -> str:
+def _formatread_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -670,7 +301,7 @@ def one_line_config(listen: str, targets: list[str], admin: str | None = None) -
     Raises:
         ConfigError: a bad address or URL, or ``--to`` URLs of different protocols.
     """
-    r = _Reader("command line")
+    r = Reader("command line")
     address = parse_address(listen)
     if isinstance(address, str):
         r.error("--listen", f"{address}, got {listen!r}")

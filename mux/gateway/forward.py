@@ -35,8 +35,8 @@ over mux, HTTP/2 or HTTP/1.1 alike). For each request it:
 A downstream reset or cancellation cancels the handler; leaving
 ``open_call``'s context unfinished resets the upstream call (HTTP/1.1: its
 connection is closed). The downstream client address comes from
-:func:`client_address` (the socket's peer; the PROXY protocol address once the
-listener provides one through ``transport.proxied_address``).
+:func:`client_address`: ``Stream.client_address`` where the server provides
+it (the PROXY protocol source on listeners that enable it), else the socket peer.
 """
 
 from __future__ import annotations
@@ -202,14 +202,15 @@ def downstream_protocol(stream: Stream) -> str:
 def client_address(stream: Stream) -> str | None:
     """The downstream client's IP address.
 
-    A PROXY protocol header wins (``transport.proxied_address``, set by the
-    listener hook); otherwise the TCP peer of the connection (TLS unwrapped).
+    ``stream.client_address`` when the server provides it (the PROXY protocol
+    source on listeners that enable it, else the socket peer); otherwise the
+    TCP peer of the connection (TLS unwrapped).
     """
+    provided = getattr(stream, "client_address", None)
+    if isinstance(provided, tuple) and provided:
+        return str(provided[0])
     transport: object = stream._driver.transport
     for _ in range(4):
-        proxied = getattr(transport, "proxied_address", None)
-        if proxied:
-            return str(proxied[0] if isinstance(proxied, tuple) else proxied)
         sock = getattr(transport, "socket", None)
         if sock is not None:
             try:

@@ -274,11 +274,11 @@ _KEYS = st.from_regex(r"[a-z_]{1,12}", fullmatch=True)
 def test_any_unknown_cluster_key_is_reported_by_path(key: str) -> None:
     import tomllib
 
-    from mux.gateway.config import _CLUSTER_KEYS
+    from mux.gateway.config import CLUSTER_KEYS
 
     data = tomllib.loads(GOOD)
     data["clusters"]["web"][key] = 1
-    if key in _CLUSTER_KEYS:
+    if key in CLUSTER_KEYS:
         return
     with pytest.raises(ConfigError) as info:
         parse_config(data, "f.toml")
