@@ -150,11 +150,26 @@ def main(argv: Sequence[str]) -> int:
         start = functools.partial(run_gateway, config, drain_timeout=args.drain_timeout)
     try:
         trio.run(_main, start)
-    except ConfigError as exc:
-        for line in exc.errors:
-            print(line, file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"mux gateway: cannot listen: {exc}", file=sys.stderr)
-        return 1
+    except (ConfigError, OSError, BaseExceptionGroup) as exc:
+        found = _leaf(exc, (ConfigError, OSError))
+        if isinstance(found, ConfigError):
+            for line in found.errors:
+                print(line, file=sys.stderr)
+            return 1
+        if isinstance(found, OSError):
+            print(f"mux gateway: cannot listen: {found}", file=sys.stderr)
+            return 1
+        raise
     return 0
+
+
+def _leaf(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of ``kinds`` in ``exc`` (nurseries wrap them in groups)."""
+    if isinstance(exc, kinds):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _leaf(inner, kinds)
+            if found is not None:
+                return found
+    return None

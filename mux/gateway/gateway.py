@@ -146,6 +146,15 @@ def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfi
     )
 
 
+async def _start_server(nursery: trio.Nursery, server: Server) -> None:
+    """Start ``server``; a failure to listen names the address."""
+    try:
+        await nursery.start(server.serve)
+    except OSError as exc:
+        where = f"{server.config.host}:{server.config.port}"
+        raise OSError(exc.errno, f"{where}: {exc.strerror or exc}") from exc
+
+
 async def run_gateway(
     config: GatewayConfig,
     *,
@@ -160,7 +169,7 @@ async def run_gateway(
         async with trio.open_nursery() as nursery:
             for server_conf in configs:
                 server = Server(forwarder, server_conf)
-                await nursery.start(server.serve)
+                await _start_server(nursery, server)
                 gateway.servers.append(server)
             if config.admin is not None:
                 address = parse_address(config.admin)
@@ -169,7 +178,7 @@ async def run_gateway(
                     admin_app(gateway),
                     ServerConfig(host=address[0], port=address[1], drain_timeout=1.0),
                 )
-                await nursery.start(admin.serve)
+                await _start_server(nursery, admin)
                 gateway.admin = admin
             task_status.started(gateway)
         logger.info("gateway drained; closing upstream connections")

@@ -180,6 +180,13 @@ def test_check_config_exit_status(tmp_path: Path) -> None:
     assert started.returncode == 1 and "listening" not in started.stdout
 
 
+def test_a_busy_port_is_a_clear_error(mux_serve: int) -> None:
+    result = _check("--listen", f"127.0.0.1:{mux_serve}", "--to", f"mux://127.0.0.1:{mux_serve}")
+    assert result.returncode == 1
+    assert f"mux gateway: cannot listen: [Errno 98] 127.0.0.1:{mux_serve}:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_sigterm_drains_in_flight_streams(mux_serve: int, tmp_path: Path) -> None:
     args = ["--listen", "127.0.0.1:0", "--to", f"mux://127.0.0.1:{mux_serve}"]
     async with gateway_process(*args, tmp_path=tmp_path) as (process, address):
