@@ -284,6 +284,11 @@ async def fail(
         pass  # the downstream went away meanwhile: nothing left to tell
 
 
+def _downstream_failure(exc: BaseException) -> bool:
+    """True for the downstream stream or connection failing (not an upstream CallError)."""
+    return isinstance(exc, StreamError | ConnectionClosed) and not isinstance(exc, CallError)
+
+
 # --------------------------------------------------------------- forwarding
 
 
@@ -324,9 +329,16 @@ class Forwarder:
         try:
             with trio.move_on_at(deadline) as scope:
                 await self._forward(request, route, cluster, deadline)
-        except* (StreamError, ConnectionClosed):
+        except BaseExceptionGroup as group:
             # The downstream stream or connection ended (a Cancelled from the same
-            # reset propagates): the upstream call was reset when open_call exited.
+            # reset still propagates): the upstream call was reset when open_call exited.
+            _, rest = group.split(_downstream_failure)
+            if rest is not None:
+                raise rest from None
+            gone = True
+        except (StreamError, ConnectionClosed) as exc:
+            if not _downstream_failure(exc):
+                raise
             gone = True
         if scope.cancelled_caught and not gone:
             raise GatewayError(FailureKind.TIMEOUT, "upstream timeout")
@@ -378,11 +390,14 @@ class Forwarder:
             idempotent=route.config.idempotent,
             scheme="https" if config.tls is not None else "http",
         )
-        async with cluster.open_call(upstream) as opened, trio.open_nursery() as nursery:
-            if not end_stream and body is None:
-                nursery.start_soon(_pump_request, stream, opened)
-            await _pump_response(stream, opened, config.protocol)
-            nursery.cancel_scope.cancel()
+        async with cluster.open_call(upstream) as opened:
+            async with trio.open_nursery() as nursery:
+                if not end_stream and body is None:
+                    nursery.start_soon(_pump_request, stream, opened)
+                failure = await _pump_response(stream, opened, config.protocol)
+                nursery.cancel_scope.cancel()
+            if failure is not None:
+                raise failure  # through open_call, so the cluster counts it (outlier detection)
 
     async def _replayable_body(self, request: Request) -> tuple[bytes | None, bool]:
         """``(body, end_stream)``: the whole body when small and known, else None."""
@@ -430,19 +445,28 @@ async def _chunks(stream: Stream) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _pump_response(stream: Stream, opened: UpstreamCall, protocol: UpstreamProtocol) -> None:
-    """Upstream response head, body and trailers → downstream; failures mapped."""
+async def _pump_response(
+    stream: Stream, opened: UpstreamCall, protocol: UpstreamProtocol
+) -> CallError | None:
+    """Upstream response head, body and trailers → downstream.
+
+    Returns the upstream failure instead of raising it (the caller raises it
+    outside the pumps' nursery, unwrapped, for the cluster and the error map).
+
+    Raises:
+        GatewayError: PROTOCOL when the upstream's status cannot be forwarded.
+    """
     call = opened.call
     try:
         status, headers = await call.response()
     except CallError as exc:
-        await fail(
-            stream, kind_of(exc), f"{exc} ({opened.endpoint})", upstream_code=_upstream_code(exc)
-        )
-        return
+        return exc
     if not 200 <= status <= 599:
-        await fail(stream, FailureKind.PROTOCOL, f"upstream {opened.endpoint} sent status {status}")
-        return
+        raise GatewayError(
+            FailureKind.PROTOCOL,
+            f"upstream sent status {status}",
+            endpoint=opened.endpoint,
+        )
     await stream.send_headers(
         [(b":status", str(status).encode()), *response_headers(headers, protocol)]
     )
@@ -450,12 +474,10 @@ async def _pump_response(stream: Stream, opened: UpstreamCall, protocol: Upstrea
         while chunk := await call.receive():
             await stream.send_data(chunk)
     except CallError as exc:
-        await fail(
-            stream, kind_of(exc), f"{exc} ({opened.endpoint})", upstream_code=_upstream_code(exc)
-        )
-        return
+        return exc
     trailers = strip_hop_by_hop(call.trailers, keep_te=False)
     if trailers:
         await stream.send_trailers(trailers)
     else:
         await stream.end()
+    return None

@@ -183,7 +183,8 @@ def test_check_config_exit_status(tmp_path: Path) -> None:
 def test_a_busy_port_is_a_clear_error(mux_serve: int) -> None:
     result = _check("--listen", f"127.0.0.1:{mux_serve}", "--to", f"mux://127.0.0.1:{mux_serve}")
     assert result.returncode == 1
-    assert f"mux gateway: cannot listen: [Errno 98] 127.0.0.1:{mux_serve}:" in result.stderr
+    assert "mux gateway: cannot listen: " in result.stderr
+    assert f"127.0.0.1:{mux_serve}: " in result.stderr
     assert "Traceback" not in result.stderr
 
 
