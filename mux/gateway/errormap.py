@@ -104,7 +104,7 @@ TABLE: dict[FailureKind, ErrorMapping] = dict(
             502,
             StatusCode.UNAVAILABLE,
             ErrorCode.INTERNAL_ERROR,
-            "the upstream reset the stream or its connection died",
+            "the upstream reset the stream (gRPC: status by its code) or its connection died",
         ),
         _row(
             FailureKind.PROTOCOL,

@@ -207,6 +207,9 @@ async def test_upstream_reset_after_headers_resets_downstream_with_its_code(
                 assert call.status == 200 and (b"x-partial", b"1") in call.headers
                 await call.read()
         assert info.value.code == ErrorCode.INTERNAL_ERROR
+    # The cluster saw the failure (it feeds outlier detection).
+    endpoints = gateway.clusters["up"].snapshot()["endpoints"]
+    assert sum(ep["failures"] for ep in endpoints) >= 1  # type: ignore[attr-defined]
 
 
 async def test_drain_finishes_in_flight_and_refuses_new(
