@@ -47,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mux gateway",
         description="Forward mux, HTTP/2 (incl. gRPC) and HTTP/1.1 streams to upstream clusters.",
     )
-    p.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="listen address (8080)")
+    p.add_argument(
+        "--listen",
+        type=_listen,
+        metavar="HOST:PORT",
+        help="listen address (default 127.0.0.1:8080)",
+    )
     p.add_argument(
         "--to",
         action="append",

@@ -1,4 +1,9 @@
-"""Helpers of the gateway tests: gateways built from one cluster, started in a nursery."""
+"""Helpers of the gateway tests: upstreams and gateways started in a nursery.
+
+(A module, not a conftest.py: this directory has no ``__init__.py``, like the
+other rootdir-style test directories, and a second ``conftest`` module there
+would shadow ``tests/conftest.py`` for ``from conftest import ...``.)
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from mux.gateway.model import (
     RouteConfig,
     UpstreamProtocol,
 )
+from mux.server.server import Server
+from tests.interop import peerkit
 
 #: Upstream protocols the gateway forwards to in these tests.
 UPSTREAMS = [
@@ -52,3 +59,8 @@ async def start_gateway(nursery: trio.Nursery, config: GatewayConfig) -> Gateway
 
 def port_of(gateway: Gateway) -> int:
     return gateway.servers[0].port
+
+
+async def start_upstream(nursery: trio.Nursery) -> Server:
+    """The demo services plus gRPC test methods (tests/interop/peerkit.py) on a free port."""
+    return await peerkit.start(nursery)

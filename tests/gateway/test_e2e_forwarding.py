@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 import trio
-from gwkit import UPSTREAMS, port_of, single_cluster, start_gateway
+from gwkit import UPSTREAMS, port_of, single_cluster, start_gateway, start_upstream
 
 import mux_client
 from mux.config import ServerConfig
@@ -15,6 +15,12 @@ from mux.errors import ErrorCode
 from mux.gateway.model import RouteConfig, Timeouts, UpstreamProtocol
 from mux.server.app import Request, Response, Router
 from mux.server.server import Server
+
+
+@pytest.fixture
+async def upstream(nursery: trio.Nursery) -> Server:
+    """The demo services plus the gRPC test methods (stopped with the test's nursery)."""
+    return await start_upstream(nursery)
 
 
 class Probe:

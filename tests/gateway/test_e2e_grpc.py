@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 import trio
-from gwkit import port_of, single_cluster, start_gateway
+from gwkit import port_of, single_cluster, start_gateway, start_upstream
 
 import mux_client
 from mux.gateway.gateway import Gateway
@@ -15,6 +15,12 @@ from mux.server.server import Server
 
 pytestmark = pytest.mark.interop
 TIMEOUT = 10.0
+
+
+@pytest.fixture
+async def upstream(nursery: trio.Nursery) -> Server:
+    """The demo services plus the gRPC test methods (stopped with the test's nursery)."""
+    return await start_upstream(nursery)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import hashlib
 import httpx
 import pytest
 import trio
-from gwkit import UPSTREAMS, port_of, single_cluster, start_gateway
+from gwkit import UPSTREAMS, port_of, single_cluster, start_gateway, start_upstream
 
 import mux_client
 from mux.gateway.model import UpstreamProtocol
@@ -21,6 +21,12 @@ from mux.server.server import Server
 
 CHUNK = 8192
 CHUNKS = 40
+
+
+@pytest.fixture
+async def upstream(nursery: trio.Nursery) -> Server:
+    """The demo services plus the gRPC test methods (stopped with the test's nursery)."""
+    return await start_upstream(nursery)
 
 
 def _chunk(i: int) -> bytes:
