@@ -360,7 +360,7 @@ class Forwarder:
     ) -> None:
         stream = request.stream
         grpc = grpcwire.is_grpc(stream.headers)
-        body, end_stream = await self._replayable_body(request)
+        body, end_stream, prefix = await self._replayable_body(request)
         config = cluster.config
         authority = route.config.host_rewrite or request.authority
         headers = upstream_headers(
@@ -393,22 +393,31 @@ class Forwarder:
         async with cluster.open_call(upstream) as opened:
             async with trio.open_nursery() as nursery:
                 if not end_stream and body is None:
-                    nursery.start_soon(_pump_request, stream, opened)
+                    nursery.start_soon(_pump_request, stream, opened, prefix)
                 failure = await _pump_response(stream, opened, config.protocol)
                 nursery.cancel_scope.cancel()
             if failure is not None:
                 raise failure  # through open_call, so the cluster counts it (outlier detection)
 
-    async def _replayable_body(self, request: Request) -> tuple[bytes | None, bool]:
-        """``(body, end_stream)``: the whole body when small and known, else None."""
+    async def _replayable_body(self, request: Request) -> tuple[bytes | None, bool, bytes | None]:
+        """``(body, end_stream, prefix)``.
+
+        ``body``: the whole body, when small and known (the cluster may replay
+        it). ``prefix``: body bytes already read when trailers turned up after
+        them (the pump sends them, then the rest and the trailers).
+        """
         stream = request.stream
         if stream.remote_ended and stream.buffered_bytes == 0 and not stream.trailers:
-            return None, True
+            return None, True, None
         length = request.header("content-length")
         small = length is not None and length.isdigit() and int(length) <= REPLAY_BODY_LIMIT
-        ended = stream.remote_ended and stream.buffered_bytes <= REPLAY_BODY_LIMIT
+        ended = (
+            stream.remote_ended
+            and stream.buffered_bytes <= REPLAY_BODY_LIMIT
+            and not stream.trailers
+        )
         if not (small or ended):
-            return None, False
+            return None, False, None
         parts: list[bytes] = []
         size = 0
         async for chunk in stream:
@@ -419,18 +428,18 @@ class Forwarder:
                     FailureKind.BAD_REQUEST,
                     f"request body longer than its content-length ({length})",
                 )
-        if stream.trailers:
-            raise GatewayError(
-                FailureKind.BAD_REQUEST, "request trailers on a body with a content-length"
-            )
         body = b"".join(parts)
-        return (None, True) if not body else (body, False)
+        if stream.trailers:
+            return None, False, body
+        return (None, True, None) if not body else (body, False, None)
 
 
-async def _pump_request(stream: Stream, opened: UpstreamCall) -> None:
+async def _pump_request(stream: Stream, opened: UpstreamCall, prefix: bytes | None) -> None:
     """Downstream request body and trailers → upstream, chunk by chunk."""
     call = opened.call
     try:
+        if prefix:
+            await call.send(prefix)
         async for chunk in _chunks(stream):
             await call.send(chunk)
         trailers = strip_hop_by_hop(stream.trailers or [], keep_te=False)

@@ -108,3 +108,24 @@ async def test_h2_downstream_via_httpx(
         response = await client.get(f"http://127.0.0.1:{port_of(gateway)}/stream/50")
     assert response.http_version == "HTTP/2"
     assert response.text.count("\n") == 50
+
+
+@pytest.mark.parametrize("downstream", ["mux", "h2"])
+@pytest.mark.parametrize("protocol", [UpstreamProtocol.MUX, UpstreamProtocol.H2])
+async def test_small_body_with_content_length_and_trailers(
+    nursery: trio.Nursery, upstream: Server, downstream: str, protocol: UpstreamProtocol
+) -> None:
+    """A small body with a content-length is read first (replayable); trailers after it
+    still reach the upstream (the body is then streamed, not replayed)."""
+    gateway = await start_gateway(nursery, single_cluster(protocol, upstream.port))
+    target = f"127.0.0.1:{port_of(gateway)}"
+    with trio.fail_after(10):
+        async with mux_client.connect(target, protocol=downstream) as client:  # type: ignore[arg-type]
+            headers = {"content-length": "3"}
+            async with client.open_call("POST", "/echo", headers=headers) as call:
+                await call.send(b"abc")
+                await call.end(trailers=[(b"x-after", b"yes")])
+                assert await call.read() == b"abc"
+                assert (b"x-after", b"yes") in call.trailers
+            plain = await client.request("POST", "/echo", body=b"xyz", headers=headers)
+            assert plain.body == b"xyz"
