@@ -186,8 +186,13 @@ class ReaderMixin(TimersMixin):
         """Events arrived: timers learn of the progress, then the events are dispatched."""
         # An engine that delivers a large DATA frame piece by piece says whether
         # it is still inside one: then the frame timer restarts, so a peer that
-        # stops mid-payload is still caught.
-        self._partial_since = now if getattr(self._engine, "mid_frame", False) else None
+        # stops mid-payload is still caught, but only on real progress
+        # (take_frame_progress), so one trickling a byte a second is caught too.
+        engine = self._engine
+        if not getattr(engine, "mid_frame", False):
+            self._partial_since = None
+        elif self._partial_since is None or getattr(engine, "take_frame_progress", _yes)():
+            self._partial_since = now
         self._handshake_at = None
         self._dispatch(events)
 
@@ -228,6 +233,10 @@ class ReaderMixin(TimersMixin):
         self._active_handlers += 1
         self._idle_since = self._park_at = None
         self._nursery.start_soon(self._run_handler, stream, name="mux stream handler")
+        if getattr(self._engine, "streams_exhausted", False):
+            # The engine sent its final GOAWAY (streams per connection, spec
+            # 11.2): close once the streams are done, as after a shutdown.
+            self._final_goaway_sent = True
 
     def _on_response(self, event: ev.ResponseReceived) -> None:
         stream = self._streams.get(event.stream_id)
@@ -311,6 +320,11 @@ class ReaderMixin(TimersMixin):
             if self._read_lot is not None:
                 self._read_lot.unpark_all()
         self._became_quieter()
+
+
+def _yes() -> bool:
+    """Progress of an engine that cannot tell: every piece counts."""
+    return True
 
 
 DISPATCH: dict[type, Callable[[ReaderMixin, ev.Event], None]] = {
