@@ -477,14 +477,14 @@ async def _pump_response(
             endpoint=opened.endpoint,
         )
     await stream.send_headers(
-        [(b":status", str(status).encode()), *response_headers(headers, protocol)]
+        [(b":status", str(status).encode()), *response_headers(headers.raw, protocol)]
     )
     try:
         while chunk := await call.receive():
             await stream.send_data(chunk)
     except CallError as exc:
         return exc
-    trailers = strip_hop_by_hop(call.trailers, keep_te=False)
+    trailers = strip_hop_by_hop(call.trailers.raw, keep_te=False)
     if trailers:
         await stream.send_trailers(trailers)
     else:
