@@ -12,6 +12,7 @@ no I/O except checking that named files exist.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -132,7 +133,7 @@ def join(path: str, key: str) -> str:
 
 
 def positive(value: float) -> str | None:
-    return None if value > 0 else "must be > 0"
+    return None if 0 < value < math.inf else "must be a finite number > 0"
 
 
 def at_least(low: int) -> Callable[[int], str | None]:

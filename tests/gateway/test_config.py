@@ -130,6 +130,7 @@ def test_every_error_is_collected_with_file_and_key_path() -> None:
         [clusters.users.timeouts]
         connect = -1
         overall = "soon"
+        per_try = inf
         """
     )
     expected = [
@@ -142,7 +143,8 @@ def test_every_error_is_collected_with_file_and_key_path() -> None:
         'gw.toml: clusters.users.endpoints[3]: expected "HOST:PORT" or {address=, weight=}',
         "gw.toml: clusters.users.protocol: unknown value 'h3' (expected one of http1, h2, mux)",
         "gw.toml: clusters.users.hash_header: missing",
-        "gw.toml: clusters.users.timeouts.connect: must be > 0, got -1.0",
+        "gw.toml: clusters.users.timeouts.connect: must be a finite number > 0, got -1.0",
+        "gw.toml: clusters.users.timeouts.per_try: must be a finite number > 0, got inf",
         "gw.toml: clusters.users.timeouts.overall: expected float or false, got a string 'soon'",
     ]
     for prefix in expected:
@@ -284,3 +286,35 @@ def test_any_unknown_cluster_key_is_reported_by_path(key: str) -> None:
         parse_config(data, "f.toml")
     assert info.value.errors[0].startswith(f"f.toml: clusters.web.{key}: unknown key")
     assert len(info.value.errors) == 1
+
+
+_NAMES = st.sampled_from(
+    [
+        "admin", "listeners", "routes", "clusters", "address", "protocols", "tls", "cluster",
+        "path_prefix", "grpc_service", "grpc_method", "headers", "name", "value", "endpoints",
+        "protocol", "lb", "hash_header", "pool", "timeouts", "retry", "health_check", "outlier",
+        "breakers", "weight", "connect", "kind", "max_connections", "ca", "cert", "key", "web",
+        "idempotent", "authority", "host_rewrite", "interval", "max_attempts", "verify",
+    ]
+)  # fmt: skip
+_SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(-3, 70000),
+    st.floats(allow_nan=True),
+    st.sampled_from(["", "/", "h2", "mux", "127.0.0.1:1", "[::1]:2", "x:y", "ring_hash", "grpc"]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_NAMES, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_NAMES, _VALUES, max_size=5))
+def test_any_document_is_a_config_or_a_config_error(document: dict[str, object]) -> None:
+    """Whatever the TOML holds, the loader answers with a config or named errors, never a crash."""
+    try:
+        parse_config(document, "f.toml")
+    except ConfigError as exc:
+        assert exc.errors
+        assert all(line.startswith("f.toml: ") for line in exc.errors)
