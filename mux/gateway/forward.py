@@ -326,9 +326,13 @@ class Forwarder:
     ) -> None:
         """Forward before ``deadline``; a downstream that went away ends it quietly."""
         gone = False
+        scope = None
         try:
-            with trio.move_on_at(deadline) as scope:
+            if deadline == math.inf:  # the common case: no cancel scope to pay for
                 await self._forward(request, route, cluster, deadline)
+            else:
+                with trio.move_on_at(deadline) as scope:
+                    await self._forward(request, route, cluster, deadline)
         except BaseExceptionGroup as group:
             # The downstream stream or connection ended (a Cancelled from the same
             # reset still propagates): the upstream call was reset when open_call exited.
@@ -340,7 +344,7 @@ class Forwarder:
             if not _downstream_failure(exc):
                 raise
             gone = True
-        if scope.cancelled_caught and not gone:
+        if scope is not None and scope.cancelled_caught and not gone:
             raise GatewayError(FailureKind.TIMEOUT, "upstream timeout")
 
     async def _fail(
@@ -391,11 +395,13 @@ class Forwarder:
             scheme="https" if config.tls is not None else "http",
         )
         async with cluster.open_call(upstream) as opened:
-            async with trio.open_nursery() as nursery:
-                if not end_stream and body is None:
-                    nursery.start_soon(_pump_request, stream, opened, prefix)
+            if end_stream or body is not None:  # the cluster sent the whole request
                 failure = await _pump_response(stream, opened, config.protocol)
-                nursery.cancel_scope.cancel()
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_pump_request, stream, opened, prefix)
+                    failure = await _pump_response(stream, opened, config.protocol)
+                    nursery.cancel_scope.cancel()
             if failure is not None:
                 raise failure  # through open_call, so the cluster counts it (outlier detection)
 
