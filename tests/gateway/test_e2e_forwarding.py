@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import httpx
 import pytest
 import trio
@@ -238,3 +239,43 @@ async def test_drain_finishes_in_flight_and_refuses_new(
                 await client.request("GET", "/bytes/1", timeout=5)
             assert info.value.processed is mux_client.Processed.NOT_PROCESSED
     assert results == [200]
+
+
+@pytest.mark.skipif(
+    "proxy_protocol" not in attrs.fields_dict(ServerConfig),
+    reason="PROXY protocol listeners are gw-proxy's (ServerConfig.proxy_protocol) and not merged",
+)
+async def test_proxy_protocol_source_becomes_the_forwarded_client(
+    nursery: trio.Nursery, probe: tuple[Probe, Server]
+) -> None:
+    _, server = probe
+    config = single_cluster(UpstreamProtocol.H2, server.port)
+    listener = attrs.evolve(config.listeners[0], proxy_protocol=True)
+    gateway = await start_gateway(nursery, attrs.evolve(config, listeners=(listener,)))
+    stream = await trio.open_tcp_stream("127.0.0.1", port_of(gateway))
+    async with stream:
+        await stream.send_all(
+            b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n"
+            b"GET /headers HTTP/1.1\r\nhost: gw.test\r\nconnection: close\r\n\r\n"
+        )
+        data = b""
+        with trio.fail_after(10):
+            while chunk := await stream.receive_some(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    got = json.loads(body if b"transfer-encoding: chunked" not in head.lower() else _dechunk(body))
+    assert got["x-forwarded-for"] == ["203.0.113.7"]
+    assert got["forwarded"] == ['for=203.0.113.7;proto=http;host="gw.test"']
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        out += rest[:n]
+        body = rest[n + 2 :]
+    return out
