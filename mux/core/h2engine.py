@@ -23,9 +23,13 @@ DATA it discards, which must be credited or the connection stalls); credit is
 returned only by :meth:`H2Engine.acknowledge_received_data`.
 
 Budgets enforced here: bytes queued in reply to peer input and not yet drained
-(PING/SETTINGS ACK and RST floods) and the ratio of reset streams (Rapid Reset,
-MadeYouReset). Every connection-scoped failure, including any unexpected
-exception inside h2, queues GOAWAY and raises
+(PING/SETTINGS ACK and RST floods), the ratio of reset streams (Rapid Reset,
+MadeYouReset) and the ratio of inbound WINDOW_UPDATE frames to DATA frames we
+sent (data dribble: a peer granting 1-byte windows makes us do work per frame
+while the silly-window floor sends nothing; at most
+``window_updates_per_data_frame`` per DATA frame beyond an allowance).
+Every connection-scoped failure, including any unexpected exception inside
+h2, queues GOAWAY and raises
 :class:`mux.errors.RemoteProtocolError`; nothing else escapes ``receive_data``.
 
 Events: ``RequestReceived``/``ResponseReceived``/``DataReceived`` carry an
@@ -72,6 +76,7 @@ from mux.errors import (
     RemoteProtocolError,
     code_from_int,
 )
+from mux.wording import plain_text
 
 _DEFAULT_WINDOW = 65_535
 _KNOWN_TYPES = frozenset(range(0xB))
@@ -133,6 +138,8 @@ class H2Engine:
         self._goaway_received = False
         self._resets = 0
         self._streams_seen = 0
+        self._window_updates = 0
+        self._data_frames_sent = 0
         if not client_side:
             self._h2.receive_data(PREFACE)  # the guard checks the real one
 
@@ -205,8 +212,8 @@ class H2Engine:
         except GuardViolation as exc:
             self._fail(exc.code, str(exc))
         except ProtocolError as exc:
-            self._drain()  # h2 queued GOAWAY already
             self._failure = RemoteProtocolError(str(exc), _known_code(exc.error_code))
+            self._out += _with_debug_data(self._h2.data_to_send(), self._failure.args[0])
             raise self._failure from None
         except RemoteProtocolError:
             raise
@@ -226,6 +233,7 @@ class H2Engine:
 
     def _fail(self, code: ErrorCode, message: str) -> None:
         """Queue GOAWAY(code) and raise the connection error."""
+        message = plain_text(message)
         try:
             self._h2.close_connection(error_code=code, additional_data=message.encode()[:256])
             self._drain()
@@ -272,6 +280,8 @@ class H2Engine:
             return None
         if frame.type == HEADERS and frame.flags & FLAG_PRIORITY:
             frame = self._strip_priority(frame)
+        if frame.type == WINDOW_UPDATE:
+            self._count_window_update()
         if frame.type in (RST_STREAM, WINDOW_UPDATE) and frame.stream_id:
             return self._stream_control_frame(frame)
         if frame.type in _STREAM_TYPES and self._ended_by_peer(frame.stream_id):
@@ -280,6 +290,22 @@ class H2Engine:
                 f"frame type 0x{frame.type:x} on stream {frame.stream_id} after END_STREAM",
             )
         return frame
+
+    def _count_window_update(self) -> None:
+        """Data dribble (CVE-2019-9511): bound WINDOW_UPDATEs per DATA frame sent."""
+        self._window_updates += 1
+        lim = self.limits
+        allowed = (
+            lim.window_update_allowance
+            + 2 * self._streams_seen
+            + lim.window_updates_per_data_frame * self._data_frames_sent
+        )
+        if self._window_updates > allowed:
+            self._fail(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"too many WINDOW_UPDATE frames ({self._window_updates} for "
+                f"{self._data_frames_sent} DATA frames sent)",
+            )
 
     def _ended_by_peer(self, stream_id: int) -> bool:
         """True when the stream is closed and the closing was by END_STREAM
@@ -468,6 +494,7 @@ class H2Engine:
             )
         size = self._h2.max_outbound_frame_size
         chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+        self._data_frames_sent += len(chunks)
         with _local_errors():
             for index, chunk in enumerate(chunks):
                 last = index == len(chunks) - 1
@@ -526,6 +553,11 @@ class H2Engine:
             )
 
     @property
+    def header_block_open(self) -> bool:
+        """True while the peer's header block is unfinished (header timeout)."""
+        return self._guard.header_block_open
+
+    @property
     def open_outbound_streams(self) -> int:
         """Streams we opened that are not yet closed."""
         return int(self._h2.open_outbound_streams)
@@ -569,3 +601,20 @@ def _local_errors() -> Iterator[None]:
         yield
     except (H2Error, ValueError, TypeError) as exc:
         raise LocalProtocolError(f"{type(exc).__name__}: {exc}") from exc
+
+
+#: The GOAWAY h2 queues on a connection error: 8 bytes of payload, no debug data.
+_BARE_GOAWAY_HEADER = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+
+
+def _with_debug_data(queued: bytes, reason: str) -> bytes:
+    """``queued`` with h2's bare closing GOAWAY (its last frame) given ``reason``
+    as debug data, so the peer learns why (h2 sends none)."""
+    head = len(queued) - 17
+    if head < 0 or queued[head : head + 9] != _BARE_GOAWAY_HEADER:
+        return queued
+    frame = GoAwayFrame(0)
+    frame.last_stream_id = int.from_bytes(queued[head + 9 : head + 13], "big") & 0x7FFF_FFFF
+    frame.error_code = int.from_bytes(queued[head + 13 :], "big")
+    frame.additional_data = reason.encode()[:256]
+    return queued[:head] + frame.serialize()
