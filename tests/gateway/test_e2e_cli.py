@@ -23,7 +23,7 @@ from mux.conformance.wire import Target
 from mux.server.app import Request, Response, Router
 from mux.server.server import Server
 from tests.conformance.conftest import _serve, _wait_listening, free_port
-from tests.conformance.test_mux_suite import KNOWN_SERVER_BUGS, PENDING_H2_FIXES
+from tests.conformance.test_mux_suite import KNOWN_SERVER_BUGS
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 20.0
@@ -285,8 +285,8 @@ async def _conformance(port: int, protocol: str, hold_path: str) -> dict[str, st
 @pytest.mark.parametrize("protocol", ["mux", "h2"])
 async def test_conformance_strict_through_the_gateway(gateway_port: int, protocol: str) -> None:
     failed = await _conformance(gateway_port, protocol, "/stalled/hold")
-    # The gateway is mux's own server: what `mux serve` is still allowed to fail, it may too.
-    allowed = set(PENDING_H2_FIXES) if protocol == "h2" else set(KNOWN_SERVER_BUGS)
+    # The gateway is mux's own server: it passes every case `mux serve` passes.
+    allowed = set(KNOWN_SERVER_BUGS)
     assert set(failed) <= allowed, failed
     failed = await _conformance(gateway_port, protocol, "/delay/3000")
     allowed |= THROUGH_HEALTHY_UPSTREAM if protocol == "mux" else set()
