@@ -61,8 +61,6 @@ DEFAULT_LISTEN = ("127.0.0.1", 8080)
 DEFAULT_ADMIN = "127.0.0.1:9901"
 #: The request header that picks a demo upstream in the embedded default.
 DEMO_HEADER = "x-upstream"
-#: The cluster implementation forwards to HTTP/1.1 upstreams (keep-alive pools over h11).
-HTTP1_UPSTREAMS = True
 
 
 def _address(server: Server) -> str:
@@ -209,15 +207,16 @@ def embedded_config(
     *,
     listen: tuple[str, int] = DEFAULT_LISTEN,
     admin: str | None = DEFAULT_ADMIN,
-    http1: bool = HTTP1_UPSTREAMS,
 ) -> GatewayConfig:
     """The embedded default's config in front of demo upstreams on ``ports``."""
-    kinds = [("mux", UpstreamProtocol.MUX), ("h2", UpstreamProtocol.H2)]
-    if http1:
-        kinds.append(("http1", UpstreamProtocol.HTTP1))
+    kinds = [
+        ("mux", UpstreamProtocol.MUX),
+        ("h2", UpstreamProtocol.H2),
+        ("http1", UpstreamProtocol.HTTP1),
+    ]
     clusters: dict[str, ClusterConfig] = {}
     routes = []
-    for (name, protocol), port in zip(kinds, ports, strict=False):
+    for (name, protocol), port in zip(kinds, ports, strict=True):
         cluster = f"demo-{name}"
         clusters[cluster] = ClusterConfig(cluster, (Endpoint("127.0.0.1", port),), protocol)
         routes.append(

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 
-import pytest
 import trio
 
-from mux.gateway.gateway import HTTP1_UPSTREAMS, Gateway, run_gateway
+from mux.gateway.gateway import Gateway, run_gateway
 from mux.gateway.model import (
     ClusterConfig,
     Endpoint,
@@ -25,16 +24,7 @@ from mux.server.server import Server
 from tests.interop import peerkit
 
 #: Upstream protocols the gateway forwards to in these tests.
-UPSTREAMS = [
-    UpstreamProtocol.MUX,
-    UpstreamProtocol.H2,
-    pytest.param(
-        UpstreamProtocol.HTTP1,
-        marks=pytest.mark.skipif(
-            not HTTP1_UPSTREAMS, reason="HTTP/1.1 upstreams need mux.gateway.cluster (gw-cluster)"
-        ),
-    ),
-]
+UPSTREAMS = [UpstreamProtocol.MUX, UpstreamProtocol.H2, UpstreamProtocol.HTTP1]
 
 
 def single_cluster(
