@@ -58,8 +58,8 @@ peers:
 	$(call check_peers,$(PEERS))
 
 run: $(RUN_STAMP)
-	@echo "make: serving the demo services on $(LISTEN) (Ctrl-C stops)"
-	$(BIN)/mux serve --listen $(LISTEN)
+	@echo "make: running the gateway on $(LISTEN) in front of demo upstreams over mux, h2c and HTTP/1.1 (admin on 127.0.0.1:9901; Ctrl-C stops)"
+	$(BIN)/mux gateway --listen $(LISTEN)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check mux clients tests bench spec examples
