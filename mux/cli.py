@@ -39,8 +39,8 @@ from mux.workers import (
     WORKER_HEADER,
     NofileLimit,
     WorkerRole,
+    add_worker_arguments,
     effective_workers,
-    parse_workers,
     raise_nofile_limit,
     run_supervisor,
 )
@@ -214,20 +214,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             metavar="N",
             help=f"{text}; {low}..{high} (default: {defaults[name]})",
         )
-    p.add_argument(
-        "--workers",
-        type=parse_workers,
-        default=1,
-        metavar="N",
-        help="worker processes sharing the port through SO_REUSEPORT (Linux), under a "
-        "supervisor that restarts them and drains them all on SIGTERM; 'auto': one per core",
-    )
-    p.add_argument(
-        "--worker-header",
-        action="store_true",
-        help="name the worker in a mux-worker response header (always on with --workers > 1)",
-    )
-    p.add_argument("--worker-of", help=argparse.SUPPRESS)  # internal: see mux.workers
+    add_worker_arguments(p)
     p.add_argument(
         "--no-tune-allocator",
         action="store_true",
@@ -344,12 +331,13 @@ async def _serve(
                 if isinstance(lst, trio.SocketListener)
             ]
             addresses = [f"{n[0]}:{n[1]}" for n in names]
+            announce = "mux: serving on " + ", ".join(addresses)
             if role is None:
-                print("mux: serving on " + ", ".join(addresses), flush=True)
+                print(announce, flush=True)
                 if nofile is not None:
                     nofile.log("mux serve")
             else:
-                role.ready(addresses, nofile)
+                role.ready(addresses, [announce], nofile)
                 nursery.start_soon(role.watch_supervisor, server.shutdown)
         nursery.cancel_scope.cancel()
 

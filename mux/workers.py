@@ -21,10 +21,11 @@ The supervisor (:func:`run_supervisor`) is one Trio nursery that owns every
 child: one task per worker slot spawns the worker, waits for it to say it is
 listening, then waits for it to exit. Two pipes tie a worker to its supervisor:
 
-* *ready*: a pipe per worker; the worker writes ``ready`` on it once its
-  listeners are open. When every worker of the first generation is ready, the
-  supervisor prints ``mux: serving on HOST:PORT``, the same first stdout line
-  as one process (and logs how many workers serve). A first-generation worker that exits before it
+* *ready*: a pipe per worker; once its listeners are open, the worker writes
+  on it the stdout lines one process would print (``mux: serving on
+  HOST:PORT``) and closes it. When every worker of the first generation is
+  ready, the supervisor prints the first one's lines: the output is the same
+  with one process or many. A first-generation worker that exits before it
   is ready stops the whole start (exit status 1): a configuration error would
   otherwise restart forever.
 * *alive*: one pipe whose write end only the supervisor holds (close-on-exec,
@@ -63,6 +64,7 @@ raises its soft ``RLIMIT_NOFILE`` to the hard limit at start
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import resource
@@ -89,8 +91,8 @@ STABLE_AFTER = 10.0
 KILL_GRACE = 10.0
 #: Name of the response header naming the worker (see :mod:`mux.server.workertag`).
 WORKER_HEADER = b"mux-worker"
-#: What a worker writes on its ready pipe once it listens.
-_READY = b"ready\n"
+#: Most bytes of announcement a worker may send on its ready pipe.
+_MAX_ANNOUNCEMENT = 65536
 
 
 def parse_workers(value: str) -> int:
@@ -102,12 +104,29 @@ def parse_workers(value: str) -> int:
     except ValueError:
         number = 0
     if not 1 <= number <= MAX_WORKERS:
-        import argparse
-
         raise argparse.ArgumentTypeError(
             f"expected an integer in 1..{MAX_WORKERS} or 'auto', got {value!r}"
         )
     return number
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--worker-header`` and the internal ``--worker-of`` (both CLIs)."""
+    parser.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port through SO_REUSEPORT (Linux), under a "
+        "supervisor that restarts them and drains them all on SIGTERM; 'auto': one per core "
+        "(default: 1)",
+    )
+    parser.add_argument(
+        "--worker-header",
+        action="store_true",
+        help="name the worker in a mux-worker response header (always on with --workers > 1)",
+    )
+    parser.add_argument("--worker-of", help=argparse.SUPPRESS)  # internal: WorkerRole
 
 
 def available_cores() -> int:
@@ -224,13 +243,21 @@ class WorkerRole:
         """``worker 2 (pid 1234)``, as log lines name this process."""
         return f"worker {self.index} (pid {os.getpid()})"
 
-    def ready(self, addresses: Sequence[str], nofile: NofileLimit | None = None) -> None:
-        """Log that this worker listens and tell the supervisor (once)."""
+    def ready(
+        self, addresses: Sequence[str], announce: Sequence[str], nofile: NofileLimit | None = None
+    ) -> None:
+        """Log that this worker listens and tell the supervisor (once).
+
+        ``announce`` are the stdout lines one process would print now
+        (``mux: serving on ...``): the supervisor prints the first worker's
+        once every worker is ready, so the output is the same either way.
+        """
         if nofile is not None:
             nofile.log(self.name)
         logger.info("%s listening on %s", self.name, ", ".join(addresses))
         try:
-            os.write(self.ready_fd, _READY)
+            payload = "".join(f"{line}\n" for line in announce).encode()
+            os.write(self.ready_fd, payload or b"\n")  # any byte means "ready"
             os.close(self.ready_fd)
         except OSError as exc:  # the supervisor is gone: watch_supervisor acts on it
             logger.warning("%s: cannot report to the supervisor (%s)", self.name, exc)
@@ -265,7 +292,6 @@ def run_supervisor(
     nofile = raise_nofile_limit()
     hold: socket.socket | None = None
     argv = [sys.executable, "-m", "mux", *command]
-    address = ""
     if listen is not None:
         host, port = listen
         try:
@@ -277,7 +303,7 @@ def run_supervisor(
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         argv += ["--listen", address]
     nofile.log("supervisor")
-    supervisor = _Supervisor(argv, workers, drain_timeout, prog, address)
+    supervisor = _Supervisor(argv, workers, drain_timeout, prog)
     try:
         return trio.run(supervisor.run)
     finally:
@@ -299,14 +325,12 @@ def describe_exit(returncode: int) -> str:
 class _Supervisor:
     """The supervisor's state; :meth:`run` is its Trio main (see the module docstring)."""
 
-    def __init__(
-        self, argv: list[str], count: int, drain_timeout: float, prog: str, address: str
-    ) -> None:
+    def __init__(self, argv: list[str], count: int, drain_timeout: float, prog: str) -> None:
         self._argv = argv
         self._count = count
         self._drain_timeout = drain_timeout
         self._prog = prog
-        self._address = address
+        self._announcement = b""
         self._alive_read, self._alive_write = os.pipe()
         self._procs: dict[int, trio.Process] = {}
         self._stopping = trio.Event()
@@ -414,17 +438,15 @@ class _Supervisor:
             if self._stopping.is_set():
                 proc.send_signal(signal.SIGTERM)
             async with trio.lowlevel.FdStream(ready_read) as pipe:
-                ready = (await _read_line(pipe)) == _READY
+                announcement = await _read_all(pipe)
+            ready = bool(announcement)
             if ready and first:
                 self._first_ready += 1
+                self._announcement = self._announcement or announcement
                 if self._first_ready == self._count:
-                    print(f"mux: serving on {self._address}", flush=True)
-                    logger.info(
-                        "supervisor (pid %d): %d workers serving on %s",
-                        os.getpid(),
-                        self._count,
-                        self._address,
-                    )
+                    sys.stdout.write(self._announcement.decode(errors="replace"))
+                    sys.stdout.flush()
+                    logger.info("supervisor (pid %d): %d workers ready", os.getpid(), self._count)
             await proc.wait()
         finally:
             del self._procs[index]
@@ -437,11 +459,11 @@ class _Supervisor:
         return proc.pid, returncode, ready
 
 
-async def _read_line(stream: trio.lowlevel.FdStream) -> bytes:
-    """Bytes up to and including the first newline, or all of them at end of file."""
+async def _read_all(stream: trio.lowlevel.FdStream) -> bytes:
+    """Everything until end of file (at most _MAX_ANNOUNCEMENT bytes)."""
     data = b""
-    while not data.endswith(b"\n"):
-        chunk = await stream.receive_some(64)
+    while len(data) < _MAX_ANNOUNCEMENT:
+        chunk = await stream.receive_some(_MAX_ANNOUNCEMENT - len(data))
         if not chunk:
             break
         data += chunk

@@ -79,7 +79,7 @@ class Supervised:
     async def port(self) -> int:
         """The port from the supervisor's ``mux: serving on`` line."""
         found = await self.line(r"^mux: serving on 127\.0\.0\.1:(\d+)$", source="out")
-        await self.line(rf"supervisor \(pid {self.proc.pid}\): \d+ workers serving on")
+        await self.line(rf"supervisor \(pid {self.proc.pid}\): \d+ workers ready")
         return int(found[1])
 
     def workers(self) -> dict[int, int]:
