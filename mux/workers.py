@@ -110,8 +110,8 @@ def parse_workers(value: str) -> int:
     return number
 
 
-def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--workers``, ``--worker-header`` and the internal ``--worker-of`` (both CLIs)."""
+def add_worker_arguments(parser: argparse.ArgumentParser, *, header: bool = True) -> None:
+    """``--workers``, ``--worker-header`` (if ``header``) and the internal ``--worker-of``."""
     parser.add_argument(
         "--workers",
         type=parse_workers,
@@ -121,11 +121,12 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "supervisor that restarts them and drains them all on SIGTERM; 'auto': one per core "
         "(default: 1)",
     )
-    parser.add_argument(
-        "--worker-header",
-        action="store_true",
-        help="name the worker in a mux-worker response header (always on with --workers > 1)",
-    )
+    if header:
+        parser.add_argument(
+            "--worker-header",
+            action="store_true",
+            help="name the worker in a mux-worker response header (always on with --workers > 1)",
+        )
     parser.add_argument("--worker-of", help=argparse.SUPPRESS)  # internal: WorkerRole
 
 

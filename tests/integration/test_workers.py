@@ -38,11 +38,16 @@ class Supervised:
     """A ``mux serve`` subprocess whose stdout and stderr lines are collected by threads."""
 
     def __init__(
-        self, argv: list[str], *, cwd: Path = ROOT, preexec: Callable[[], None] | None = None
+        self,
+        argv: list[str],
+        *,
+        cwd: Path = ROOT,
+        preexec: Callable[[], None] | None = None,
+        command: str = "serve",
     ) -> None:
-        command = [sys.executable, "-m", "mux", "serve", "--log-level", "INFO", *argv]
+        command_line = [sys.executable, "-m", "mux", command, "--log-level", "INFO", *argv]
         self.proc = subprocess.Popen(
-            command,
+            command_line,
             cwd=cwd,
             env=ENV,
             stdout=subprocess.PIPE,
@@ -299,3 +304,24 @@ def test_parse_workers_and_role() -> None:
     assert WorkerRole.parse(role.spec) == role
     with pytest.raises(ValueError, match="internal to --workers"):
         WorkerRole.parse("nonsense")
+
+
+async def test_gateway_workers_share_the_port_and_drain() -> None:
+    argv = ["--listen", "127.0.0.1:0", "--admin", "off", "--workers", "2", "--drain-timeout", "5"]
+    with supervised(argv, command="gateway") as sup:
+        found = await sup.line(r"^mux gateway: listening on 127\.0\.0\.1:(\d+)$", source="out")
+        port = int(found[1])
+        await sup.line(rf"supervisor \(pid {sup.proc.pid}\): 2 workers ready")
+        workers = sup.workers()
+        assert sorted(workers) == [1, 2]
+        ports = [int(m[3]) for m in map(LISTENING.search, sup.err) if m]
+        assert ports == [port, port]
+        for _ in range(4):  # through the gateway to its demo upstream, new connections
+            async with mux_client.connect(f"127.0.0.1:{port}", timeout=10) as client:
+                response = await client.request("POST", "/echo", body=b"via a worker")
+                assert (response.status, response.body) == (200, b"via a worker")
+        sup.proc.send_signal(signal.SIGTERM)
+        with trio.fail_after(30):
+            assert await trio.to_thread.run_sync(sup.proc.wait) == 0
+        assert sup.log.count("mux.gateway SIGTERM: graceful shutdown") == 2
+        assert not any(_is_worker(pid) for pid in workers.values())
