@@ -10,9 +10,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 # Third-party peers the interop tests talk to, as command:debian-package pairs.
 # Missing ones are installed with apt-get when possible; otherwise their tests skip.
-PEERS := nghttp:nghttp2-client h2load:nghttp2-client curl:curl
+PEERS := nghttp:nghttp2-client h2load:nghttp2-client nghttpd:nghttp2-server curl:curl \
+  haproxy:haproxy
 # Peers only the benchmarks need.
-BENCH_PEERS := nghttpd:nghttp2-server
+BENCH_PEERS := nginx:nginx
 # Whether missing peers may be installed: root with apt-get (`make test CAN_APT=` never tries).
 CAN_APT ?= $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo yes)
 
@@ -73,7 +74,8 @@ unit: $(DEV_STAMP)
 
 test: $(DEV_STAMP) peers lint typecheck unit
 
-# nghttpd (C) is the reference HTTP/2 server of the h2load benchmark.
+# nghttpd (C) is the reference HTTP/2 server of the h2load benchmark; nginx and HAProxy the
+# reference gateways of bench/gateway.py.
 bench-peers:
 	$(call check_peers,$(PEERS) $(BENCH_PEERS))
 
