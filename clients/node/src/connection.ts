@@ -132,6 +132,11 @@ export class ClientConnection {
     return id;
   }
 
+  /** Whether the stream is open or half-closed (still counts toward concurrency). */
+  isLive(streamId: number): boolean {
+    return this.streams.has(streamId);
+  }
+
   /** Bytes of DATA that may be sent on the stream now: max(0, min(stream, connection)). */
   sendWindow(streamId: number): number {
     const s = this.streams.get(streamId);
