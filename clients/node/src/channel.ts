@@ -44,6 +44,8 @@ export interface ChannelOptions {
   tls?: tls.ConnectionOptions;
   settings: Partial<Settings>;
   keepaliveMs: number;
+  /** After a keepalive PING, how long without any frame before the connection is lost (default max(N, 10 s)). */
+  keepaliveTimeoutMs?: number;
   connectTimeoutMs: number;
 }
 
@@ -274,7 +276,7 @@ export class Channel {
     if (!n) return;
     this.timer = setInterval(() => {
       const now = Date.now();
-      if (this.pingSentAt && now - this.pingSentAt > Math.max(n, 10_000)) {
+      if (this.pingSentAt && now - this.pingSentAt > (this.opts.keepaliveTimeoutMs ?? Math.max(n, 10_000))) {
         this.lost(`keepalive: no frame from the server for ${now - this.lastRecv} ms`);
       } else if (!this.pingSentAt && now - this.lastRecv >= n) {
         this.pingSentAt = now;

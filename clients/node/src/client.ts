@@ -31,6 +31,8 @@ export interface ConnectOptions {
   settings?: Partial<Settings>;
   /** Keepalive PING after this many ms without a frame; 0 disables (default 30000). */
   keepaliveMs?: number;
+  /** After a keepalive PING, ms without any frame before the connection counts as lost (default max(keepaliveMs, 10000)). */
+  keepaliveTimeoutMs?: number;
   connectTimeoutMs?: number;
   /** Attempts of a request that was provably not processed (default 3). */
   maxAttempts?: number;
@@ -77,6 +79,7 @@ export class Client {
       {
         host: m[1] ?? m[2]!, port: Number(m[3]), tls: tlsOpts,
         settings: { ...DEFAULT_WINDOWS, ...opts.settings }, keepaliveMs: opts.keepaliveMs ?? 30_000,
+        keepaliveTimeoutMs: opts.keepaliveTimeoutMs,
         connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
       },
       opts.maxConnections ?? 1,

@@ -36,6 +36,8 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export class Pool {
   private channels: Channel[] = [];
+  /** Every channel not yet closed, draining ones included (closed by close()). */
+  private all = new Set<Channel>();
   private connecting: Promise<Channel> | null = null;
   private waiters: Array<() => void> = [];
   private closed = false;
@@ -52,7 +54,7 @@ export class Pool {
       signal.throwIfAborted();
       const ch = this.channels.find((c) => c.usable);
       if (ch) return ch;
-      if (this.connecting) await abortable(this.connecting, signal).catch((e) => { if (signal.aborted) throw e; throw e; });
+      if (this.connecting) await abortable(this.connecting, signal);
       else if (this.channels.length < this.maxConnections) await abortable(this.connect(), signal);
       else await abortable(new Promise<void>((r) => this.waiters.push(r)), signal);
     }
@@ -69,6 +71,7 @@ export class Pool {
             const ch = await Channel.open(this.opts);
             ch.onChange = () => this.changed(ch);
             this.channels.push(ch);
+            this.all.add(ch);
             return ch;
           } catch (e) {
             last = e;
@@ -85,6 +88,7 @@ export class Pool {
 
   private changed(ch: Channel): void {
     if (ch.draining) this.channels = this.channels.filter((c) => c !== ch);
+    if (ch.closedError) this.all.delete(ch);
     this.wake();
   }
 
@@ -96,7 +100,8 @@ export class Pool {
 
   close(): void {
     this.closed = true;
-    for (const c of this.channels) c.close();
+    for (const c of this.all) c.close();
+    this.all.clear();
     this.channels = [];
     this.wake();
   }

@@ -1,0 +1,122 @@
+// Transparent retry, reconnect, backoff and keepalive, against a scripted server
+// (test/fake-server.mjs) over loopback: what the server provably did not process
+// is retried; everything else fails saying whether it may have been processed.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { connect, ConnectError, CallError, StreamResetError, ErrorCode } from "../dist/index.js";
+import { FrameType, SettingId } from "../dist/internal.js";
+import { fakeServer } from "./fake-server.mjs";
+
+const isRequest = (f) => f.type === FrameType.HEADERS && f.headers?.some(([n]) => n === ":method");
+
+test("REFUSED_STREAM is retried transparently", async () => {
+  let seen = 0;
+  const srv = await fakeServer((f, c) => {
+    if (!isRequest(f)) return;
+    if (seen++ === 0) c.reset(f.streamId, ErrorCode.REFUSED_STREAM);
+    else c.respond(f.streamId, 200, "second try");
+  });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    const r = await client.request("POST", "/x", { body: "payload" });
+    assert.equal(r.body.toString(), "second try");
+    assert.deepEqual(srv.headers().map((f) => f.streamId), [1, 3]);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("streams above GOAWAY's last_stream_id are retried on a new connection", async () => {
+  const srv = await fakeServer((f, c) => {
+    if (!isRequest(f)) return;
+    if (c.index === 0 && f.streamId === 3) {
+      c.goaway(1, ErrorCode.NO_ERROR);
+      c.respond(1, 200, "first");
+    } else if (c.index > 0) c.respond(f.streamId, 200, `conn ${c.index}`);
+  });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    const [a, b] = await Promise.all([client.request("GET", "/a"), client.request("GET", "/b")]);
+    assert.equal(a.body.toString(), "first");
+    assert.equal(b.body.toString(), "conn 1");
+    assert.equal(srv.conns.length, 2);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("a reset other than REFUSED_STREAM is not retried and says maybe-processed", async () => {
+  const srv = await fakeServer((f, c) => { if (isRequest(f)) c.reset(f.streamId, ErrorCode.INTERNAL_ERROR); });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    await assert.rejects(client.request("POST", "/x", { body: "b" }),
+      (e) => e instanceof StreamResetError && e.code === ErrorCode.INTERNAL_ERROR && e.processed === "maybe-processed");
+    assert.equal(srv.headers().length, 1);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("a dropped connection fails in-flight calls as maybe-processed; the next call reconnects", async () => {
+  const srv = await fakeServer((f, c) => {
+    if (!isRequest(f)) return;
+    if (c.index === 0) c.socket.destroy();
+    else c.respond(f.streamId, 200, "reconnected");
+  });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    await assert.rejects(client.request("GET", "/a"), (e) => e instanceof CallError && e.processed === "maybe-processed");
+    assert.equal(srv.headers().length, 1);
+    const r = await client.request("GET", "/b");
+    assert.equal(r.body.toString(), "reconnected");
+    assert.equal(srv.conns.length, 2);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("response headers then a reset: processed", async () => {
+  const srv = await fakeServer((f, c) => {
+    if (!isRequest(f)) return;
+    c.respond(f.streamId, 200, "partial", false);
+    c.reset(f.streamId, ErrorCode.INTERNAL_ERROR);
+  });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    await assert.rejects(client.request("GET", "/a"), (e) => e instanceof StreamResetError && e.processed === "processed");
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("connecting to a closed port fails after the backoff attempts", async () => {
+  const probe = net.createServer();
+  await new Promise((r) => probe.listen(0, "127.0.0.1", r));
+  const port = probe.address().port;
+  await new Promise((r) => probe.close(r));
+  const t0 = Date.now();
+  await assert.rejects(connect(`127.0.0.1:${port}`, { backoff: { baseMs: 20, maxMs: 50, attempts: 3 } }), ConnectError);
+  assert.ok(Date.now() - t0 < 5000);
+});
+
+test("keepalive: advertised, PINGs an idle connection, declares a silent one lost", async () => {
+  const srv = await fakeServer(() => {}); // never answers requests nor PINGs
+  const client = await connect(`127.0.0.1:${srv.port}`, { keepaliveMs: 100, keepaliveTimeoutMs: 300 });
+  try {
+    const t0 = Date.now();
+    await assert.rejects(client.request("GET", "/hang"), (e) => e instanceof CallError && e.processed === "maybe-processed" && /keepalive/.test(e.message));
+    assert.ok(Date.now() - t0 < 5000);
+    const c = srv.conns[0];
+    assert.equal(c.clientSettings.get(SettingId.KEEPALIVE_INTERVAL), 100);
+    assert.ok(c.frames.some((f) => f.type === FrameType.PING && !(f.flags & 1)));
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
