@@ -164,7 +164,12 @@ export class Call implements StreamSink {
     this.finish();
   }
   onReset(code: number, remote: boolean, message: string): void {
-    if (remote && code === ErrorCode.NO_ERROR && this.ended) return; // response complete, rest of request unwanted
+    if (remote && code === ErrorCode.NO_ERROR && this.ended) {
+      // The response is complete and the server wants no more of the request (spec 5.4).
+      this.localDone = true;
+      this.onSettled();
+      return;
+    }
     const processed: Processed = remote && code === ErrorCode.REFUSED_STREAM ? "not-processed" : this.processedNow();
     this.fail(new StreamResetError(code, `${this.what}: ${message}`, processed));
   }

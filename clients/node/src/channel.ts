@@ -10,6 +10,9 @@
  * parks until a WINDOW_UPDATE, a SETTINGS or a drain wakes it, so one slow
  * stream never blocks another and nothing buffers beyond the windows.
  *
+ * Reading pauses while more than OUTPUT_BACKLOG bytes wait to be written, so
+ * what a server that does not read can make the client queue stays bounded.
+ *
  * Keepalive (spec 9.3): the client advertises KEEPALIVE_INTERVAL N and sends a
  * PING after N ms without receiving anything; if nothing at all arrives within
  * max(N, 10 s) more, the connection is declared lost. GOAWAY: streams above its
@@ -48,6 +51,9 @@ export interface ChannelOptions {
   keepaliveTimeoutMs?: number;
   connectTimeoutMs: number;
 }
+
+/** Unwritten bytes above which the channel stops reading (DATA writers stop at the high-water mark). */
+const OUTPUT_BACKLOG = 4 << 20;
 
 export class Channel {
   readonly conn: ClientConnection;
@@ -92,7 +98,10 @@ export class Channel {
       socket.once(opts.tls ? "secureConnect" : "connect", start);
       socket.on("error", (e) => (settled ? ch.lost(`socket error: ${e.message}`) : fail(e.message)));
       socket.on("close", () => (settled ? ch.lost("the server closed the connection") : fail("closed during the handshake")));
-      socket.on("drain", () => ch.wake());
+      socket.on("drain", () => {
+        if (socket.isPaused()) socket.resume();
+        ch.wake();
+      });
       socket.on("data", (data: Buffer) => {
         const events = ch.receive(data);
         if (!settled) {
@@ -131,6 +140,7 @@ export class Channel {
     let off = 0;
     for (;;) {
       if (!alive() || this.closedError) throw this.closedError ?? new MuxError(`stream ${id} is closed`);
+      if (!this.conn.isLive(id)) return; // the server answered and closed the stream (RST NO_ERROR): no more body wanted
       const avail = this.conn.sendWindow(id);
       const left = data.length - off;
       if (this.socket.writableNeedDrain || (left > 0 && avail <= 0)) {
@@ -181,6 +191,9 @@ export class Channel {
     const events = this.conn.receive(data);
     for (const ev of events) this.dispatch(ev);
     this.flush();
+    // Frames the server's own actions queue (PING/SETTINGS ACKs, resets) stay bounded:
+    // stop reading while the server does not read them (spec 11.1); drain resumes.
+    if (this.socket.writableLength > OUTPUT_BACKLOG) this.socket.pause();
     if (this.conn.error) this.lost(this.conn.error.local ? `protocol error: ${this.conn.error.message}` : this.conn.error.message);
     else if (this.conn.goawayLastId !== null && this.conn.activeStreams === 0) this.finish();
     return events;

@@ -15,6 +15,8 @@
  * GOAWAY(0, code) as the last frame and stops processing input; a stream error
  * queues RST_STREAM and remembers the id among the recently reset (7.3).
  *
+ * Floods (11.2) are counted by `budgets` (budgets.ts).
+ *
  * Flow control: send windows follow the server's settings and WINDOW_UPDATEs
  * (they may go negative through a SETTINGS change, 8.5). Receive windows return
  * credit only for bytes the application consumed (or frames dropped), once the
@@ -27,6 +29,7 @@ import {
   MAX_STREAM_ID, MAX_WINDOW, PREFACE, SETTING_NAMES, SETTING_RANGES, SettingId, type SettingName, type Settings,
   errorCodeName,
 } from "./constants.js";
+import { FloodBudget } from "./budgets.js";
 import { ConnectionViolation, LocalProtocolError } from "./errors.js";
 import { type Frame, FrameDecoder, decodeGoaway, encodeFrame, encodeFrameHeader, encodeGoaway, readU32, u32 } from "./frames.js";
 import { type HeaderPairs, checkResponse, checkTrailers, decodeFields, encodeFields } from "./headers.js";
@@ -54,6 +57,7 @@ interface Stream {
 }
 
 const RECENTLY_RESET = 1024;
+
 const WINDOW_NAMES: SettingName[] = ["INITIAL_STREAM_WINDOW", "CONNECTION_WINDOW"];
 
 export class ClientConnection {
@@ -70,6 +74,7 @@ export class ClientConnection {
   private connRecv: number = DEFAULT_SETTINGS.CONNECTION_WINDOW;
   private connUnannounced = 0;
   private pings = new Set<string>();
+  readonly budgets = new FloodBudget();
   /** Smallest last_stream_id of the GOAWAYs received, or null. */
   goawayLastId: number | null = null;
   /** The connection error that ended this connection (either side), or null. */
@@ -160,6 +165,7 @@ export class ClientConnection {
     } while (off < data.length);
     s.sendWindow -= data.length;
     this.connSend -= data.length;
+    if (data.length) this.budgets.progress();
     if (endStream) this.endLocal(s);
   }
 
@@ -298,7 +304,11 @@ export class ClientConnection {
         throw new ConnectionViolation(ErrorCode.PROTOCOL_ERROR, "the server's first frame is not SETTINGS");
       }
     }
-    if (f.type > FrameType.WINDOW_UPDATE) return; // unknown type: ignored (3.4)
+    if (f.type > FrameType.WINDOW_UPDATE) return this.budgets.unknownFrame(); // ignored (3.4), but counted (11.2)
+    if (f.type >= FrameType.RST_STREAM) {
+      const keepalive = f.type === FrameType.PING && !(f.flags & FLAG_ACK) ? this.peer.KEEPALIVE_INTERVAL : 0;
+      this.budgets.controlFrame(keepalive);
+    }
     const onZero = f.type === FrameType.SETTINGS || f.type === FrameType.PING || f.type === FrameType.GOAWAY;
     const onStream = f.type === FrameType.DATA || f.type === FrameType.HEADERS || f.type === FrameType.RST_STREAM;
     if ((onZero && f.streamId !== 0) || (onStream && f.streamId === 0)) {
@@ -323,6 +333,7 @@ export class ClientConnection {
 
   private onData(f: Frame, events: ConnEvent[]): void {
     const n = f.payload.length;
+    this.budgets.dataFrame(n, (f.flags & FLAG_END_STREAM) !== 0);
     if (n > this.connRecv) {
       throw new ConnectionViolation(ErrorCode.FLOW_CONTROL_ERROR, `DATA of ${n} bytes exceeds the connection window ${this.connRecv}`);
     }
@@ -341,6 +352,7 @@ export class ClientConnection {
       return this.streamError(id, problem![0], problem![1], events);
     }
     s.recvWindow -= n;
+    if (n) this.budgets.progress();
     const endStream = (f.flags & FLAG_END_STREAM) !== 0;
     if (endStream) {
       s.remoteOpen = false;

@@ -8,3 +8,5 @@ export * from "./frames.js";
 export * from "./msgpack.js";
 export * from "./headers.js";
 export * from "./connection.js";
+export * from "./budgets.js";
+export * from "./pool.js";

@@ -12,7 +12,11 @@
  * length checked against the bytes left before anything is allocated. It never
  * recurses, so its cost is linear in the payload.
  */
-import { encode } from "@msgpack/msgpack";
+import { Encoder } from "@msgpack/msgpack";
+
+/** One encoder for the process: `encode()` copies its result out of the shared buffer. */
+const encoder = new Encoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(value);
 
 /** A payload that is not the msgpack the spec asks for. */
 export class MalformedPayload extends Error {}
