@@ -107,11 +107,27 @@ export class Call implements StreamSink {
     }
   }
 
+  /** The whole request body and its end (END_STREAM on the last DATA frame, or trailers). */
+  async send(body: Uint8Array, trailers: HeaderPairs): Promise<void> {
+    if (trailers.length) {
+      if (body.length) await this.write(body);
+      return this.end(trailers);
+    }
+    if (this.failure) throw this.failure;
+    this.localDone = true;
+    try {
+      await this.channel!.write(this.streamId, body, true, () => !this.failure);
+    } catch (e) {
+      throw this.failure ?? e;
+    }
+    if (this.ended) this.onSettled();
+  }
+
   /** End the request body, optionally with trailers. */
   async end(trailers?: HeadersInit): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.localDone) return;
-    const fields = trailers ? checkedFields(trailers, "trailers") : [];
+    const fields = Array.isArray(trailers) ? checkedFields(trailers, "trailers") : trailers ? checkedFields(trailers, "trailers") : [];
     this.localDone = true;
     try {
       if (fields.length) this.channel!.trailers(this.streamId, fields);

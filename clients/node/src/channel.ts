@@ -150,7 +150,8 @@ export class Channel {
       const n = Math.min(left, avail, 1 << 20);
       this.conn.sendData(id, data.subarray(off, off + n), endStream && off + n === data.length);
       off += n;
-      this.flush();
+      if (n >= 1 << 16) this.flush();
+      else this.scheduleFlush(); // small frames of many calls leave in one write
       if (off >= data.length) {
         if (endStream) this.done(id);
         return;
@@ -279,6 +280,12 @@ export class Channel {
     this.flushScheduled = false;
     const chunks = this.conn.dataToSend();
     if (!chunks.length || this.socket.destroyed) return;
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    if (total <= 1 << 16) {
+      this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+      return;
+    }
     this.socket.cork();
     for (const c of chunks) this.socket.write(c);
     this.socket.uncork();

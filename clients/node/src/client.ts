@@ -20,7 +20,7 @@ import { type Settings } from "./constants.js";
 import { Call, ResponseStream } from "./call.js";
 import { CallError, CancelledError, ConnectError, DeadlineExceededError, LocalProtocolError } from "./errors.js";
 import { type HeaderPairs, type HeadersInit, checkedFields, requestFields } from "./headers.js";
-import { type BackoffOptions, Pool } from "./pool.js";
+import { type BackoffOptions, NEVER, Pool } from "./pool.js";
 
 export interface ConnectOptions {
   /** `true` for TLS with the system CAs, or tls.connect options (ALPN mux/1 is always offered). */
@@ -115,8 +115,8 @@ export class Client {
 
   /** Client or bidirectional streaming: write with `call.write()`, finish with `call.end()`, read `await call.response`. */
   async call(method: string, path: string, opts: CallOptions = {}): Promise<Call> {
-    const { call } = await this.start(method, path, opts, undefined, undefined);
-    return call;
+    const deadline = opts.timeout !== undefined ? Date.now() + opts.timeout : undefined;
+    return this.start(method, path, opts, deadline, undefined, undefined);
   }
 
   async close(): Promise<void> {
@@ -125,49 +125,56 @@ export class Client {
 
   private async exchange(method: string, path: string, opts: RequestOptions): Promise<{ call: Call; res: ResponseStream }> {
     const attempts = opts.maxAttempts ?? this.maxAttempts;
+    const deadline = opts.timeout !== undefined ? Date.now() + opts.timeout : undefined;
+    const body = typeof opts.body === "string" ? Buffer.from(opts.body) : opts.body ?? new Uint8Array(0);
     for (let attempt = 1; ; attempt++) {
-      const body = typeof opts.body === "string" ? Buffer.from(opts.body) : opts.body ?? new Uint8Array(0);
-      const { call, deadlineFired } = await this.start(method, path, opts, body, opts.trailers);
+      const call = await this.start(method, path, opts, deadline, body, opts.trailers);
       try {
         return { call, res: await call.response };
       } catch (e) {
-        if (!(e instanceof CallError) || e.processed !== "not-processed" || attempt >= attempts || deadlineFired()) throw e;
+        // Retry only what the server provably did not process (spec 9.2), within the deadline.
+        if (!(e instanceof CallError) || e.processed !== "not-processed" || attempt >= attempts || e instanceof DeadlineExceededError) throw e;
       }
     }
   }
 
   /** Take a slot, open the stream, send what is known up front. */
-  private async start(method: string, path: string, opts: CallOptions, body: Uint8Array | undefined, trailers: HeadersInit | undefined) {
+  private async start(method: string, path: string, opts: CallOptions, deadline: number | undefined,
+    body: Uint8Array | undefined, trailers: HeadersInit | undefined): Promise<Call> {
     const what = `${method} ${path}`;
     const extra = checkedFields(opts.headers, what).filter(([n]) => n !== "mux-timeout");
     const trailerFields = trailers ? checkedFields(trailers, "trailers") : [];
-    const started = Date.now();
     const call = new Call(what);
-    const ac = new AbortController();
-    let fired = false;
-    const timer = opts.timeout !== undefined
-      ? setTimeout(() => { fired = true; ac.abort(new DeadlineExceededError(`${what}: deadline of ${opts.timeout} ms exceeded`, call.processedNow())); }, opts.timeout)
-      : null;
-    const onUserAbort = () => ac.abort(new CancelledError(`${what} was aborted`, call.processedNow()));
-    if (opts.signal?.aborted) onUserAbort();
-    opts.signal?.addEventListener("abort", onUserAbort, { once: true });
-    ac.signal.addEventListener("abort", () => call.cancel(ac.signal.reason as CallError), { once: true });
-    call.onSettled = () => {
-      if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onUserAbort);
-    };
+    let signal = NEVER;
+    if (deadline !== undefined || opts.signal) {
+      const ac = new AbortController();
+      signal = ac.signal;
+      const timeout = opts.timeout;
+      const timer = deadline !== undefined
+        ? setTimeout(() => ac.abort(new DeadlineExceededError(`${what}: deadline of ${timeout} ms exceeded`, call.processedNow())),
+          Math.max(0, deadline - Date.now()))
+        : null;
+      const onUserAbort = () => ac.abort(new CancelledError(`${what} was aborted`, call.processedNow()));
+      if (opts.signal?.aborted) onUserAbort();
+      opts.signal?.addEventListener("abort", onUserAbort, { once: true });
+      signal.addEventListener("abort", () => call.cancel(signal.reason as CallError), { once: true });
+      call.onSettled = () => {
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onUserAbort);
+      };
+    }
+    const noBody = body !== undefined && body.length === 0 && trailerFields.length === 0;
     try {
       for (;;) {
         let channel;
         try {
-          channel = await this.pool.acquire(ac.signal);
+          channel = await this.pool.acquire(signal);
         } catch (e) {
           if (e instanceof CallError) throw e;
           throw new CallError(`${what}: ${(e as Error).message}`, "not-processed", { cause: e });
         }
         const fields = requestFields(method, path, this.opts.authority ?? this.target, this.scheme, extra);
-        if (opts.timeout !== undefined) fields.push(["mux-timeout", String(Math.max(0, Math.ceil(opts.timeout - (Date.now() - started))))]);
-        const noBody = body !== undefined && body.length === 0 && trailerFields.length === 0;
+        if (deadline !== undefined) fields.push(["mux-timeout", String(Math.max(0, Math.ceil(deadline - Date.now())))]);
         let id: number;
         try {
           id = channel.open(fields, noBody, call);
@@ -178,21 +185,14 @@ export class Client {
         call.attach(channel, id, noBody);
         break;
       }
-      if (body !== undefined && !noBodyOf(body, trailerFields)) {
-        if (body.length) await call.write(body);
-        await call.end(trailerFields.length ? trailerFields : undefined);
-      }
+      if (body !== undefined && !noBody) await call.send(body, trailerFields);
     } catch (e) {
       call.onSettled();
       if (e instanceof CallError) call.fail(e);
       throw call.error ?? e;
     }
-    return { call, deadlineFired: () => fired };
+    return call;
   }
-}
-
-function noBodyOf(body: Uint8Array, trailers: HeaderPairs): boolean {
-  return body.length === 0 && trailers.length === 0;
 }
 
 /** Connect to `HOST:PORT` (the first connection opens now) and return the client. */

@@ -25,7 +25,11 @@ export function backoffDelay(attempt: number, b: BackoffOptions): number {
   return Math.random() * Math.min(b.maxMs, b.baseMs * 2 ** attempt);
 }
 
+/** The signal of calls without deadline or AbortSignal: never aborts (and takes no listeners). */
+export const NEVER = new AbortController().signal;
+
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal === NEVER) return p;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
