@@ -121,7 +121,7 @@ export class Channel {
     return this.closedError === null && this.conn.canOpen();
   }
   get draining(): boolean {
-    return this.closedError !== null || this.conn.goawayLastId !== null || this.conn.error !== null;
+    return this.closedError !== null || this.conn.goawayLastId !== null || this.conn.error !== null || this.conn.exhausted;
   }
   get peer(): Settings {
     return this.conn.peer;
@@ -196,7 +196,7 @@ export class Channel {
     // stop reading while the server does not read them (spec 11.1); drain resumes.
     if (this.socket.writableLength > OUTPUT_BACKLOG) this.socket.pause();
     if (this.conn.error) this.lost(this.conn.error.local ? `protocol error: ${this.conn.error.message}` : this.conn.error.message);
-    else if (this.conn.goawayLastId !== null && this.conn.activeStreams === 0) this.finish();
+    else if (this.draining && this.conn.activeStreams === 0) this.finish();
     return events;
   }
 
@@ -239,13 +239,15 @@ export class Channel {
   /** A stream freed its slot: maybe the end of a draining connection. */
   streamGone(): void {
     this.onChange();
-    if (this.conn.goawayLastId !== null && this.conn.activeStreams === 0) this.finish();
+    if (this.draining && this.conn.activeStreams === 0) this.finish();
   }
 
   private finish(): void {
     if (this.closedError) return;
     this.flush();
-    this.closedError = new ConnectionLostError("the connection was shut down by the server (GOAWAY)", "not-processed");
+    this.closedError = new ConnectionLostError("the connection was shut down (GOAWAY or stream ids exhausted)", "not-processed");
+    if (this.conn.goawayLastId === null) this.conn.goaway(ErrorCode.NO_ERROR, "stream ids exhausted");
+    this.flush();
     this.stopKeepalive();
     this.socket.end();
     this.onChange();

@@ -87,6 +87,10 @@ export class ClientConnection {
   get closed(): boolean {
     return this.error !== null || (this.goawayLastId !== null && this.streams.size === 0);
   }
+  /** Every stream id has been used: the client needs a new connection (spec 7.1). */
+  get exhausted(): boolean {
+    return this.nextId > MAX_STREAM_ID;
+  }
   get activeStreams(): number {
     return this.streams.size;
   }
