@@ -7,7 +7,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, CallError, CancelledError, DeadlineExceededError } from "../dist/index.js";
+import tls from "node:tls";
+import { connect, CallError, CancelledError, ConnectError, DeadlineExceededError } from "../dist/index.js";
 import { findPython, startServer } from "./server.mjs";
 
 const skip = findPython() ? false : "no Python for `mux serve` (set MUX_PYTHON or create .venv with make)";
@@ -152,6 +153,17 @@ test("TLS with ALPN mux/1", { skip }, async () => {
     const r = await c.request("POST", "/echo", { body: "over tls" });
     assert.equal(r.body.toString(), "over tls");
     await c.close();
+    // A TLS server that does not select mux/1 is refused before any mux byte is sent.
+    const h2only = tls.createServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")), ALPNProtocols: ["h2"] },
+      (sock) => sock.on("data", () => assert.fail("the client sent bytes to a non-mux TLS server")).on("error", () => {}));
+    h2only.on("tlsClientError", () => {});
+    await new Promise((r) => h2only.listen(0, "127.0.0.1", r));
+    try {
+      await assert.rejects(connect(`127.0.0.1:${h2only.address().port}`, { tls: { ca: readFileSync(join(dir, "cert.pem")) }, backoff: { attempts: 1 } }),
+        (e) => e instanceof ConnectError);
+    } finally {
+      await new Promise((r) => h2only.close(r));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
