@@ -16,10 +16,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$major" -lt 20 ]; then
-  echo "node-client: SKIPPED: Node.js $(node --version) is older than the required 20"
+  echo "node-client: SKIPPED: Node.js $(node --version) is older than the required 20" \
+       "(Debian 12's own nodejs is 18: install Node.js 20+, e.g. from NodeSource)"
   exit 0
 fi
 echo "node-client: node $(node --version), npm $(npm --version): npm ci, build, test"
 npm ci --no-audit --no-fund --loglevel=error
 npx tsc -p tsconfig.json
-exec node --test --test-reporter=spec test/
+exec node --test --test-reporter=spec test/*.test.mjs
