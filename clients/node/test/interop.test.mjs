@@ -80,6 +80,20 @@ test("32 MiB upload to /sink and download from /bytes, sha256 checked", { skip }
   assert.equal(h.digest("hex"), sha(pattern));
 });
 
+test("flow control: a stream its reader leaves unread does not hold up the others", { skip }, async () => {
+  const size = 16 << 20;
+  const stalled = await client.stream("GET", `/bytes/${size}`);
+  const it = stalled[Symbol.asyncIterator]();
+  const first = await it.next();
+  assert.ok(first.value.length > 0);
+  await new Promise((r) => setTimeout(r, 200)); // the server fills this stream's window, then waits
+  const others = await Promise.all(Array.from({ length: 50 }, () => client.request("GET", "/bytes/1000")));
+  assert.ok(others.every((r) => r.body.length === 1000));
+  let n = first.value.length;
+  for (let r = await it.next(); !r.done; r = await it.next()) n += r.value.length;
+  assert.equal(n, size);
+});
+
 test("server streaming: /stream/200 arrives line by line", { skip }, async () => {
   const res = await client.stream("GET", "/stream/200");
   assert.equal(res.status, 200);
