@@ -207,6 +207,11 @@ export class Call implements StreamSink {
     if (this.failure) return;
     this.failure = error;
     this.localDone = true;
+    // Body bytes nobody will read still hold connection credit: give it back (spec 8.3).
+    let unread = 0;
+    for (const c of this.queue) unread += c.length;
+    this.queue = [];
+    if (unread && this.channel) this.channel.consume(this.streamId, unread);
     this.rejectResponse(error);
     this.wakeReaders();
     this.onSettled();

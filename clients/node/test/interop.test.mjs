@@ -94,6 +94,24 @@ test("flow control: a stream its reader leaves unread does not hold up the other
   assert.equal(n, size);
 });
 
+test("cancelling a stream gives back the connection credit of its unread bytes", { skip }, async () => {
+  const windows = { INITIAL_STREAM_WINDOW: 1 << 20, CONNECTION_WINDOW: 1 << 20 };
+  const c = await connect(`127.0.0.1:${server.port}`, { settings: windows });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await c.stream("GET", `/bytes/${4 << 20}`);
+      for await (const _ of res) {
+        await new Promise((r) => setTimeout(r, 300)); // the server fills the whole window meanwhile
+        break; // cancels the stream with up to 1 MiB unread
+      }
+    }
+    const r = await c.request("GET", `/bytes/${2 << 20}`, { timeout: 10_000 });
+    assert.equal(r.body.length, 2 << 20);
+  } finally {
+    await c.close();
+  }
+});
+
 test("server streaming: /stream/200 arrives line by line", { skip }, async () => {
   const res = await client.stream("GET", "/stream/200");
   assert.equal(res.status, 200);
