@@ -112,6 +112,21 @@ test("cancelling a stream gives back the connection credit of its unread bytes",
   }
 });
 
+test("client streaming: 200 chunks to /sink, answered once the body ended", { skip }, async () => {
+  const call = await client.call("POST", "/sink");
+  const h = createHash("sha256");
+  let total = 0;
+  for (let i = 0; i < 200; i++) {
+    const chunk = randomBytes(1000 + i);
+    h.update(chunk);
+    total += chunk.length;
+    await call.write(chunk);
+  }
+  await call.end();
+  const res = await call.response;
+  assert.deepEqual(JSON.parse(await res.text()), { bytes: total, sha256: h.digest("hex") });
+});
+
 test("server streaming: /stream/200 arrives line by line", { skip }, async () => {
   const res = await client.stream("GET", "/stream/200");
   assert.equal(res.status, 200);

@@ -120,3 +120,45 @@ test("keepalive: advertised, PINGs an idle connection, declares a silent one los
     await srv.close();
   }
 });
+
+test("timeout is sent as mux-timeout; a retry sends the time left, not the whole timeout", async () => {
+  let seen = 0;
+  const srv = await fakeServer((f, c) => {
+    if (!isRequest(f)) return;
+    if (seen++ === 0) setTimeout(() => c.reset(f.streamId, ErrorCode.REFUSED_STREAM), 300);
+    else c.respond(f.streamId, 200, "ok");
+  });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    await client.request("GET", "/t", { timeout: 5000 });
+    const [first, second] = srv.headers().map((f) => Number(f.headers.find(([n]) => n === "mux-timeout")[1]));
+    assert.ok(first <= 5000 && first > 4500, `first mux-timeout ${first}`);
+    assert.ok(second <= first - 250, `retry mux-timeout ${second} after ${first}`);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+test("cancel sends RST_STREAM(CANCEL) on that stream only; the connection carries on", async () => {
+  const srv = await fakeServer((f, c) => {
+    if (isRequest(f) && f.headers.some(([n, v]) => n === ":path" && v === "/fast")) c.respond(f.streamId, 200, "fast");
+  });
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    const ac = new AbortController();
+    const slow = client.request("GET", "/slow", { signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    await assert.rejects(slow, { name: "AbortError", processed: "maybe-processed" });
+    assert.equal((await client.request("GET", "/fast")).body.toString(), "fast");
+    const c = srv.conns[0];
+    const resets = c.frames.filter((f) => f.type === FrameType.RST_STREAM);
+    assert.deepEqual(resets.map((f) => [f.streamId, f.payload.readUInt32BE?.(0) ?? Buffer.from(f.payload).readUInt32BE(0)]), [[1, ErrorCode.CANCEL]]);
+    assert.equal(c.frames.filter((f) => f.type === FrameType.GOAWAY).length, 0);
+    assert.equal(srv.conns.length, 1);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
