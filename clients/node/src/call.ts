@@ -13,7 +13,7 @@
  */
 import { ErrorCode } from "./constants.js";
 import type { Channel, StreamSink } from "./channel.js";
-import { CallError, type MuxError, type Processed, StreamResetError } from "./errors.js";
+import { CallError, ConnectionLostError, type Processed, StreamResetError } from "./errors.js";
 import { type HeaderPairs, type HeadersInit, checkedFields } from "./headers.js";
 
 function lookup(pairs: HeaderPairs, name: string): string | undefined {
@@ -192,9 +192,9 @@ export class Call implements StreamSink {
   onRefused(message: string): void {
     this.fail(new CallError(`${this.what}: ${message}`, "not-processed"));
   }
-  onLost(error: MuxError): void {
+  onLost(why: string): void {
     if (this.ended && this.localDone) return;
-    this.fail(new CallError(`${this.what}: ${error.message}`, this.processedNow(), { cause: error }));
+    this.fail(new ConnectionLostError(`${this.what}: ${why}`, this.processedNow()));
   }
 
   private finish(): void {

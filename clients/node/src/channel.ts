@@ -37,7 +37,8 @@ export interface StreamSink {
   onReset(code: number, remote: boolean, message: string): void;
   /** Provably not processed: above a GOAWAY's last_stream_id. */
   onRefused(message: string): void;
-  onLost(error: MuxError): void;
+  /** The connection ended under the stream (`why` names the cause). */
+  onLost(why: string): void;
 }
 
 export interface ChannelOptions {
@@ -260,7 +261,7 @@ export class Channel {
     this.stopKeepalive();
     const sinks = [...this.sinks.values()];
     this.sinks.clear();
-    for (const s of sinks) s.onLost(new ConnectionLostError(`${why}`, "maybe-processed"));
+    for (const s of sinks) s.onLost(why);
     this.wake();
     this.socket.destroy();
     this.onChange();

@@ -5,7 +5,7 @@
 import net from "node:net";
 import { FrameDecoder, encodeFrame, encodeHeaderList, encodeSettingsMap, encodeGoaway, PREFACE, FrameType, u32, decodeHeaderList, decodeSettingsMap } from "../dist/internal.js";
 
-export async function fakeServer(onFrame) {
+export async function fakeServer(onFrame, port = 0) {
   const conns = [];
   const server = net.createServer((socket) => {
     const conn = {
@@ -38,7 +38,7 @@ export async function fakeServer(onFrame) {
       }
     });
   });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise((r, j) => { server.once("error", j); server.listen(port, "127.0.0.1", r); });
   return {
     port: server.address().port,
     conns,

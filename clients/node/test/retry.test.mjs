@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { connect, ConnectError, CallError, StreamResetError, ErrorCode } from "../dist/index.js";
-import { FrameType, SettingId } from "../dist/internal.js";
+import { FrameType, SettingId, backoffDelay } from "../dist/internal.js";
 import { fakeServer } from "./fake-server.mjs";
 
 const isRequest = (f) => f.type === FrameType.HEADERS && f.headers?.some(([n]) => n === ":method");
@@ -161,4 +161,39 @@ test("cancel sends RST_STREAM(CANCEL) on that stream only; the connection carrie
     await client.close();
     await srv.close();
   }
+});
+
+test("reconnect: the server goes away and comes back on the same port; backoff bridges the gap", async () => {
+  const answer = (f, c) => { if (isRequest(f)) c.respond(f.streamId, 200, `conn ${c.index}`); };
+  const first = await fakeServer(answer);
+  const port = first.port;
+  const client = await connect(`127.0.0.1:${port}`, { backoff: { baseMs: 50, maxMs: 400, attempts: 12 } });
+  let second;
+  try {
+    assert.equal((await client.request("GET", "/a")).body.toString(), "conn 0");
+    await first.close(); // drops the connection and stops listening
+    while (client.connections) await new Promise((r) => setTimeout(r, 10)); // the client saw it
+    const back = new Promise((r) => setTimeout(r, 400)).then(async () => { second = await fakeServer(answer, port); });
+    const t0 = Date.now();
+    const r = await client.request("GET", "/b");
+    await back;
+    assert.equal(r.body.toString(), "conn 0"); // the new server's first connection
+    assert.ok(Date.now() - t0 >= 300, "the request waited for the server to come back");
+    assert.equal(second.conns.length, 1);
+  } finally {
+    await client.close();
+    await second?.close();
+  }
+});
+
+test("backoff: full jitter below min(maxMs, baseMs * 2^n)", () => {
+  const b = { baseMs: 100, maxMs: 1000, attempts: 5 };
+  for (let n = 0; n < 8; n++) {
+    for (let i = 0; i < 200; i++) {
+      const d = backoffDelay(n, b);
+      assert.ok(d >= 0 && d < Math.min(1000, 100 * 2 ** n));
+    }
+  }
+  const spread = new Set(Array.from({ length: 50 }, () => Math.round(backoffDelay(3, b))));
+  assert.ok(spread.size > 10, "delays are jittered");
 });
