@@ -171,6 +171,7 @@ export class Channel {
     if (!this.sinks.delete(id)) return;
     this.conn.resetStream(id, code);
     this.scheduleFlush();
+    this.wake(); // a writer parked on this stream's window sees it gone
     this.streamGone();
   }
 
@@ -210,6 +211,7 @@ export class Channel {
         const sink = this.sinks.get(ev.streamId);
         this.sinks.delete(ev.streamId);
         sink?.onReset(ev.code, ev.remote, ev.message);
+        this.wake();
         this.streamGone();
         break;
       }

@@ -5,7 +5,7 @@
 import net from "node:net";
 import { FrameDecoder, encodeFrame, encodeHeaderList, encodeSettingsMap, encodeGoaway, PREFACE, FrameType, u32, decodeHeaderList, decodeSettingsMap } from "../dist/internal.js";
 
-export async function fakeServer(onFrame, port = 0) {
+export async function fakeServer(onFrame, port = 0, settings = new Map()) {
   const conns = [];
   const server = net.createServer((socket) => {
     const conn = {
@@ -22,7 +22,7 @@ export async function fakeServer(onFrame, port = 0) {
     conns.push(conn);
     const dec = new FrameDecoder(16777215, true);
     socket.write(PREFACE);
-    conn.send(FrameType.SETTINGS, 0, 0, encodeSettingsMap(new Map()));
+    conn.send(FrameType.SETTINGS, 0, 0, encodeSettingsMap(settings));
     socket.on("error", () => {});
     socket.on("data", (d) => {
       dec.receive(d);

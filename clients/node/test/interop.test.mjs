@@ -12,6 +12,7 @@ import { connect, CallError, CancelledError, ConnectError, DeadlineExceededError
 import { findPython, startServer } from "./server.mjs";
 
 const skip = findPython() ? false : "no Python for `mux serve` (set MUX_PYTHON or create .venv with make)";
+const opts = { skip, timeout: 120_000 }; // every test is bounded in time
 let server;
 let client;
 const servers = [];
@@ -29,7 +30,7 @@ after(async () => {
 
 const sha = (b) => createHash("sha256").update(b).digest("hex");
 
-test("echo: body, headers and trailers round-trip", { skip }, async () => {
+test("echo: body, headers and trailers round-trip", opts, async () => {
   const r = await client.request("POST", "/echo", { body: "hello", headers: { "x-trace": "42" }, trailers: { "x-sum": "7" } });
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), "hello");
@@ -37,7 +38,7 @@ test("echo: body, headers and trailers round-trip", { skip }, async () => {
   assert.equal(r.trailers.find(([n]) => n === "x-sum")?.[1], "7");
 });
 
-test("1,000 concurrent requests on one connection", { skip }, async () => {
+test("1,000 concurrent requests on one connection", opts, async () => {
   const all = await Promise.all(Array.from({ length: 1000 }, (_, i) => client.request("GET", `/bytes/${i % 300}`)));
   all.forEach((r, i) => {
     assert.equal(r.status, 200);
@@ -47,7 +48,7 @@ test("1,000 concurrent requests on one connection", { skip }, async () => {
   assert.equal(client.connections, 1);
 });
 
-test("32 MiB each way at once through /echo, content checked", { skip }, async () => {
+test("32 MiB each way at once through /echo, content checked", opts, async () => {
   const size = 32 << 20;
   const data = randomBytes(size);
   const call = await client.call("POST", "/echo");
@@ -65,7 +66,7 @@ test("32 MiB each way at once through /echo, content checked", { skip }, async (
   assert.equal(got.digest, sha(data));
 });
 
-test("32 MiB upload to /sink and download from /bytes, sha256 checked", { skip }, async () => {
+test("32 MiB upload to /sink and download from /bytes, sha256 checked", opts, async () => {
   const size = 32 << 20;
   const up = randomBytes(size);
   const sink = await client.request("POST", "/sink", { body: up });
@@ -80,7 +81,7 @@ test("32 MiB upload to /sink and download from /bytes, sha256 checked", { skip }
   assert.equal(h.digest("hex"), sha(pattern));
 });
 
-test("flow control: a stream its reader leaves unread does not hold up the others", { skip }, async () => {
+test("flow control: a stream its reader leaves unread does not hold up the others", opts, async () => {
   const size = 16 << 20;
   const stalled = await client.stream("GET", `/bytes/${size}`);
   const it = stalled[Symbol.asyncIterator]();
@@ -94,7 +95,7 @@ test("flow control: a stream its reader leaves unread does not hold up the other
   assert.equal(n, size);
 });
 
-test("cancelling a stream gives back the connection credit of its unread bytes", { skip }, async () => {
+test("cancelling a stream gives back the connection credit of its unread bytes", opts, async () => {
   const windows = { INITIAL_STREAM_WINDOW: 1 << 20, CONNECTION_WINDOW: 1 << 20 };
   const c = await connect(`127.0.0.1:${server.port}`, { settings: windows });
   try {
@@ -112,7 +113,7 @@ test("cancelling a stream gives back the connection credit of its unread bytes",
   }
 });
 
-test("client streaming: 200 chunks to /sink, answered once the body ended", { skip }, async () => {
+test("client streaming: 200 chunks to /sink, answered once the body ended", opts, async () => {
   const call = await client.call("POST", "/sink");
   const h = createHash("sha256");
   let total = 0;
@@ -127,7 +128,7 @@ test("client streaming: 200 chunks to /sink, answered once the body ended", { sk
   assert.deepEqual(JSON.parse(await res.text()), { bytes: total, sha256: h.digest("hex") });
 });
 
-test("server streaming: /stream/200 arrives line by line", { skip }, async () => {
+test("server streaming: /stream/200 arrives line by line", opts, async () => {
   const res = await client.stream("GET", "/stream/200");
   assert.equal(res.status, 200);
   let text = "";
@@ -139,7 +140,7 @@ test("server streaming: /stream/200 arrives line by line", { skip }, async () =>
   assert.ok(chunks > 1);
 });
 
-test("cancel with an AbortSignal resets that stream only", { skip }, async () => {
+test("cancel with an AbortSignal resets that stream only", opts, async () => {
   const ac = new AbortController();
   const slow = client.request("GET", "/delay/5000", { signal: ac.signal });
   const other = client.request("GET", "/delay/300");
@@ -152,7 +153,7 @@ test("cancel with an AbortSignal resets that stream only", { skip }, async () =>
   assert.equal(client.connections, 1);
 });
 
-test("deadline: timeout resets the stream and says maybe-processed", { skip }, async () => {
+test("deadline: timeout resets the stream and says maybe-processed", opts, async () => {
   const t0 = Date.now();
   await assert.rejects(client.request("GET", "/delay/3000", { timeout: 250 }),
     (e) => e instanceof DeadlineExceededError && e.processed === "maybe-processed");
@@ -160,7 +161,7 @@ test("deadline: timeout resets the stream and says maybe-processed", { skip }, a
   assert.equal((await client.request("GET", "/delay/10", { timeout: 5000 })).status, 200);
 });
 
-test("MAX_CONCURRENT_STREAMS honoured: wait for a slot, or open more connections", { skip }, async () => {
+test("MAX_CONCURRENT_STREAMS honoured: wait for a slot, or open more connections", opts, async () => {
   const small = await startServer(["--max-concurrent-streams", "2"]);
   servers.push(small);
   const one = await connect(`127.0.0.1:${small.port}`);
@@ -175,7 +176,7 @@ test("MAX_CONCURRENT_STREAMS honoured: wait for a slot, or open more connections
   await pooled.close();
 });
 
-test("graceful GOAWAY on SIGTERM: every in-flight request finishes", { skip }, async () => {
+test("graceful GOAWAY on SIGTERM: every in-flight request finishes", opts, async () => {
   const s = await startServer();
   servers.push(s);
   const c = await connect(`127.0.0.1:${s.port}`);
@@ -189,7 +190,7 @@ test("graceful GOAWAY on SIGTERM: every in-flight request finishes", { skip }, a
   await c.close();
 });
 
-test("TLS with ALPN mux/1", { skip }, async () => {
+test("TLS with ALPN mux/1", opts, async () => {
   const dir = mkdtempSync(join(tmpdir(), "mux-node-tls-"));
   try {
     execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",

@@ -10,7 +10,7 @@ import { fakeServer } from "./fake-server.mjs";
 
 const isRequest = (f) => f.type === FrameType.HEADERS && f.headers?.some(([n]) => n === ":method");
 
-test("REFUSED_STREAM is retried transparently", async () => {
+test("REFUSED_STREAM is retried transparently", { timeout: 20_000 }, async () => {
   let seen = 0;
   const srv = await fakeServer((f, c) => {
     if (!isRequest(f)) return;
@@ -28,7 +28,7 @@ test("REFUSED_STREAM is retried transparently", async () => {
   }
 });
 
-test("streams above GOAWAY's last_stream_id are retried on a new connection", async () => {
+test("streams above GOAWAY's last_stream_id are retried on a new connection", { timeout: 20_000 }, async () => {
   const srv = await fakeServer((f, c) => {
     if (!isRequest(f)) return;
     if (c.index === 0 && f.streamId === 3) {
@@ -48,7 +48,7 @@ test("streams above GOAWAY's last_stream_id are retried on a new connection", as
   }
 });
 
-test("a reset other than REFUSED_STREAM is not retried and says maybe-processed", async () => {
+test("a reset other than REFUSED_STREAM is not retried and says maybe-processed", { timeout: 20_000 }, async () => {
   const srv = await fakeServer((f, c) => { if (isRequest(f)) c.reset(f.streamId, ErrorCode.INTERNAL_ERROR); });
   const client = await connect(`127.0.0.1:${srv.port}`);
   try {
@@ -61,7 +61,7 @@ test("a reset other than REFUSED_STREAM is not retried and says maybe-processed"
   }
 });
 
-test("a dropped connection fails in-flight calls as maybe-processed; the next call reconnects", async () => {
+test("a dropped connection fails in-flight calls as maybe-processed; the next call reconnects", { timeout: 20_000 }, async () => {
   const srv = await fakeServer((f, c) => {
     if (!isRequest(f)) return;
     if (c.index === 0) c.socket.destroy();
@@ -80,7 +80,7 @@ test("a dropped connection fails in-flight calls as maybe-processed; the next ca
   }
 });
 
-test("response headers then a reset: processed", async () => {
+test("response headers then a reset: processed", { timeout: 20_000 }, async () => {
   const srv = await fakeServer((f, c) => {
     if (!isRequest(f)) return;
     c.respond(f.streamId, 200, "partial", false);
@@ -95,7 +95,7 @@ test("response headers then a reset: processed", async () => {
   }
 });
 
-test("connecting to a closed port fails after the backoff attempts", async () => {
+test("connecting to a closed port fails after the backoff attempts", { timeout: 20_000 }, async () => {
   const probe = net.createServer();
   await new Promise((r) => probe.listen(0, "127.0.0.1", r));
   const port = probe.address().port;
@@ -105,7 +105,7 @@ test("connecting to a closed port fails after the backoff attempts", async () =>
   assert.ok(Date.now() - t0 < 5000);
 });
 
-test("keepalive: advertised, PINGs an idle connection, declares a silent one lost", async () => {
+test("keepalive: advertised, PINGs an idle connection, declares a silent one lost", { timeout: 20_000 }, async () => {
   const srv = await fakeServer(() => {}); // never answers requests nor PINGs
   const client = await connect(`127.0.0.1:${srv.port}`, { keepaliveMs: 100, keepaliveTimeoutMs: 300 });
   try {
@@ -121,7 +121,7 @@ test("keepalive: advertised, PINGs an idle connection, declares a silent one los
   }
 });
 
-test("timeout is sent as mux-timeout; a retry sends the time left, not the whole timeout", async () => {
+test("timeout is sent as mux-timeout; a retry sends the time left, not the whole timeout", { timeout: 20_000 }, async () => {
   let seen = 0;
   const srv = await fakeServer((f, c) => {
     if (!isRequest(f)) return;
@@ -140,7 +140,7 @@ test("timeout is sent as mux-timeout; a retry sends the time left, not the whole
   }
 });
 
-test("cancel sends RST_STREAM(CANCEL) on that stream only; the connection carries on", async () => {
+test("cancel sends RST_STREAM(CANCEL) on that stream only; the connection carries on", { timeout: 20_000 }, async () => {
   const srv = await fakeServer((f, c) => {
     if (isRequest(f) && f.headers.some(([n, v]) => n === ":path" && v === "/fast")) c.respond(f.streamId, 200, "fast");
   });
@@ -163,7 +163,7 @@ test("cancel sends RST_STREAM(CANCEL) on that stream only; the connection carrie
   }
 });
 
-test("reconnect: the server goes away and comes back on the same port; backoff bridges the gap", async () => {
+test("reconnect: the server goes away and comes back on the same port; backoff bridges the gap", { timeout: 20_000 }, async () => {
   const answer = (f, c) => { if (isRequest(f)) c.respond(f.streamId, 200, `conn ${c.index}`); };
   const first = await fakeServer(answer);
   const port = first.port;
@@ -186,7 +186,7 @@ test("reconnect: the server goes away and comes back on the same port; backoff b
   }
 });
 
-test("backoff: full jitter below min(maxMs, baseMs * 2^n)", () => {
+test("backoff: full jitter below min(maxMs, baseMs * 2^n)", { timeout: 20_000 }, () => {
   const b = { baseMs: 100, maxMs: 1000, attempts: 5 };
   for (let n = 0; n < 8; n++) {
     for (let i = 0; i < 200; i++) {
@@ -196,4 +196,25 @@ test("backoff: full jitter below min(maxMs, baseMs * 2^n)", () => {
   }
   const spread = new Set(Array.from({ length: 50 }, () => Math.round(backoffDelay(3, b))));
   assert.ok(spread.size > 10, "delays are jittered");
+});
+
+test("a deadline fires while the body waits for flow-control credit", { timeout: 20_000 }, async () => {
+  // The server grants no stream window: the body can never leave.
+  const srv = await fakeServer(() => {}, 0, new Map([[SettingId.INITIAL_STREAM_WINDOW, 0]]));
+  const client = await connect(`127.0.0.1:${srv.port}`);
+  try {
+    const t0 = Date.now();
+    await assert.rejects(client.request("POST", "/up", { body: Buffer.alloc(100), timeout: 200 }),
+      { name: "DeadlineExceededError", processed: "maybe-processed" });
+    assert.ok(Date.now() - t0 < 3000);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    await assert.rejects(client.request("POST", "/up", { body: Buffer.alloc(100), signal: ac.signal }), { name: "AbortError" });
+    const resets = () => srv.conns[0].frames.filter((f) => f.type === FrameType.RST_STREAM).map((f) => f.streamId);
+    for (let i = 0; i < 100 && resets().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(resets(), [1, 3]);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
 });
