@@ -98,3 +98,28 @@ test("the client refuses to send malformed requests", () => {
   assert.throws(() => requestFields("G E T", "/", undefined, "http", []), /not an HTTP token/);
   assert.deepEqual(checkedFields({ "X-Up": "v" }, "req"), [["x-up", "v"]]);
 });
+
+test("local settings: a larger window applies when sent, a smaller one at the ACK (spec 6.2)", () => {
+  const data = (sid, n) => encodeFrame(FrameType.DATA, 0, sid, Buffer.alloc(n));
+  // Smaller stream window (1000): the default 262144 still holds until the server's ACK.
+  const small = new ClientConnection({ INITIAL_STREAM_WINDOW: 1000 });
+  small.initiate();
+  small.receive(serverHello());
+  const a = small.openStream([[":method", "GET"], [":path", "/"]], true);
+  small.receive(Buffer.concat([response(a), data(a, 5000)]));
+  assert.equal(small.error, null);
+  assert.equal(frames(small.dataToSend()).filter((f) => f.type === FrameType.RST_STREAM).length, 0, "5000 bytes accepted before the ACK");
+  small.receive(encodeFrame(FrameType.SETTINGS, 1, 0, new Uint8Array(0)));
+  const b = small.openStream([[":method", "GET"], [":path", "/"]], true);
+  small.receive(Buffer.concat([response(b), data(b, 1001)]));
+  const rst = frames(small.dataToSend()).filter((f) => f.type === FrameType.RST_STREAM);
+  assert.deepEqual(rst.map((f) => [f.sid, readU32(f.payload)]), [[b, ErrorCode.FLOW_CONTROL_ERROR]]);
+  // Larger connection window (4 MiB): in force at once, before any ACK.
+  const big = new ClientConnection({ CONNECTION_WINDOW: 4 << 20, INITIAL_STREAM_WINDOW: 4 << 20 });
+  big.initiate();
+  big.receive(serverHello());
+  const c = big.openStream([[":method", "GET"], [":path", "/"]], true);
+  big.receive(response(c));
+  for (let i = 0; i < 48; i++) big.receive(data(c, 65536)); // 3 MiB > the default 1 MiB
+  assert.equal(big.error, null);
+});
