@@ -65,15 +65,16 @@ class Supervised:
         for line in pipe:  # type: ignore[attr-defined]
             lines.append(line)
 
-    async def line(self, pattern: str, *, source: str = "err", after: int = 0) -> re.Match[str]:
-        """The first line (from index ``after``) matching ``pattern``; waits up to 30 s."""
+    async def line(
+        self, pattern: str, *, source: str = "err", after: int = 0, nth: int = 1
+    ) -> re.Match[str]:
+        """The ``nth`` line (from index ``after``) matching ``pattern``; waits up to 30 s."""
         lines = self.err if source == "err" else self.out
         with trio.fail_after(30):
             while True:
-                for line in lines[after:]:
-                    found = re.search(pattern, line)
-                    if found:
-                        return found
+                matches = [m for m in (re.search(pattern, line) for line in lines[after:]) if m]
+                if len(matches) >= nth:
+                    return matches[nth - 1]
                 if self.proc.poll() is not None and not self._pending():
                     raise AssertionError(f"exited {self.proc.returncode}:\n{self.log}")
                 await trio.sleep(0.05)
@@ -324,4 +325,32 @@ async def test_gateway_workers_share_the_port_and_drain() -> None:
         with trio.fail_after(30):
             assert await trio.to_thread.run_sync(sup.proc.wait) == 0
         assert sup.log.count("mux.gateway SIGTERM: graceful shutdown") == 2
+        assert not any(_is_worker(pid) for pid in workers.values())
+
+
+async def test_a_second_signal_stops_the_workers_at_once() -> None:
+    argv = ["--listen", "127.0.0.1:0", "--workers", "2", "--drain-timeout", "60"]
+    with supervised(argv) as sup:
+        port = await sup.port()
+        workers = sup.workers()
+        async with mux_client.connect(f"127.0.0.1:{port}", timeout=30) as client:
+            failed: list[BaseException] = []
+
+            async def stuck() -> None:  # would hold the drain for 30 s
+                try:
+                    await client.request("GET", "/delay/30000")
+                except Exception as exc:
+                    failed.append(exc)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stuck)
+                await trio.sleep(0.5)
+                sup.proc.send_signal(signal.SIGTERM)
+                await sup.line("supervisor: SIGTERM: draining 2 worker")
+                await sup.line(r"connection\(s\) to drain", nth=2)  # both workers draining
+                sup.proc.send_signal(signal.SIGTERM)
+                with trio.fail_after(20):  # far below the 30 s request and 60 s drain
+                    assert await trio.to_thread.run_sync(sup.proc.wait) == 0
+        assert failed, "the stuck request was cut short"
+        assert "supervisor: second signal (SIGTERM): stopping workers now" in sup.log
         assert not any(_is_worker(pid) for pid in workers.values())
