@@ -63,8 +63,17 @@ SEND_NOW_MAX = 4096
 _WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)
 #: Bytes a flush may write without a scheduler round before it checkpoints.
 BURST = 1 << 20
+#: After a failed send, at most this many already received bytes are fed to
+#: the engine (:meth:`WriterMixin._take_received`) before the streams fail.
+DRAIN_BYTES = 1 << 20
 
 Buffer = bytes | memoryview
+
+
+def _reason(exc: BaseException) -> str:
+    """A transport error in words (``[Errno 104] Connection reset by peer``), no repr."""
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, OSError) else str(exc) or type(exc).__name__
 
 
 def _trim(views: list[memoryview], sent: int) -> None:
@@ -123,6 +132,11 @@ class WriterMixin(DriverBase):
     """The on-demand flusher task, deferred commits and window waiters."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def _feed(self, data: bytes) -> None:
+            """Defined by :class:`~mux.driver.dispatch.ReaderMixin`."""
 
     # ---------------------------------------------------------------- writer
 
@@ -210,7 +224,29 @@ class WriterMixin(DriverBase):
                     self._wake_window_waiters()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._carry = None
-            self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
+            if sock is not None:
+                self._take_received(sock)
+            self._close(ConnectionClosed(f"transport failed while sending: {_reason(exc)}"))
+
+    def _take_received(self, sock: trio.socket.SocketType) -> None:
+        """A send failed: feed the engine what the peer sent before its reset.
+
+        Linux keeps bytes that arrived before an RST readable after it; they
+        may hold the peer's last GOAWAY, whose ``last_stream_id`` tells the
+        streams it never processed (safe to retry) from the others. Read
+        without waiting, at most :data:`DRAIN_BYTES`, before the streams fail.
+        """
+        left = DRAIN_BYTES
+        fd = sock.fileno()
+        while left > 0 and not self._closing:
+            try:
+                data = os.read(fd, min(left, 65536))
+            except OSError:  # nothing more (EAGAIN), or the reset itself
+                return
+            if not data:
+                return  # EOF: the close below says why
+            left -= len(data)
+            self._feed(data)
 
     def _next_round(self, sock: trio.socket.SocketType | None) -> Buffer:
         """Commit deferred streams and drain the engine into the next round.
