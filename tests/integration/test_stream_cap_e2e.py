@@ -16,9 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 import mux_client
+from mux import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,3 +71,17 @@ async def test_sdk_through_many_stream_cap_goaways_sees_no_error() -> None:
         assert proc.stdout is not None
         proc.stdout.close()
     assert [str(e) for e in errors[:3]] == [] and done == REQUESTS // CONCURRENCY * CONCURRENCY
+
+
+def test_the_flag_sets_the_cap_and_its_help_names_the_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = cli.build_parser().parse_args(["serve", "--max-streams-per-connection", "50"])
+    assert cli.config_from_args(args).limits.max_streams_per_connection == 50
+    default = cli.config_from_args(cli.build_parser().parse_args(["serve"]))
+    assert default.limits.max_streams_per_connection == 10_000
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["serve", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--max-streams-per-connection N streams a client may open" in help_text
+    assert "1..1073741824 (default: 10000)" in help_text
