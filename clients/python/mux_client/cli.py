@@ -13,8 +13,9 @@ failure (one line on stderr, never mixed into the body), 2 for a usage error.
 
 mux/msgpack and HTTP/2 go through the SDK (:func:`mux_client.connect`).
 ``--protocol h1`` (or ``http1``, the SDK's name for it) is a small h11 exchange
-over a Trio stream here, so ``-v`` shows the request exactly as sent. When a connection fails, :func:`_diagnose` looks again with a
-fresh socket so the message says what happened: "connection refused", a port
+over a Trio stream here, so ``-v`` shows the request exactly as sent. When a
+connection fails, :func:`_diagnose` looks again with a fresh socket so the
+message says what happened: "connection refused", a port
 that answers a TLS handshake while ``--tls`` was not given (a hint to add it),
 or a certificate that does not verify (a hint for ``--cacert``/``--insecure``).
 """
