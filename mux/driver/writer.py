@@ -23,6 +23,11 @@ lets other tasks run. Two shortcuts skip the flusher task:
   the unsent views (whole frames: ``_carry``) go to a flusher task;
 * an acknowledgement that queues a WINDOW_UPDATE writes it at once
   (:meth:`WriterMixin._send_now`).
+
+A send that fails (the peer reset the connection) on a client first feeds the
+engine what the peer sent before the reset and is still readable
+(:meth:`WriterMixin._take_received`): a GOAWAY there tells the streams the
+server never processed (safe to retry) from those it may have.
 """
 
 from __future__ import annotations
@@ -224,7 +229,7 @@ class WriterMixin(DriverBase):
                     self._wake_window_waiters()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._carry = None
-            if sock is not None:
+            if sock is not None and self._engine.client_side:
                 self._take_received(sock)
             self._close(ConnectionClosed(f"transport failed while sending: {_reason(exc)}"))
 
@@ -235,6 +240,9 @@ class WriterMixin(DriverBase):
         may hold the peer's last GOAWAY, whose ``last_stream_id`` tells the
         streams it never processed (safe to retry) from the others. Read
         without waiting, at most :data:`DRAIN_BYTES`, before the streams fail.
+        Client side only: a server could answer nothing more, and must not
+        start handlers for requests it finds there. Plain TCP only: a TLS
+        record cannot be read past the reader task, which owns the stream.
         """
         left = DRAIN_BYTES
         fd = sock.fileno()
