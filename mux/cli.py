@@ -158,6 +158,11 @@ _LIMIT_FLAGS: dict[str, tuple[str, str]] = {
         "SETTINGS_MAX_FRAME_SIZE HTTP/2 connections advertise and accept, bytes "
         "(16384 is RFC 9113's initial value; h2 buffers frames whole, hence the cap)",
     ),
+    "max_streams_per_connection": (
+        "max_streams_per_connection",
+        "streams a client may open on one mux/msgpack connection; the last one is served, "
+        "then GOAWAY(NO_ERROR) sends the client to a new connection",
+    ),
 }
 
 

@@ -54,6 +54,7 @@ LIMIT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "connection_window": (65_535, 2**31 - 1),
     "max_frame_size": (1024, 2**24 - 1),
     "h2_max_frame_size": (H2_DEFAULT_FRAME_SIZE, H2_MAX_FRAME_SIZE),
+    "max_streams_per_connection": (1, 2**30),
 }
 
 

@@ -270,7 +270,7 @@ class Server:
                     return
                 transport = tls
             prefix, engine = await self._choose_engine(transport)
-            if engine is None or self._shutting_down:
+            if engine is None:
                 return
             _set_connection_context(transport, engine.protocol)
             park_delay = self._park_delay
@@ -284,6 +284,10 @@ class Server:
                 can_park=None if park_delay is None else can_park,
                 park_delay=park_delay or 0.0,
             )
+            if self._shutting_down:
+                # Its first bytes arrived as the drain began: serve what the
+                # peer sent, then close (GOAWAY; HTTP/1.1: Connection: close).
+                driver.start_graceful_shutdown()
             self._drivers.add(driver)
             parked = await self._drive(driver)
         except Exception:
