@@ -493,10 +493,12 @@ class H2Engine:
         size = self._h2.max_outbound_frame_size
         chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
         self._data_frames_sent += len(chunks)
+        h2c = self._h2
         with _local_errors():
             for index, chunk in enumerate(chunks):
-                last = index == len(chunks) - 1
-                self._h2.send_data(stream_id, chunk, end_stream=end_stream and last)
+                last = end_stream and index == len(chunks) - 1
+                if not h2c.fast_send_data(stream_id, chunk, last):
+                    h2c.send_data(stream_id, chunk, end_stream=last)
         self._guard.credit()
 
     def end_stream(self, stream_id: int) -> None:
