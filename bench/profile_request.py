@@ -1,10 +1,15 @@
 """Where the time of one unary request goes: cProfile of the SDK and of ``mux serve``.
 
-Runs ``mux serve`` under ``python -m cProfile`` (it stops gracefully on SIGTERM, so the
-profile is written), drives N requests (``POST /echo``, 64 bytes, 100 in flight, one
-connection) with the SDK under cProfile in this process, then prints, for each side, the
-CPU time per request (``getrusage`` for the client, ``/proc`` for the server; both include
-the profiler's own overhead, ~2x) and the top functions by own time, as µs per request.
+Runs ``mux serve`` under cProfile (it stops gracefully on SIGTERM, so the profile is
+written; the per-connection stream cap lifted as in the other benchmarks), drives N
+requests (``POST /echo``, 64 bytes, 100 in flight, one connection) with the SDK under
+cProfile in this process, then prints, for each side: the CPU time per request
+(``getrusage`` for the client, ``/proc`` for the server, both with the profiler's own
+overhead, ~2x), the profiled time by area (Trio, the driver, the protocol core,
+h2/hpack/hyperframe, the SDK, the application) and the top functions by own time, as µs
+per request. The profilers use cProfile's default clock (wall time: a CPU-time clock costs
+a system call per event, and its overhead, ~10x, distorts the split more than the machine's
+load does); read the split as shares.
 
 Usage: ``python bench/profile_request.py [--protocol mux|h2] [-n 20000] [--top 25]``
 """
@@ -46,10 +51,41 @@ async def drive(port: int, protocol: str, count: int, inflight: int) -> None:
                 nursery.start_soon(worker)
 
 
+AREAS = [
+    ("waiting in epoll", "<method 'poll' of 'select.epoll' objects>"),
+    ("trio", "/trio/"),
+    ("mux driver", "/mux/driver/"),
+    ("mux core", "/mux/core/"),
+    ("h2/hpack/hyperframe", ("/h2/", "/hpack/", "/hyperframe/")),
+    ("SDK", "/mux_client/"),
+    ("server app", ("/mux/server/", "/mux/cli")),
+    ("builtins and C", "~"),
+]
+
+
+def areas(stats: pstats.Stats, requests: int) -> str:
+    totals: dict[str, float] = {}
+    for (path, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        path = func if func.startswith("<method 'poll'") else path
+        name = next(
+            (
+                area
+                for area, marks in AREAS
+                if any(m in path for m in (marks if isinstance(marks, tuple) else (marks,)))
+            ),
+            "other Python",
+        )
+        totals[name] = totals.get(name, 0.0) + tt
+    return ", ".join(
+        f"{k} {v * 1e6 / requests:.1f}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1])
+    )
+
+
 def top(stats_file: str | cProfile.Profile, requests: int, limit: int, title: str) -> None:
     stats = pstats.Stats(stats_file)  # type: ignore[arg-type]
     total = stats.total_tt  # type: ignore[attr-defined]
     print(f"### {title}: profiled {total * 1e6 / requests:.1f} µs/request (own time)")
+    print(f"by area (µs/request): {areas(stats, requests)}")
     rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
     for (path, line, func), (_cc, nc, tt, ct, _callers) in rows[:limit]:
         where = f"{Path(path).parent.name}/{Path(path).name}:{line}" if line else path
@@ -59,7 +95,24 @@ def top(stats_file: str | cProfile.Profile, requests: int, limit: int, title: st
         )
 
 
+def serve_profiled(out: str, port: str) -> None:
+    """``mux serve`` (no stream cap) under a CPU-time cProfile, written to ``out`` at exit."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+    import mux_nocap  # noqa: F401  (lifts the cap on import)
+
+    from mux import cli
+
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(cli.main, ["serve", "--listen", f"127.0.0.1:{port}"])
+    finally:
+        profiler.dump_stats(out)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-profiled"]:
+        serve_profiled(sys.argv[2], sys.argv[3])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--protocol", choices=["mux", "h2"], default="mux")
     parser.add_argument("-n", type=int, default=20000)
@@ -69,8 +122,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "server.prof")
-        cmd = [sys.executable, "-m", "cProfile", "-o", out, "-m", "mux", "serve"]
-        cmd += ["--listen", f"127.0.0.1:{port}"]
+        cmd = [sys.executable, __file__, "--serve-profiled", out, str(port)]
         with server(cmd, port) as proc:
             trio.run(drive, port, args.protocol, 2000, args.inflight)  # warm up, unprofiled
             cpu0 = cpu_seconds(proc.pid)
