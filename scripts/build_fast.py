@@ -9,16 +9,19 @@ a C compiler and the Python headers are needed). Use the copy by putting it firs
 path: ``PYTHONPATH=build/fast python -m mux serve ...``. The source tree is never
 touched, so ``make test`` keeps testing the pure-Python package.
 
-Only the mux/msgpack protocol modules are compiled: they are plain typed Python. The
-HTTP/2 modules subclass h2's classes (mypyc cannot compile a class with an interpreted
-base), ``attrs`` classes with ``attrs.field`` defaults do not survive compilation
-(events, limits, h2guard), and the Trio driver is built from mixins (mypyc native classes
-have single inheritance). What it gains, measured: bench/RESULTS.md, "mypyc".
+Only the mux/msgpack protocol modules are compiled: they are plain typed Python. mypyc
+stops on the HTTP/2 modules (an internal error on h2send's subclass of h2's
+``H2Connection``; h2compact subclasses ``tuple``), and most of their time is h2's anyway;
+``attrs`` classes with ``attrs.field`` defaults do not survive compilation (events, limits,
+h2guard: ``TypeError`` at import); the Trio driver is built from mixins (mypyc native
+classes have single inheritance). What it gains, measured: bench/RESULTS.md, "mypyc".
+See :mod:`mux.core.compiled` for the two differences compiled code has and how the core
+deals with them.
 
 ``--check`` then copies ``tests/`` into it and runs ``tests/core`` against the compiled
 copy, except the tests that do what compiled classes forbid (:data:`NOT_COMPILABLE`:
-subclass or monkeypatch a compiled class, or pass a ``bytearray`` where the signature says
-``bytes``).
+monkeypatch a compiled method, or pass a ``bytearray`` where the signature says
+``bytes``: compiled code checks argument types).
 
 Usage: ``python scripts/build_fast.py [--dest build/fast] [--check]``
 """
