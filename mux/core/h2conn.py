@@ -118,6 +118,7 @@ class HardenedH2Connection(InboundPaths):
 
     def __init__(self, config: H2Configuration, closed_stream_memory: int) -> None:
         super().__init__(config=config)
+        self._client_side: bool = config.client_side
         self.state_machine = _GoAwayTolerantStateMachine()
         self._compact(config)
         #: True once we queued a GOAWAY: new inbound streams are refused.
@@ -173,7 +174,7 @@ class HardenedH2Connection(InboundPaths):
             elif ftype == 0x1 and not flags & _HEADERS_EXTRAS:
                 events = (
                     self.fast_response(flags, stream_id, payload)
-                    if self.config.client_side
+                    if self._client_side
                     else self._fast_headers(flags, stream_id, payload)
                 )
                 if events is not None:
