@@ -78,6 +78,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--max-frame-size", type=int, help="largest frame payload accepted, bytes (1048576)"
     )
     p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol v1/v2 header on every connection (from a trusted proxy)",
+    )
+    p.add_argument(
         "--no-tune-allocator",
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
@@ -146,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         limits=endpoint_limits(**limits),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        proxy_protocol=args.proxy_protocol,
         **timeouts,
     )
 

@@ -48,10 +48,12 @@ from mux.core.connection import MuxConnection
 from mux.core.engine import Engine
 from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
+from mux.core.proxyproto import signature_state
 from mux.core.sniff import Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
 from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
 from mux.server.app import Handler, stream_handler
+from mux.server.proxyhead import ProxyHeaderMissing, peer_address, read_proxy_header
 
 logger = logging.getLogger("mux.server")
 
@@ -215,12 +217,18 @@ class Server:
         driver: ConnectionDriver | None = None
         parked = False
         try:
+            client, prefix = peer_address(transport), b""
+            if self.config.proxy_protocol:
+                proxied = await self._read_proxy_header(transport, client)
+                if proxied is None:
+                    return
+                client, prefix = proxied[0] or client, proxied[1]
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
                 if tls is None:
                     return
                 transport = tls
-            prefix, engine = await self._choose_engine(transport)
+            prefix, engine = await self._choose_engine(transport, prefix)
             if engine is None or self._shutting_down:
                 return
             park_delay = self._park_delay
@@ -234,6 +242,7 @@ class Server:
                 can_park=None if park_delay is None else can_park,
                 park_delay=park_delay or 0.0,
             )
+            driver.client_address = client
             self._drivers.add(driver)
             parked = await self._drive(driver)
         except Exception:
@@ -241,6 +250,23 @@ class Server:
         finally:
             if not parked:
                 await self._release(driver, transport)
+
+    async def _read_proxy_header(
+        self, transport: trio.abc.Stream, peer: tuple[str, int] | None
+    ) -> tuple[tuple[str, int] | None, bytes] | None:
+        """The PROXY header's client and the bytes after it (None: closed, logged)."""
+        timeout = self.config.handshake_timeout
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            try:
+                header, rest = await read_proxy_header(
+                    transport, exact=self._ssl_context is not None
+                )
+            except ProxyHeaderMissing as exc:
+                logger.debug("closing connection from %s: %s", peer, exc)
+                return None
+            return header.client, rest
+        logger.debug("closing connection from %s: no PROXY header within %s s", peer, timeout)
+        return None
 
     def _resume(self, driver: ConnectionDriver) -> None:
         """Parker callback: continue a parked connection in a new task."""
@@ -291,28 +317,45 @@ class Server:
         logger.info("TLS handshake timed out")
         return None
 
-    async def _choose_engine(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
+    async def _choose_engine(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
         """ALPN decides over TLS when it was negotiated; otherwise sniff."""
         if isinstance(transport, trio.SSLStream):
             protocol = protocol_for_alpn(transport.selected_alpn_protocol())
             if protocol is not None:
                 return b"", build_engine(protocol, self.config, tls=True)
-        return await self._sniff(transport)
+        return await self._sniff(transport, prefix)
 
-    async def _sniff(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
-        """Read the first bytes and choose an engine (None: peer left or too slow)."""
+    async def _sniff(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
+        """Read the first bytes and choose an engine (None: peer left or too slow).
+
+        ``prefix``: bytes already received (after a PROXY header). A PROXY
+        header here (a listener without ``proxy_protocol``, or a second one) is
+        not a protocol: the connection is closed.
+        """
         tls = isinstance(transport, trio.SSLStream)
-        prefix = b""
         timeout = self.config.handshake_timeout
+        read = not prefix
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
-            while len(prefix) < MAX_SNIFF_BYTES:
-                try:
-                    data = await transport.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
+            while not read or len(prefix) < MAX_SNIFF_BYTES:
+                if read:
+                    try:
+                        data = await transport.receive_some(RECEIVE_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return prefix, None
+                    if not data:
+                        return prefix, None
+                    prefix += data
+                read = True
+                proxy_header = signature_state(prefix)
+                if proxy_header:
+                    logger.debug("closing connection: unexpected PROXY protocol header")
                     return prefix, None
-                if not data:
-                    return prefix, None
-                prefix += data
+                if proxy_header is None:
+                    continue
                 engine = select_engine(prefix, self.config, tls=tls)
                 if engine is not None:
                     return prefix, engine
