@@ -252,8 +252,9 @@ protocol = "{protocol}"
 max_connections = {connections}
 {max_requests}
 [clusters.up.breakers]
+max_connections = {max(4 * pool, 4096)}
 max_requests = {max(4 * pool, 4096)}
-max_pending = {max(4 * pool, 4096)}
+max_pending_requests = {max(4 * pool, 4096)}
 """
 
 

@@ -2,14 +2,23 @@
 
 Clients connect to HAProxy from several loopback source addresses (127.0.0.2,
 127.0.0.3, ...: the client socket is bound before connecting) and each sees
-its own address and port arrive at whichever backend HAProxy chose. Every
-process is started on free loopback ports with a generated configuration and
-stopped by the test. Skipped when the ``haproxy`` binary is absent (Debian
+its own address arrive behind whichever backend HAProxy chose:
+
+* two ``mux serve --proxy-protocol`` running an app that answers the client
+  address and port it was given (``Request.client``);
+* two ``mux gateway`` instances whose listener sets ``proxy_protocol = true``,
+  forwarding to ``mux serve``'s demo ``/echo``, which sends the request's
+  headers back: ``x-forwarded-for``/``forwarded`` must name the client. HAProxy's
+  stats socket shows that both gateways carried clients.
+
+Every process is started on free loopback ports with a generated configuration
+and stopped by the test. Skipped when the ``haproxy`` binary is absent (Debian
 package ``haproxy``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -62,13 +71,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def start_mux(*args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """``python -m mux <args> --listen 127.0.0.1:0``; returns it and its port."""
+    """``python -m mux <args>``; returns it and its port once its first line names it.
+
+    ``mux serve`` says ``serving on HOST:PORT`` and ``mux gateway`` says
+    ``listening on HOST:PORT``.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), str(ROOT / "clients" / "python"), str(Path(__file__).parent)]
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mux", *args, "--listen", "127.0.0.1:0", "--no-tune-allocator"],
+        [sys.executable, "-m", "mux", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,17 +90,19 @@ def start_mux(*args: str) -> tuple[subprocess.Popen[bytes], int]:
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
     line = b""
-    while time.monotonic() < deadline and not line.endswith(b"\n"):
-        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+    fd = proc.stdout.fileno()  # read the fd itself: a buffered read would hide bytes from select
+    while time.monotonic() < deadline and b"\n" not in line:
+        ready, _, _ = select.select([fd], [], [], 0.1)
         if ready:
-            byte = proc.stdout.read(1)
-            if not byte:
+            chunk = os.read(fd, 4096)
+            if not chunk:
                 break
-            line += byte
-    if b"serving on" not in line:
+            line += chunk
+    line = line.split(b"\n")[0]
+    if b"serving on" not in line and b"listening on" not in line:
         stop(proc)
         raise RuntimeError(f"mux did not start: {line!r}")
-    return proc, int(line.strip().rsplit(b":", 1)[1])
+    return proc, int(line.strip().split(b",")[0].rsplit(b":", 1)[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -106,6 +121,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
 HAPROXY_CONFIG = """\
 global
     nbthread 1
+    stats socket {stats}
 defaults
     mode tcp
     timeout connect 5s
@@ -120,46 +136,116 @@ backend muxes
 """
 
 
-@pytest.fixture
-def haproxy_front(tmp_path: Path) -> Iterator[int]:
-    """HAProxy on a free port, round robin over two ``mux serve --proxy-protocol``."""
+def need_haproxy() -> str:
     binary = shutil.which("haproxy")
     if binary is None:
         pytest.skip("haproxy not installed (Debian package haproxy: apt-get install haproxy)")
-    backends = []
+    return binary
+
+
+SERVE = ("serve", "--listen", "127.0.0.1:0", "--no-tune-allocator")
+
+
+@contextlib.contextmanager
+def haproxy_in_front(ports: list[int], directory: Path) -> Iterator[tuple[int, Path]]:
+    """HAProxy on a free port, TCP round robin with send-proxy-v2 over ``ports``.
+
+    Yields its port and its stats socket.
+    """
+    binary = need_haproxy()
+    port = free_port()
+    servers = "\n".join(
+        f"    server mux{i} 127.0.0.1:{p} send-proxy-v2" for i, p in enumerate(ports)
+    )
+    stats = directory / "haproxy.sock"
+    config = directory / "haproxy.cfg"
+    config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers, stats=stats))
+    haproxy = subprocess.Popen(
+        [binary, "-db", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
-        for _ in range(2):
-            backends.append(
-                start_mux("serve", "--proxy-protocol", "--app", "test_haproxy_proxyproto:whoami")
-            )
-        port = free_port()
-        servers = "\n".join(
-            f"    server mux{i} 127.0.0.1:{p} send-proxy-v2" for i, (_, p) in enumerate(backends)
-        )
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers))
-        haproxy = subprocess.Popen(
-            [binary, "-db", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        try:
-            wait_listening(port, haproxy)
-            yield port
-        finally:
-            stop(haproxy)
+        wait_listening(port, haproxy)
+        yield port, stats
     finally:
-        for proc, _ in backends:
+        stop(haproxy)
+
+
+@contextlib.contextmanager
+def processes(*commands: tuple[str, ...]) -> Iterator[list[int]]:
+    """Start ``python -m mux`` processes; yield their ports; always stop them all."""
+    started: list[tuple[subprocess.Popen[bytes], int]] = []
+    try:
+        for args in commands:
+            started.append(start_mux(*args))
+        yield [port for _, port in started]
+    finally:
+        for proc, _ in started:
             stop(proc)
 
 
-async def get_from(source: str, port: int) -> tuple[int, bytes, bytes]:
-    """One HTTP/1.1 request from ``source``: (our local port, x-backend, body)."""
+def sessions_per_server(stats: Path) -> dict[str, int]:
+    """Total sessions (``stot``) HAProxy sent to each backend server."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(stats))
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    lines = data.decode().splitlines()
+    columns = lines[0].lstrip("# ").split(",")
+    out = {}
+    for line in lines[1:]:
+        row = dict(zip(columns, line.split(","), strict=False))
+        if row.get("svname", "").startswith("mux"):
+            out[row["svname"]] = int(row["stot"])
+    return out
+
+
+@pytest.fixture
+def haproxy_front(tmp_path: Path) -> Iterator[int]:
+    """HAProxy round robin over two ``mux serve --proxy-protocol`` (app: :func:`whoami`)."""
+    need_haproxy()
+    app = ("--proxy-protocol", "--app", "test_haproxy_proxyproto:whoami")
+    with (
+        processes((*SERVE, *app), (*SERVE, *app)) as ports,
+        haproxy_in_front(ports, tmp_path) as (port, _),
+    ):
+        yield port
+
+
+GATEWAY_CONFIG = """\
+[[listeners]]
+address = "127.0.0.1:{port}"
+proxy_protocol = true
+
+[[routes]]
+name = "all"
+cluster = "echo"
+path_prefix = "/"
+
+[clusters.echo]
+endpoints = ["127.0.0.1:{upstream}"]
+protocol = "h2"
+"""
+
+
+def mux_gateway_exists() -> bool:
+    return (ROOT / "mux" / "gateway" / "cli.py").exists()
+
+
+async def get_from(
+    source: str, port: int, path: str = "/whoami"
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One HTTP/1.1 request from ``source``: (our local port, headers, body)."""
     sock = trio.socket.socket()
     await sock.bind((source, 0))
     await sock.connect(("127.0.0.1", port))
     local_port: int = sock.getsockname()[1]
     stream = trio.SocketStream(sock)
     async with stream:
-        await stream.send_all(b"GET /whoami HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+        request = f"GET {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n"
+        await stream.send_all(request.encode())
         response = b""
         with trio.fail_after(10):
             while chunk := await stream.receive_some(65536):
@@ -173,14 +259,34 @@ async def get_from(source: str, port: int) -> tuple[int, bytes, bytes]:
     if headers.get(b"transfer-encoding") == b"chunked":
         size, _, rest = body.partition(b"\r\n")
         body = rest[: int(size, 16)]
-    return local_port, headers[b"x-backend"], body
+    return local_port, headers, body
 
 
 async def test_clients_see_their_own_addresses_through_haproxy(haproxy_front: int) -> None:
     backends = set()
     for round_ in range(2):
         for source in SOURCES:
-            local_port, backend, body = await get_from(source, haproxy_front)
+            local_port, headers, body = await get_from(source, haproxy_front)
             assert body == f"{source} {local_port}".encode(), (round_, source)
-            backends.add(backend)
+            backends.add(headers[b"x-backend"])
     assert len(backends) == 2  # round robin: both processes saw relayed clients
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
+@pytest.mark.skipif(not mux_gateway_exists(), reason="mux gateway is not in this tree yet")
+async def test_gateways_forward_the_proxied_client_address(tmp_path: Path) -> None:
+    with processes(SERVE) as (upstream,):
+        commands = []
+        for i in range(2):
+            config = tmp_path / f"gateway{i}.toml"
+            config.write_text(GATEWAY_CONFIG.format(port=free_port(), upstream=upstream))
+            commands.append(("gateway", "--config", str(config)))
+        with processes(*commands) as ports, haproxy_in_front(ports, tmp_path) as (port, stats):
+            for round_ in range(2):
+                for source in SOURCES:
+                    _, headers, _ = await get_from(source, port, "/echo")
+                    assert headers.get(b"x-forwarded-for") == source.encode(), (round_, headers)
+                    assert f"for={source};".encode() in headers.get(b"forwarded", b""), headers
+            sessions = sessions_per_server(stats)
+    assert sorted(sessions) == ["mux0", "mux1"]
+    assert all(count >= 2 for count in sessions.values()), sessions
