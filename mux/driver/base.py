@@ -152,7 +152,8 @@ class DriverBase:
         self._goaway: ev.GoAwayReceived | None = None
         self._shutting_down = False
         self._final_goaway_sent = False
-        self._peer_settings_seen = False
+        # An HTTP/1.1 client has no SETTINGS to wait for: it may send at once.
+        self._peer_settings_seen = engine.client_side and engine.protocol == "http/1.1"
         self._shutdown_on_start = False
         # Timers: absolute trio times, None when not armed.
         self._handshake_at: float | None = None

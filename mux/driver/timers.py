@@ -84,6 +84,8 @@ class TimersMixin(LifecycleMixin):
         self._settings_ack_at = now + t.settings_ack if t.settings_ack is not None else None
         if self._engine.protocol == "http/1.1":
             self._settings_ack_at = None  # no SETTINGS in HTTP/1.1
+            if self._engine.client_side:
+                self._handshake_at = None  # the server speaks only when asked
 
     def _run_timers(self, now: float) -> None:
         t = self._timeouts

@@ -18,6 +18,19 @@ semantics), and the first call after it reconnects. Calls are never failed for
 lack of stream slots: the book queues them, and the driver's ``open_stream``
 also waits for a slot under the server's limit.
 
+HTTP/1.1 (``protocol="http1"``) carries one exchange per connection at a
+time: the engine's MAX_CONCURRENT_STREAMS is 1, so the book assigns one ticket
+per connection and ``max_connections`` is the keep-alive pool size. Before a
+pooled HTTP/1.1 connection is reused, its socket is peeked: a server that
+already closed it (keep-alive timeout) gets the request sent on another
+connection instead, so a request is never written to a connection the server
+closed before it (the stale keep-alive race).
+
+Connection lifetime (a gateway's pools): ``timeouts.idle`` closes a connection
+idle that long (keep it below the backend's keep-alive); ``max_requests`` and
+``max_age`` *retire* a connection: no new call is assigned to it and it closes
+once its calls finished.
+
 Resource handling:
     Connection tasks live in the nursery of :func:`mux_client.connect`;
     :meth:`Channel.aclose` closes every driver (GOAWAY) and waits for them.
@@ -25,6 +38,7 @@ Resource handling:
 
 from __future__ import annotations
 
+import select
 import ssl
 from collections.abc import Callable
 
@@ -37,7 +51,7 @@ from mux.driver.connection import ConnectionDriver
 from mux.errors import MuxError
 from mux_client.backoff import Backoff, BackoffPolicy
 from mux_client.errors import ClientClosedError, ConnectError
-from mux_client.pool import PoolBook, Ticket
+from mux_client.pool import DEFAULT_MAX_STREAMS, PoolBook, Ticket
 from mux_client.transport import Protocol, make_engine, open_transport
 
 
@@ -71,6 +85,8 @@ class ChannelOptions:
         engine_factory: builds the engine of each connection, overriding
             ``protocol`` (tests, custom limits).
         dispatch_batch: see :data:`DEFAULT_DISPATCH_BATCH` (None: unbounded).
+        max_requests: a connection is retired after this many calls (None: never).
+        max_age: a connection is retired once this old, seconds (None: never).
     """
 
     max_connections: int = attrs.field(default=1, validator=attrs.validators.ge(1))
@@ -78,12 +94,19 @@ class ChannelOptions:
     backoff: BackoffPolicy = attrs.field(factory=BackoffPolicy)
     timeouts: ConnectionTimeouts = attrs.field(factory=ConnectionTimeouts)
     protocol: Protocol | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.in_(("mux", "h2")))
+        default=None,
+        validator=attrs.validators.optional(attrs.validators.in_(("mux", "h2", "http1"))),
     )
     tls: ssl.SSLContext | None = None
     server_hostname: str | None = None
     engine_factory: Callable[[], Engine] | None = None
     dispatch_batch: int | None = DEFAULT_DISPATCH_BATCH
+    max_requests: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
+    )
+    max_age: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
 
 
 def parse_target(target: str) -> tuple[str, int]:
@@ -105,6 +128,12 @@ class PooledConnection:
     driver: ConnectionDriver | None = None
     #: Why connecting failed (set together with ``ready``).
     failure: str | None = None
+    #: When it was opened (``trio.current_time()``), for ``max_age``.
+    created: float = 0.0
+    #: Calls assigned to it so far, for ``max_requests``.
+    requests: int = 0
+    #: Retired: no new calls; it closes once its calls finished.
+    retired: bool = False
 
 
 class Channel:
@@ -115,11 +144,21 @@ class Channel:
         self._host, self._port = parse_target(target)
         self._nursery = nursery
         self._options = options
-        self._book = PoolBook(max_connections=options.max_connections)
+        one_at_a_time = options.protocol == "http1"
+        self._book = PoolBook(
+            max_connections=options.max_connections,
+            assumed_max_streams=1 if one_at_a_time else DEFAULT_MAX_STREAMS,
+        )
         self._backoff = Backoff(options.backoff)
         self._conns: dict[int, PooledConnection] = {}
         self._waiters: dict[Ticket, trio.Event] = {}
         self._closed = False
+        #: Per-connection limits to apply (or the HTTP/1.1 reuse check).
+        self._limits = (
+            options.protocol == "http1"
+            or options.max_requests is not None
+            or options.max_age is not None
+        )
         #: The protocol of the last connection opened (TLS may pick it by ALPN).
         self.protocol: Protocol = options.protocol or "mux"
         #: ``:scheme`` of requests.
@@ -137,6 +176,13 @@ class Channel:
             ConnectError: connecting failed, or a backoff is in force.
             ClientClosedError: the client is closed.
         """
+        while True:
+            ticket, driver = await self._acquire_once()
+            if self._limits and not self._still_good(ticket, driver):
+                continue
+            return ticket, driver
+
+    async def _acquire_once(self) -> tuple[Ticket, ConnectionDriver]:
         if self._closed:
             raise ClientClosedError()
         self._refresh()
@@ -153,6 +199,30 @@ class Channel:
         except BaseException:
             self.release(ticket)
             raise
+
+    def _still_good(self, ticket: Ticket, driver: ConnectionDriver) -> bool:
+        """Count the call against its connection; False (ticket released) if the
+        connection turned out unusable: an HTTP/1.1 peer that closed it."""
+        conn = self._conns.get(ticket.key) if ticket.key is not None else None
+        if conn is None:
+            return True
+        if conn.requests > 0 and self.protocol == "http1" and _peer_closed(driver):
+            self.release(ticket)
+            self._retire(conn)
+            return False
+        conn.requests += 1
+        limit = self._options.max_requests
+        if limit is not None and conn.requests >= limit:
+            self._retire(conn)
+        return True
+
+    def has_capacity(self) -> bool:
+        """True when a call would get a stream slot on an open connection now."""
+        return self._book.has_capacity()
+
+    def would_open(self) -> bool:
+        """True when a call arriving now would open a new connection."""
+        return self._book.would_open(trio.current_time())
 
     async def _wait_ready(self, ticket: Ticket) -> ConnectionDriver:
         while True:
@@ -184,11 +254,27 @@ class Channel:
                 driver.start_graceful_shutdown()
                 self._act(self._book.draining(conn.key, trio.current_time()))
 
+    def _retire(self, conn: PooledConnection) -> None:
+        """No new calls on ``conn``; it closes as soon as its calls finished."""
+        if not conn.retired:
+            conn.retired = True
+            self._act(self._book.draining(conn.key, trio.current_time()))
+        self._close_if_idle(conn)
+
+    def _close_if_idle(self, conn: PooledConnection) -> None:
+        book = self._book.conns.get(conn.key)
+        if conn.driver is not None and (book is None or book.active == 0):
+            conn.driver.start_graceful_shutdown()
+
     def release(self, ticket: Ticket) -> None:
         """Give back a slot (the call finished, failed or was cancelled)."""
         if self._book.waiting:
             self._refresh()
         settled = self._book.release(ticket, trio.current_time())
+        if self._limits and ticket.key is not None:
+            conn = self._conns.get(ticket.key)
+            if conn is not None and conn.retired:
+                self._close_if_idle(conn)
         if settled:
             self._act(settled)
 
@@ -215,9 +301,13 @@ class Channel:
     def _refresh(self) -> None:
         """Feed the book what the drivers learnt (limits, GOAWAY)."""
         now = trio.current_time()
-        for conn in self._conns.values():
+        max_age = self._options.max_age
+        for conn in list(self._conns.values()):
             driver = conn.driver
             if driver is None or not conn.ready.is_set():
+                continue
+            if max_age is not None and not conn.retired and now - conn.created >= max_age:
+                self._retire(conn)
                 continue
             if not driver.is_available:
                 self._act(self._book.draining(conn.key, now))
@@ -234,6 +324,7 @@ class Channel:
             self._connect_failed(conn, _reason(exc))
             return
         conn.driver = driver
+        conn.created = trio.current_time()
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(driver.run)
@@ -284,6 +375,28 @@ class Channel:
         conn.ready.set()
         self._conns.pop(conn.key, None)
         self._act(self._book.closed(conn.key, now, failure=reason, retry_at=now + wait))
+
+
+def _peer_closed(driver: ConnectionDriver) -> bool:
+    """True when the peer already closed (or wrote to) an idle connection.
+
+    Polls the socket without reading: EOF, or unsolicited bytes on an
+    idle HTTP/1.1 connection (a TLS close_notify, an error), both mean the
+    connection cannot carry a new request. Any other transport: False.
+    """
+    if driver.is_closed:
+        return True
+    transport = driver.transport
+    inner = getattr(transport, "transport_stream", None)
+    stream = inner if isinstance(inner, trio.SocketStream) else transport
+    if not isinstance(stream, trio.SocketStream):
+        return False
+    try:
+        poller = select.poll()
+        poller.register(stream.socket.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))  # readable: EOF or unsolicited bytes pending
+    except (OSError, ValueError):
+        return True
 
 
 def _reason(exc: BaseException | None) -> str:

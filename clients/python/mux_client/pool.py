@@ -181,6 +181,19 @@ class PoolBook:
             settled.append(ticket)
         return settled
 
+    def has_capacity(self) -> bool:
+        """True when a new ticket would get a slot on an existing connection now."""
+        return not self.waiting and self._with_capacity() is not None
+
+    def would_open(self, now: float) -> bool:
+        """True when a new ticket would open a new connection now."""
+        return (
+            not self.waiting
+            and self._with_capacity() is None
+            and self._usable_count() < self.max_connections
+            and now >= self.not_before
+        )
+
     def _settle(self, ticket: Ticket, now: float) -> bool:
         book = self._with_capacity()
         if book is None and self._usable_count() < self.max_connections:

@@ -2,18 +2,21 @@
 
 Theory of operation
 -------------------
-The client speaks two framings over the same code path: mux/msgpack
-(:class:`mux.core.connection.MuxConnection`) and HTTP/2
-(:class:`mux.core.h2engine.H2Engine`). Everything above the engine (driver,
-pool, calls, deadlines, retries) is shared; this module only decides which
-engine a new connection gets:
+The client speaks three framings over the same code path: mux/msgpack
+(:class:`mux.core.connection.MuxConnection`), HTTP/2
+(:class:`mux.core.h2engine.H2Engine`) and HTTP/1.1 keep-alive
+(:class:`mux.core.h11client.H11ClientEngine`, one exchange at a time, so the
+pool treats each connection as one stream slot). Everything above the engine
+(driver, pool, calls, deadlines, retries) is shared; this module only decides
+which engine a new connection gets:
 
 * without TLS, the configured protocol (default ``"mux"``; ``"h2"`` is h2c with
-  prior knowledge);
+  prior knowledge; ``"http1"`` is HTTP/1.1);
 * with TLS, the client offers ALPN ids (``"mux/1"`` and ``"h2"``, or just the
-  configured one) and the protocol the server selects wins. A server that
-  negotiates no ALPN gets the configured protocol (default mux); one that picks
-  something else (``http/1.1``) is a :class:`~mux_client.errors.ConnectError`.
+  configured one: ``http/1.1`` for ``"http1"``) and the protocol the server
+  selects wins. A server that negotiates no ALPN gets the configured protocol
+  (default mux); one that picks something not offered is a
+  :class:`~mux_client.errors.ConnectError`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from mux.core.engine import Engine
 from mux.core.sniff import ALPN_H2, ALPN_MUX
 
 #: The framings the client speaks.
-Protocol = Literal["mux", "h2"]
+Protocol = Literal["mux", "h2", "http1"]
 
-PROTOCOLS: Final[tuple[Protocol, ...]] = ("mux", "h2")
-_ALPN: Final[dict[Protocol, str]] = {"mux": ALPN_MUX, "h2": ALPN_H2}
-_FROM_ALPN: Final[dict[str, Protocol]] = {ALPN_MUX: "mux", ALPN_H2: "h2"}
+PROTOCOLS: Final[tuple[Protocol, ...]] = ("mux", "h2", "http1")
+#: ALPN id of HTTP/1.1 (RFC 7301).
+ALPN_HTTP1: Final = "http/1.1"
+_ALPN: Final[dict[Protocol, str]] = {"mux": ALPN_MUX, "h2": ALPN_H2, "http1": ALPN_HTTP1}
+_FROM_ALPN: Final[dict[str, Protocol]] = {ALPN_MUX: "mux", ALPN_H2: "h2", ALPN_HTTP1: "http1"}
 
 
 def make_engine(protocol: Protocol) -> Engine:
@@ -40,6 +45,10 @@ def make_engine(protocol: Protocol) -> Engine:
         from mux.core.h2engine import H2Engine
 
         return H2Engine(client_side=True)
+    if protocol == "http1":
+        from mux.core.h11client import H11ClientEngine
+
+        return H11ClientEngine()
     from mux.core.connection import MuxConnection
     from mux.core.limits import endpoint_limits
 
@@ -70,7 +79,8 @@ def negotiated(selected: str | None, protocol: Protocol | None) -> Protocol:
     if selected is None:
         return protocol or "mux"
     found = _FROM_ALPN.get(selected)
-    if found is None or (protocol is not None and found != protocol):
+    offered = found in ("mux", "h2") if protocol is None else found == protocol
+    if found is None or not offered:
         raise ValueError(f"server selected ALPN {selected!r}, which this client does not speak")
     return found
 
@@ -100,4 +110,12 @@ async def open_transport(
     return stream, chosen
 
 
-__all__ = ["PROTOCOLS", "Protocol", "make_engine", "negotiated", "open_transport", "tls_context"]
+__all__ = [
+    "ALPN_HTTP1",
+    "PROTOCOLS",
+    "Protocol",
+    "make_engine",
+    "negotiated",
+    "open_transport",
+    "tls_context",
+]
