@@ -150,9 +150,11 @@ http {{
 @contextlib.contextmanager
 def upstream(kind: str, workdir: Path) -> Iterator[Upstream]:
     """The upstream of every row: the counting mux app, or an nginx origin ("c")."""
-    if kind == "mux":
+    if kind in ("mux", "mux-nopark"):
         port = free_port()
-        with server([sys.executable, str(UPSTREAM_SCRIPT), str(port)], port) as proc:
+        cmd = [sys.executable, str(UPSTREAM_SCRIPT), str(port)]
+        cmd += ["--no-park"] if kind == "mux-nopark" else []
+        with server(cmd, port) as proc:
             yield Upstream(port, port, proc.pid, "mux demo /echo, HTTP/1.1 and h2c on one port")
         return
     h1_port, h2_port = free_port(), free_port()
@@ -214,7 +216,7 @@ def measure(
     )
     print(
         f"  {row.name:<34} {closed.rps:>9.0f} req/s  p50 {closed.p50_ms:6.2f}  "
-        f"p99 {closed.p99_ms:7.2f} ms  @1k p99 {opened.p99_ms:6.2f} ms  "
+        f"p99 {closed.p99_ms:7.2f} ms  @1k p50/p99 {opened.p50_ms:5.2f}/{opened.p99_ms:6.2f} ms  "
         f"gw {gateway_us:6.1f} us/req  up {upstream_us:5.1f} us/req  "
         f"conns cold {sample.cold_accepts:>6}  steady {sample.steady_per_100k:8.1f}/100k",
         flush=True,
@@ -353,7 +355,7 @@ def gateway(row: Row, up: Upstream, pool: int, workdir: Path) -> Iterator[tuple[
 def report(rows: list[Row]) -> None:
     direct = next((r for r in rows if r.kind == "direct-h2" and r.samples), None)
     print(
-        "\n| row | req/s | of direct | p50 ms | p99 ms | p99 @1k req/s | added p99 @1k "
+        "\n| row | req/s | of direct | p50 ms | p99 ms | p50 / p99 @1k req/s | added p99 @1k "
         "| gateway µs/req | upstream µs/req | upstream conns cold | per 100k steady |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -368,8 +370,10 @@ def report(rows: list[Row]) -> None:
             added = f"{p99_open - direct.median(lambda s: s.open.p99_ms):+.2f}"
         p50, p99 = row.median(lambda s: s.closed.p50_ms), row.median(lambda s: s.closed.p99_ms)
         gw_us, up_us = row.median(lambda s: s.gateway_us), row.median(lambda s: s.upstream_us)
+        p50_open = row.median(lambda s: s.open.p50_ms)
         print(
-            f"| {row.name} | {rps:,.0f} | {fraction} | {p50:.2f} | {p99:.2f} | {p99_open:.2f} "
+            f"| {row.name} | {rps:,.0f} | {fraction} | {p50:.2f} | {p99:.2f} "
+            f"| {p50_open:.2f} / {p99_open:.2f} "
             f"| {added} | {gw_us:.1f} | {up_us:.1f} | {row.median(lambda s: s.cold_accepts):,.0f} "
             f"| {row.median(lambda s: s.steady_per_100k):,.1f} |"
         )
@@ -392,9 +396,10 @@ def main() -> None:
     parser.add_argument("--only", default="direct,mux,nginx,haproxy")
     parser.add_argument(
         "--upstream",
-        choices=["mux", "c"],
+        choices=["mux", "mux-nopark", "c"],
         default="mux",
-        help="mux: the counting mux demo app; c: an nginx origin (return 200)",
+        help="mux: the counting mux demo app (mux-nopark: idle connections not parked); "
+        "c: an nginx origin (return 200)",
     )
     args = parser.parse_args()
     if shutil.which("h2load") is None:

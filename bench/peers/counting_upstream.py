@@ -7,8 +7,9 @@ counter, read with ``GET /_accepts`` (that request's own connection is counted
 too: a reader subtracts one per query). Everything else is the demo app
 (``/echo``...), over mux, HTTP/2 and HTTP/1.1 on one port, as ``mux serve``.
 
-Usage: ``python bench/peers/counting_upstream.py PORT`` (cwd = repo root); it
-prints ``serving on 127.0.0.1:PORT`` once listening and stops on SIGTERM.
+Usage: ``python bench/peers/counting_upstream.py PORT [--no-park]`` (cwd = repo
+root); it prints ``serving on 127.0.0.1:PORT`` once listening and stops on
+SIGTERM. ``--no-park`` keeps idle connections in their tasks (``park_delay=None``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 
+import attrs
 import trio
 
 from mux.allocator import tune_allocator
@@ -41,7 +43,7 @@ class CountingListener(trio.abc.Listener[trio.abc.Stream]):
         await self.inner.aclose()
 
 
-async def main(port: int) -> None:
+async def main(port: int, park: bool) -> None:
     listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
     counting = [CountingListener(listener) for listener in listeners]  # type: ignore[arg-type]
 
@@ -50,7 +52,10 @@ async def main(port: int) -> None:
             return Response.text(200, str(sum(c.accepted for c in counting)))
         return await demo_app(request)
 
-    server = Server(app, ServerConfig(host="127.0.0.1", port=port, drain_timeout=1.0))
+    config = ServerConfig(host="127.0.0.1", port=port, drain_timeout=1.0)
+    if not park:
+        config = attrs.evolve(config, park_delay=None)
+    server = Server(app, config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve, counting)
         print(f"serving on 127.0.0.1:{port}", flush=True)
@@ -62,4 +67,4 @@ async def main(port: int) -> None:
 
 if __name__ == "__main__":
     tune_allocator()
-    trio.run(main, int(sys.argv[1]))
+    trio.run(main, int(sys.argv[1]), "--no-park" not in sys.argv[2:])
