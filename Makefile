@@ -1,46 +1,83 @@
-# Two entry points: `make run` and `make test`. Both set up what they need.
+# Two entry points: `make run` and `make test`. Both set up what they need and say so.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 LISTEN ?= 127.0.0.1:8080
+
+# `make run` installs only what serving needs; `make test` adds the `dev` extra.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+# Third-party peers the interop tests talk to, as command:debian-package pairs.
+# Missing ones are installed with apt-get when possible; otherwise their tests skip.
+PEERS := nghttp:nghttp2-client h2load:nghttp2-client curl:curl
+# Peers only the benchmarks need.
+BENCH_PEERS := nghttpd:nghttp2-server
+# Whether missing peers may be installed: root with apt-get (`make test CAN_APT=` never tries).
+CAN_APT ?= $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo yes)
 
 .PHONY: run test lint typecheck unit peers bench-peers bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { rm -rf $(VENV); \
+$(BIN)/python:
+	@echo "make: creating the virtual environment $(VENV) with $(PY)"
+	@$(PY) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "make: $(PY) -m venv failed; installing python3-venv with apt-get"; \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv \
 	  && $(PY) -m venv $(VENV); }
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	@touch $(STAMP)
 
-# Debian packages for tests that need real peers (nghttp, h2load, curl).
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: installing mux and its runtime dependencies (trio, h2, h11, msgpack, attrs) into $(VENV)"
+	@$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: installing mux with the test and lint tools (extra 'dev': pytest, hypothesis, ruff, mypy, httpx, grpcio, ...) into $(VENV)"
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@ $(RUN_STAMP)
+
+# check_peers(LIST): install missing commands of LIST with apt-get when that works,
+# else name them and go on (their tests skip, saying which command is missing).
+define check_peers
+	@missing=""; packages=""; \
+	for pair in $(1); do cmd=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || { missing="$$missing $$cmd"; \
+	    case " $$packages " in *" $$pkg "*) ;; *) packages="$$packages $$pkg";; esac; }; \
+	done; \
+	if [ -z "$$missing" ]; then echo "make: peers present:$$(for p in $(1); do printf ' %s' $${p%%:*}; done)"; exit 0; fi; \
+	echo "make: peers missing:$$missing (debian packages:$$packages)"; \
+	if [ "$(CAN_APT)" = yes ] && echo "make: installing$$packages with apt-get" \
+	   && { apt-get update -qq || true; } \
+	   && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$packages >/dev/null; then \
+	  echo "make: installed$$packages"; \
+	else \
+	  echo "make: cannot install them (needs root and apt-get): the tests that use$$missing will be skipped"; \
+	fi
+endef
+
 peers:
-	@command -v nghttp >/dev/null 2>&1 && command -v h2load >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || \
-	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client curl >/dev/null; }
+	$(call check_peers,$(PEERS))
 
-run: $(STAMP)
+run: $(RUN_STAMP)
+	@echo "make: serving the demo services on $(LISTEN) (Ctrl-C stops)"
 	$(BIN)/mux serve --listen $(LISTEN)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check mux clients tests bench spec examples
 	$(BIN)/ruff format --check mux clients tests bench spec examples
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/python -m pytest
+unit: $(DEV_STAMP)
+	$(BIN)/python -m pytest -rs
 
-test: $(STAMP) peers lint typecheck unit
+test: $(DEV_STAMP) peers lint typecheck unit
 
 # nghttpd (C) is the reference HTTP/2 server of the h2load benchmark.
-bench-peers: peers
-	@command -v nghttpd >/dev/null 2>&1 || \
-	  { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-server >/dev/null; }
+bench-peers:
+	$(call check_peers,$(PEERS) $(BENCH_PEERS))
 
-bench: $(STAMP) bench-peers
+bench: $(DEV_STAMP) bench-peers
 	$(BIN)/python bench/run.py
 
 clean:

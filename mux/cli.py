@@ -4,6 +4,11 @@
 dispatched lazily to ``mux_client.cli.main`` and ``mux.conformance.cli.main``
 so that ``mux serve`` never imports them. A missing module is a clear error
 with exit status 2.
+
+Every flag value is checked once, here, with the rules the engines enforce
+(:data:`mux.config.LIMIT_RANGES`): a value the server could not run with is a
+usage error (exit 2) before anything starts, and a listen address that cannot
+be bound is one line and exit 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,14 +17,23 @@ import argparse
 import importlib
 import logging
 import math
+import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import attrs
 import trio
 
-from mux.config import DEFAULT_HOST, DEFAULT_PORT, ServerConfig
+from mux.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    H2_DEFAULT_FRAME_SIZE,
+    LIMIT_RANGES,
+    ServerConfig,
+)
 from mux.server.app import Handler
 
 if TYPE_CHECKING:
@@ -29,6 +43,12 @@ if TYPE_CHECKING:
 DELEGATED = {
     "call": "mux_client.cli",
     "conformance": "mux.conformance.cli",
+}
+#: One-line descriptions of the delegated subcommands (``mux --help``).
+_DELEGATED_HELP = {
+    "call": "send one request and print the response (a curl for mux, HTTP/2 and HTTP/1.1)",
+    "conformance": "check a server or a client against the mux spec or RFC 9113/7541",
+    "gateway": "run the mux gateway: route requests to upstream servers over pooled connections",
 }
 DEFAULT_APP = "mux.server.demo:app"
 
@@ -42,11 +62,21 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def load_app(spec: str) -> Handler:
-    """Import ``module:attr`` and return the handler it names."""
+def load_app(spec: str, app_dir: str | None = ".") -> Handler:
+    """Import ``module:attr`` and return the handler it names.
+
+    ``app_dir`` goes first on ``sys.path`` (as uvicorn's and hypercorn's
+    ``--app-dir``): modules resolve from the current directory by default.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"--app must look like module:attr, got {spec!r}")
+    if app_dir is not None:
+        path = os.path.abspath(app_dir)
+        if not os.path.isdir(path):
+            raise ValueError(f"--app-dir {app_dir} is not a directory")
+        if path not in sys.path:
+            sys.path.insert(0, path)
     module = importlib.import_module(module_name)
     try:
         handler: Handler = getattr(module, attr)
@@ -57,26 +87,123 @@ def load_app(spec: str) -> Handler:
     return handler
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mux")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown (not installed)"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults; omits "(default: None)" and help that already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or "default" in text or isinstance(action.default, bool):
+            return text
+        return super()._get_help_string(action)
+
+
+def _int_in(name: str) -> Callable[[str], int]:
+    """An argparse type: an int within ``LIMIT_RANGES[name]`` (else a usage error)."""
+    low, high = LIMIT_RANGES[name]
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value, 10)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in {low}..{high}, got {value!r}")
+        return number
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+#: ``mux serve`` limit flags → (ServerConfig/ProtocolLimits field, help).
+_LIMIT_FLAGS: dict[str, tuple[str, str]] = {
+    "max_concurrent_streams": (
+        "max_concurrent_streams",
+        "streams a peer may have open at once on one connection (every protocol)",
+    ),
+    "initial_window": (
+        "initial_stream_window",
+        "receive window of each stream, bytes (every protocol)",
+    ),
+    "connection_window": (
+        "connection_window",
+        "receive window of a whole connection, bytes (every protocol; HTTP/2 cannot "
+        "advertise less than its initial 65535)",
+    ),
+    "max_frame_size": (
+        "max_frame_size",
+        "MAX_FRAME_SIZE mux/msgpack connections advertise and accept, bytes (HTTP/2 "
+        f"connections advertise {H2_DEFAULT_FRAME_SIZE} unless --h2-max-frame-size is set)",
+    ),
+    "h2_max_frame_size": (
+        "h2_max_frame_size",
+        "SETTINGS_MAX_FRAME_SIZE HTTP/2 connections advertise and accept, bytes "
+        "(16384 is RFC 9113's initial value; h2 buffers frames whole, hence the cap)",
+    ),
+}
+
+
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="serve handlers over mux/msgpack, HTTP/2 and HTTP/1.1")
+    from mux.core.limits import endpoint_limits
+
+    defaults = {**attrs.asdict(endpoint_limits()), "h2_max_frame_size": H2_DEFAULT_FRAME_SIZE}
+    p = sub.add_parser(
+        "serve",
+        help="serve handlers over mux/msgpack, HTTP/2 and HTTP/1.1",
+        description="Serve an application (the demo services by default) on one port "
+        "that speaks mux/msgpack, HTTP/2 (h2c, or h2 over TLS) and HTTP/1.1.",
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument(
         "--listen",
         type=parse_listen,
         default=(DEFAULT_HOST, DEFAULT_PORT),
         metavar="HOST:PORT",
-        help=f"listen address (default {DEFAULT_HOST}:{DEFAULT_PORT}; port 0 picks one)",
+        help=f"listen address; port 0 picks one (default: {DEFAULT_HOST}:{DEFAULT_PORT})",
     )
-    p.add_argument("--app", default=DEFAULT_APP, help=f"handler as module:attr ({DEFAULT_APP})")
-    p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
-    p.add_argument("--log-level", type=_log_level, default="INFO", help="logging level (INFO)")
-    p.add_argument("--tls-cert", help="PEM certificate chain: serve TLS (ALPN mux/1, h2, http/1.1)")
-    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
-    p.add_argument("--max-concurrent-streams", type=int, help="streams per connection (100)")
-    p.add_argument("--initial-window", type=int, help="per-stream receive window, bytes")
-    p.add_argument("--connection-window", type=int, help="connection receive window, bytes")
+    p.add_argument("--app", default=DEFAULT_APP, metavar="MODULE:ATTR", help="handler to serve")
     p.add_argument(
-        "--max-frame-size", type=int, help="largest frame payload accepted, bytes (1048576)"
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="directory put first on sys.path to import --app from",
     )
+    p.add_argument(
+        "--drain-timeout",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="graceful shutdown: how long in-flight streams may take to finish",
+    )
+    p.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="INFO",
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL",
+    )
+    p.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        help="PEM certificate chain: serve TLS (ALPN mux/1, h2, http/1.1)",
+    )
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    for flag, (name, text) in _LIMIT_FLAGS.items():
+        low, high = LIMIT_RANGES[name]
+        p.add_argument(
+            f"--{flag.replace('_', '-')}",
+            type=_int_in(name),
+            metavar="N",
+            help=f"{text}; {low}..{high} (default: {defaults[name]})",
+        )
     p.add_argument(
         "--proxy-protocol",
         action="store_true",
@@ -93,7 +220,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             type=_seconds,
             default=default,
             metavar="SECONDS",
-            help=f"{name.replace('_', ' ')} (default {default}; 0 disables)",
+            help=f"{name.replace('_', ' ')}; 0 disables (default: {default})",
         )
 
 
@@ -104,7 +231,6 @@ _TIMEOUT_FLAGS: dict[str, float | None] = {
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,
 }
-_LIMIT_FLAGS = ("max_concurrent_streams", "initial_window", "connection_window", "max_frame_size")
 
 
 def _seconds(value: str) -> float | None:
@@ -115,6 +241,13 @@ def _seconds(value: str) -> float | None:
     if not seconds >= 0:
         raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {value!r}")
     return seconds or None
+
+
+def _positive_seconds(value: str) -> float:
+    seconds = _seconds(value)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {value!r}")
+    return seconds
 
 
 def _log_level(value: str) -> str:
@@ -135,12 +268,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     from mux.core.limits import endpoint_limits
 
     host, port = args.listen
-    names = {"initial_window": "initial_stream_window"}
-    limits = {
-        names.get(flag, flag): getattr(args, flag)
-        for flag in _LIMIT_FLAGS
+    given = {
+        name: getattr(args, flag)
+        for flag, (name, _) in _LIMIT_FLAGS.items()
         if getattr(args, flag) is not None
     }
+    h2_frame_size = given.pop("h2_max_frame_size", H2_DEFAULT_FRAME_SIZE)
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ValueError("--tls-cert and --tls-key go together")
     timeouts = {name: getattr(args, name) for name in _TIMEOUT_FLAGS}
@@ -148,7 +281,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         host=host,
         port=port,
         drain_timeout=args.drain_timeout,
-        limits=endpoint_limits(**limits),
+        limits=endpoint_limits(**given),
+        h2_max_frame_size=h2_frame_size,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         proxy_protocol=args.proxy_protocol,
@@ -158,11 +292,17 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``call``/``conformance`` take their own arguments)."""
-    parser = argparse.ArgumentParser(prog="mux", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="mux",
+        description="mux: one port serving mux/msgpack, HTTP/2 and HTTP/1.1, and tools to "
+        "talk to it. `mux COMMAND --help` describes each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"mux {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _serve_parser(sub)
     for name in DELEGATED:
-        sub.add_parser(name, help=f"see `mux {name} --help`", add_help=False)
+        text = _DELEGATED_HELP.get(name, f"see `mux {name} --help`")
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -199,7 +339,7 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
 def _run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
-        handler = load_app(args.app)
+        handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:
         print(f"mux serve: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
@@ -217,10 +357,28 @@ def _run_serve(args: argparse.Namespace) -> int:
         tune_allocator()
     try:
         trio.run(_serve, handler, config)
-    except OSError as exc:
-        print(f"mux serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+    except (OSError, BaseExceptionGroup) as exc:
+        error = _bind_error(exc)
+        if error is None:
+            raise
+        print(f"mux serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _bind_error(exc: BaseException) -> str | None:
+    """The reason to print when ``exc`` is (a group of only) OSErrors, else None."""
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split(OSError)
+        if rest is not None or matched is None:
+            return None
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+    if not isinstance(exc, OSError):
+        return None
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host ({exc.strerror})"
+    return exc.strerror or str(exc)
 
 
 def _delegate(name: str, argv: list[str]) -> int:

@@ -9,12 +9,21 @@ holds the per-connection timers the :class:`mux.driver.ConnectionDriver` runs
 :class:`ServerConfig` adds the listen address, the drain timeout of a graceful
 shutdown and the wire :class:`~mux.core.limits.ProtocolLimits`.
 All durations are in seconds; ``None`` disables a timer.
+
+A :class:`ServerConfig` is checked whole when it is built: the HTTP/2 limits
+are derived from the mux ones there, so a value one engine would refuse on
+every connection is a :class:`ValueError` at startup instead.
+:data:`LIMIT_RANGES` states those rules for the command line, and
+:meth:`ServerConfig.ssl_context` names the file and the problem when the
+certificate or key cannot be used (:class:`TLSFileError`).
 """
 
 from __future__ import annotations
 
+import functools
 import ssl
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -26,6 +35,30 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 #: Default listen port of ``mux serve``.
 DEFAULT_PORT = 8080
+
+#: SETTINGS_MAX_FRAME_SIZE HTTP/2 connections advertise unless configured:
+#: the RFC 9113 initial value, which every HTTP/2 peer expects.
+H2_DEFAULT_FRAME_SIZE: Final = 16_384
+#: Largest HTTP/2 MAX_FRAME_SIZE the server accepts to advertise: h2 buffers
+#: each frame whole (mux/msgpack DATA is read in parts, so it may go higher).
+H2_MAX_FRAME_SIZE: Final = 65_536
+
+#: The accepted range of each limit ``mux serve`` takes as a flag, inclusive:
+#: the intersection of what the mux/msgpack and HTTP/2 engines run with.
+#: ``max_concurrent_streams`` and the windows must be >= 1 (h2 refuses 0, and
+#: mux with 0 would refuse every stream); an HTTP/2 connection window starts
+#: at 65,535 and can only grow, so a smaller one could not be advertised.
+LIMIT_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "max_concurrent_streams": (1, 2**31 - 1),
+    "initial_stream_window": (1, 2**31 - 1),
+    "connection_window": (65_535, 2**31 - 1),
+    "max_frame_size": (1024, 2**24 - 1),
+    "h2_max_frame_size": (H2_DEFAULT_FRAME_SIZE, H2_MAX_FRAME_SIZE),
+}
+
+
+class TLSFileError(ValueError):
+    """A TLS certificate or key file cannot be used; the message names it and why."""
 
 
 def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -42,6 +75,11 @@ def _default_limits() -> ProtocolLimits:
     from mux.core.limits import endpoint_limits
 
     return endpoint_limits()
+
+
+@functools.lru_cache(maxsize=16)
+def _with_keepalive(limits: ProtocolLimits, ms: int) -> ProtocolLimits:
+    return attrs.evolve(limits, keepalive_interval_ms=ms)
 
 
 @attrs.frozen
@@ -97,6 +135,9 @@ class ServerConfig:
             connections get the same values through :meth:`h2_limits`).
         h2_overrides: HTTP/2 limits to use instead of the ones derived from
             ``limits`` (flood budgets, closed-stream memory).
+        h2_max_frame_size: SETTINGS_MAX_FRAME_SIZE of HTTP/2 connections
+            (``limits.max_frame_size`` is mux/msgpack's): the RFC default
+            16,384 unless configured, at most 65,536.
         tls_cert: PEM certificate chain file; with ``tls_key`` the listener
             speaks TLS and ALPN picks the protocol (see :meth:`ssl_context`).
         tls_key: PEM private key file.
@@ -127,11 +168,30 @@ class ServerConfig:
     http1: bool = True
     park_delay: float | None = attrs.field(default=0.25, validator=_positive_or_none)
     proxy_protocol: bool = False
+    h2_max_frame_size: int = attrs.field(default=H2_DEFAULT_FRAME_SIZE)
+
+    @h2_max_frame_size.validator
+    def _check_h2_frame_size(self, attribute: attrs.Attribute[int], value: int) -> None:
+        low, high = LIMIT_RANGES["h2_max_frame_size"]
+        if not low <= value <= high:
+            raise ValueError(f"h2_max_frame_size must be in {low}..{high}, got {value}")
+
+    def __attrs_post_init__(self) -> None:
+        self.h2_limits()  # a limit the HTTP/2 engine refuses fails here, not per connection
 
     @port.validator
     def _check_port(self, attribute: attrs.Attribute[int], value: int) -> None:
         if not 0 <= value <= 65535:
             raise ValueError(f"port must be in 0..65535, got {value}")
+
+    def mux_limits(self) -> ProtocolLimits:
+        """``limits`` advertising the KEEPALIVE_INTERVAL this server really uses (spec 9.3).
+
+        The driver pings after ``keepalive_interval`` seconds without input, so
+        that is what the peer is told (0 when disabled); one object per value.
+        """
+        ms = 0 if self.keepalive_interval is None else round(self.keepalive_interval * 1000)
+        return _with_keepalive(self.limits, min(ms, 2**32 - 1))
 
     def connection_timeouts(self) -> ConnectionTimeouts:
         """The per-connection timers this configuration asks for."""
@@ -156,21 +216,52 @@ class ServerConfig:
 
         if self.h2_overrides is not None:
             return self.h2_overrides
-        return H2Limits.from_protocol_limits(self.limits)
+        derived = H2Limits.from_protocol_limits(self.limits)
+        return attrs.evolve(derived, max_frame_size=self.h2_max_frame_size)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server TLS context offering ALPN ``mux/1``, ``h2``, ``http/1.1``.
 
         Raises:
             ValueError: no certificate/key configured.
-            OSError, ssl.SSLError: the files cannot be loaded.
+            TLSFileError: a file is missing, unreadable, not PEM, or the key
+                does not match the certificate (the message says which).
         """
         from mux.core.sniff import ALPN_PROTOCOLS
 
         if self.tls_cert is None or self.tls_key is None:
             raise ValueError("TLS needs both tls_cert and tls_key")
+        _check_pem(self.tls_cert, "certificate", b"CERTIFICATE-----")
+        _check_pem(self.tls_key, "private key", b"PRIVATE KEY-----")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.tls_cert, self.tls_key)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key, password=self._no_passphrase)
+        except ssl.SSLError as exc:
+            reason = str(exc.reason or exc).lower().replace("_", " ")
+            if "mismatch" in reason:
+                raise TLSFileError(
+                    f"private key {self.tls_key} does not match certificate {self.tls_cert}"
+                ) from None
+            raise TLSFileError(
+                f"cannot load certificate {self.tls_cert} with key {self.tls_key}: {reason}"
+            ) from None
         context.set_alpn_protocols(list(ALPN_PROTOCOLS))
         return context
+
+    def _no_passphrase(self) -> str:
+        """OpenSSL asks for an encrypted key's passphrase: refuse instead of prompting."""
+        raise TLSFileError(f"private key {self.tls_key} is encrypted (give an unencrypted key)")
+
+
+def _check_pem(path: str, what: str, marker: bytes) -> None:
+    """Raise :class:`TLSFileError` unless ``path`` reads as a PEM ``what``."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TLSFileError(f"{what} file {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN " not in data:
+        raise TLSFileError(f"{what} file {path} is not PEM (no '-----BEGIN' line)")
+    if marker not in data:
+        found = data.split(b"-----BEGIN ", 1)[1].split(b"-----", 1)[0].decode("ascii", "replace")
+        raise TLSFileError(f"{what} file {path} holds a PEM {found}, not a {what}")

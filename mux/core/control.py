@@ -107,7 +107,8 @@ class ControlReceiver(ConnectionState):
         if sid != 0:
             raise protocol_error(f"PING on stream {sid}")
         payload = _exact(payload, 8, "PING")
-        self._count_control()
+        if flags & ACK or not self._keepalive_ping():
+            self._count_control()
         if flags & ACK:
             tuner = self._tuner
             if payload == BDP_PING and tuner is not None and tuner.sampling:

@@ -23,9 +23,13 @@ DATA it discards, which must be credited or the connection stalls); credit is
 returned only by :meth:`H2Engine.acknowledge_received_data`.
 
 Budgets enforced here: bytes queued in reply to peer input and not yet drained
-(PING/SETTINGS ACK and RST floods) and the ratio of reset streams (Rapid Reset,
-MadeYouReset). Every connection-scoped failure, including any unexpected
-exception inside h2, queues GOAWAY and raises
+(PING/SETTINGS ACK and RST floods), the ratio of reset streams (Rapid Reset,
+MadeYouReset) and the ratio of inbound WINDOW_UPDATE frames to DATA frames we
+sent (data dribble: a peer granting 1-byte windows makes us do work per frame
+while the silly-window floor sends nothing; at most
+``window_updates_per_data_frame`` per DATA frame beyond an allowance).
+Every connection-scoped failure, including any unexpected exception inside
+h2, queues GOAWAY and raises
 :class:`mux.errors.RemoteProtocolError`; nothing else escapes ``receive_data``.
 
 Events: ``RequestReceived``/``ResponseReceived``/``DataReceived`` carry an
@@ -133,6 +137,8 @@ class H2Engine:
         self._goaway_received = False
         self._resets = 0
         self._streams_seen = 0
+        self._window_updates = 0
+        self._data_frames_sent = 0
         if not client_side:
             self._h2.receive_data(PREFACE)  # the guard checks the real one
 
@@ -272,6 +278,8 @@ class H2Engine:
             return None
         if frame.type == HEADERS and frame.flags & FLAG_PRIORITY:
             frame = self._strip_priority(frame)
+        if frame.type == WINDOW_UPDATE:
+            self._count_window_update()
         if frame.type in (RST_STREAM, WINDOW_UPDATE) and frame.stream_id:
             return self._stream_control_frame(frame)
         if frame.type in _STREAM_TYPES and self._ended_by_peer(frame.stream_id):
@@ -280,6 +288,22 @@ class H2Engine:
                 f"frame type 0x{frame.type:x} on stream {frame.stream_id} after END_STREAM",
             )
         return frame
+
+    def _count_window_update(self) -> None:
+        """Data dribble (CVE-2019-9511): bound WINDOW_UPDATEs per DATA frame sent."""
+        self._window_updates += 1
+        lim = self.limits
+        allowed = (
+            lim.window_update_allowance
+            + 2 * self._streams_seen
+            + lim.window_updates_per_data_frame * self._data_frames_sent
+        )
+        if self._window_updates > allowed:
+            self._fail(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"too many WINDOW_UPDATE frames ({self._window_updates} for "
+                f"{self._data_frames_sent} DATA frames sent)",
+            )
 
     def _ended_by_peer(self, stream_id: int) -> bool:
         """True when the stream is closed and the closing was by END_STREAM
@@ -468,6 +492,7 @@ class H2Engine:
             )
         size = self._h2.max_outbound_frame_size
         chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+        self._data_frames_sent += len(chunks)
         with _local_errors():
             for index, chunk in enumerate(chunks):
                 last = index == len(chunks) - 1

@@ -130,6 +130,12 @@ class H2Limits:
     #: Resets (by the peer, or by us because of the peer) tolerated before the
     #: reset ratio is checked (Rapid Reset / MadeYouReset).
     reset_min_count: int = attrs.field(default=200, validator=_positive)
+    #: Inbound WINDOW_UPDATE frames allowed per DATA frame we sent (data
+    #: dribble, CVE-2019-9511; Envoy's ``max_inbound_window_update_frames_per_data_frame_sent``)...
+    window_updates_per_data_frame: int = attrs.field(default=10, validator=_positive)
+    #: ...beyond this allowance (plus two per stream the peer opened); past
+    #: it, GOAWAY(ENHANCE_YOUR_CALM).
+    window_update_allowance: int = attrs.field(default=1000, validator=_positive)
     #: Closed-stream records kept to classify late frames (h2 keeps 65536).
     closed_stream_memory: int = attrs.field(default=512, validator=_positive)
 

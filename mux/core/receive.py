@@ -346,6 +346,8 @@ class FrameReceiver(ControlReceiver):
             self._refuse_stream(sid)
             return
         self._opened += 1
+        if self._opened >= self.limits.max_streams_per_connection:
+            self._stream_cap_reached(sid)
         if check_request(headers) is not None:
             self._stream_error(sid, ErrorCode.PROTOCOL_ERROR, events)
             return

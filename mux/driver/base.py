@@ -80,6 +80,7 @@ class DriverBase:
         "_streams",
         "_timeouts",
         "_timer_scope",
+        "_tiny_pace",
         "_transport",
         "_unsent",
         "_unyielded",
@@ -122,6 +123,8 @@ class DriverBase:
         self._timer_scope: trio.CancelScope | None = None
         self._closed: trio.Event | None = None
         self._window_waiters: set[Stream] | None = None
+        #: Tiny-DATA pacing bucket (tokens, time), created on first use.
+        self._tiny_pace: tuple[float, float] | None = None
         self._backlog: list[ev.Event] | None = None
         # Streams whose response headers wait for the next flush.
         self._deferred: list[Stream] | None = None

@@ -7,7 +7,9 @@ than the earliest armed timer (:meth:`~mux.driver.base.DriverBase._next_deadline
 One scope serves many reads, so a timer that moved later fires early once and
 finds nothing due. When it fires, the reader calls
 :meth:`TimersMixin._run_timers`, which closes the connection on a handshake,
-SETTINGS-ack, incomplete-frame, keepalive or idle timeout, sends the keepalive
+SETTINGS-ack, incomplete-frame, keepalive or idle timeout (or, from a
+stream's send-stall wait, when every stream is held at a zero window:
+:meth:`TimersMixin._send_stall_timeout`), sends the keepalive
 PING or the final shutdown GOAWAY, or asks :meth:`ConnectionDriver.run` to
 park the idle connection. Code that moves a timer calls ``_rearm_timers`` so
 the reader wakes at the new deadline.
@@ -16,12 +18,16 @@ the reader wakes at the new deadline.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import trio
 
 from mux.driver.lifecycle import LifecycleMixin
 from mux.driver.tuning import KEEPALIVE_PING
 from mux.errors import ConnectionClosed, ErrorCode
+
+if TYPE_CHECKING:
+    from mux.driver.stream import Stream
 
 logger = logging.getLogger("mux.driver")
 
@@ -118,6 +124,26 @@ class TimersMixin(LifecycleMixin):
             self._send_final_goaway()
         if self._park_at is not None and now >= self._park_at and not self._closing:
             self._request_park()
+
+    def _every_stream_held(self, stream: Stream) -> bool:
+        """True when ``stream`` hit the send-stall timeout and every other
+        unfinished stream also waits for send credit (the whole connection is
+        held at a zero window). Server side only: a client's streams awaiting
+        their responses have ended their side and would not count."""
+        if self._engine.client_side:
+            return False
+        waiters = self._window_waiters or set()
+        return all(
+            other is stream or other in waiters
+            for other in self._streams.values()
+            if not other.local_ended
+        )
+
+    def _send_stall_timeout(self, seconds: float | None) -> None:
+        """Every stream held at a zero window: close the connection with GOAWAY."""
+        self._timeout(
+            "every stream held at a zero send window", seconds, ErrorCode.ENHANCE_YOUR_CALM
+        )
 
     def _timeout(self, what: str, seconds: float | None, code: ErrorCode) -> None:
         if self._closing:

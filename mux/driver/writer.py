@@ -38,6 +38,14 @@ import trio
 from mux.driver.base import DriverBase
 from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError
 
+#: Tiny DATA pieces (see ``mux.driver.credit.TINY_PIECE``) a connection may
+#: send at once, before pacing applies...
+TINY_BURST = 200.0
+#: ...then at most this many per second: a peer that grants 1-byte windows
+#: one at a time (and answers each 1-byte frame with the next byte) costs
+#: bounded CPU instead of a wake-up, an engine call and a send per byte.
+TINY_RATE = 100.0
+
 if TYPE_CHECKING:
     from mux.driver.stream import Stream
 
@@ -315,6 +323,19 @@ class WriterMixin(DriverBase):
         self._carry = views
         self._sending = views[0].nbytes
         return False
+
+    def _tiny_send_wait(self) -> float:
+        """Seconds to wait before sending a tiny DATA piece (0: send now, a
+        token is taken). A token bucket per connection: :data:`TINY_BURST`
+        pieces, then :data:`TINY_RATE` per second (see Stream._wait_for_credit)."""
+        now = trio.current_time()
+        tokens, at = self._tiny_pace if self._tiny_pace is not None else (TINY_BURST, now)
+        tokens = min(TINY_BURST, tokens + (now - at) * TINY_RATE)
+        if tokens >= 1:
+            self._tiny_pace = (tokens - 1, now)
+            return 0.0
+        self._tiny_pace = (tokens, now)
+        return (1 - tokens) / TINY_RATE
 
     def _wake_window_waiters(self) -> None:
         if self._window_waiters:

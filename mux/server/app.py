@@ -30,9 +30,11 @@ when the response headers already went out.
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import http
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -209,11 +211,13 @@ class Request:
         self.method = self.scheme = self.authority = ""
         raw_path = b""
         regular: Headers = []
-        #: The first mux-timeout or grpc-timeout header (see :func:`handle_stream`).
-        self._timeout: tuple[bytes, bytes] | None = None
+        #: Every mux-timeout or grpc-timeout field, in order (see :func:`_deadline_of`).
+        self._timeout: list[tuple[bytes, bytes]] | None = None
         for name, value in stream.headers or ():
-            if name in _TIMEOUT_HEADERS and self._timeout is None:
-                self._timeout = (name, value)
+            if name in _TIMEOUT_HEADERS:
+                if self._timeout is None:
+                    self._timeout = []
+                self._timeout.append((name, value))
             if name == b":method":
                 self.method = value.decode("latin-1")
             elif name == b":path":
@@ -278,11 +282,29 @@ _TIMEOUT_HEADERS = frozenset({b"mux-timeout", b"grpc-timeout"})
 _STATUS_FIELDS = {code: (b":status", str(code).encode()) for code in range(100, 600)}
 
 
+#: ``[second, formatted]``: the ``date`` value changes once a second, so it is formatted once.
+_DATE_CACHE: list[Any] = [0, b""]
+
+
+def http_date() -> bytes:
+    """The current time as an HTTP ``date`` value (RFC 9110 §5.6.7 IMF-fixdate)."""
+    now = int(time.time())
+    if now != _DATE_CACHE[0]:
+        _DATE_CACHE[:] = [now, email.utils.formatdate(now, usegmt=True).encode("ascii")]
+    value: bytes = _DATE_CACHE[1]
+    return value
+
+
 def _status_headers(status: int, headers: Headers) -> Headers:
+    """The response head: ``:status``, the handler's headers, and ``date`` (RFC 9110
+    §6.6.1: an origin server with a clock sends it) unless the handler set one."""
     field = _STATUS_FIELDS.get(status)
     if field is None:
         raise ValueError(f"status must be in 100..599, got {status}")
-    return [field, *headers]
+    for name, _ in headers:
+        if name == b"date":
+            return [field, *headers]
+    return [field, *headers, (b"date", http_date())]
 
 
 async def send_response(stream: Stream, response: Response) -> None:
@@ -309,9 +331,17 @@ async def send_response(stream: Stream, response: Response) -> None:
 
 
 def _deadline_of(request: Request) -> float:
-    """The deadline a ``mux-timeout`` or ``grpc-timeout`` header asks for."""
+    """The deadline the ``mux-timeout`` / ``grpc-timeout`` fields ask for.
+
+    Spec 5.7 (revision 1.1): every such field must be valid, and the smallest
+    deadline applies, so every hop picks the same one whatever the field order.
+    """
     assert request._timeout is not None
-    name, value = request._timeout
+    return min(_one_deadline(name, value) for name, value in request._timeout)
+
+
+def _one_deadline(name: bytes, value: bytes) -> float:
+    """The deadline one ``mux-timeout`` or ``grpc-timeout`` field asks for."""
     if name == b"mux-timeout":
         # Length first: int() refuses more than 4300 digits (a ValueError, not a 400).
         if not (value.isdigit() and value.isascii() and len(value) <= _MAX_TIMEOUT_DIGITS):
@@ -453,16 +483,20 @@ class Router:
         if route is not None and (route.methods is None or request.method in route.methods):
             return await route.handler(request)
         parts = path.split("/")
-        method_mismatch = False
+        allowed: set[str] = set()
         for route in self._routes:
             params = route.match(parts)
             if params is None:
                 continue
             if route.methods is not None and request.method not in route.methods:
-                method_mismatch = True
+                allowed |= route.methods
                 continue
             request.path_params = params
             return await route.handler(request)
-        if method_mismatch:
-            return Response.text(405, f"method {request.method} not allowed on {request.path}")
-        return Response.text(404, f"not found: {request.path}")
+        if allowed:  # RFC 9110 §15.5.6: a 405 lists the methods the resource supports
+            return Response.text(
+                405,
+                f"method {request.method} not allowed on {request.path}\n",
+                {"allow": ", ".join(sorted(allowed))},
+            )
+        return Response.text(404, f"not found: {request.path}\n")

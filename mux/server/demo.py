@@ -12,6 +12,7 @@ Theory of operation
 * ``/delay/{ms}``: answers after ``ms`` (0..60000) milliseconds;
 * ``/sink``: reads the whole body (streaming, no buffering) and returns its
   byte count and SHA-256 as JSON;
+* ``/``: this list, as plain text; ``/healthz``: 200 ``ok`` (for probes);
 * anything else: 404. Bad parameters: 400 with a message naming the problem.
 
 Nothing here knows the framing: the same handlers answer over mux/msgpack,
@@ -55,6 +56,32 @@ _NOT_ECHOED: Final = frozenset(
 )
 
 app = Router()
+
+#: What ``/`` lists: path and what it does, in route order.
+SERVICES: Final = (
+    ("/echo", "the request body back, streamed; request headers come back as headers"),
+    ("/bytes/{n}", f"n bytes (0..{MAX_BYTES}) of a repeating 0..255 pattern"),
+    ("/stream/{n}", f'n (0..{MAX_STREAM_CHUNKS}) chunks, one JSON line {{"id": i}} each'),
+    ("/delay/{ms}", f"answers after ms (0..{MAX_DELAY_MS}) milliseconds"),
+    ("/sink", "reads the body; answers its byte count and sha256 as JSON"),
+    ("/healthz", "200 ok"),
+)
+_INDEX: Final = (
+    "mux demo services (the same over mux/msgpack, HTTP/2 and HTTP/1.1):\n"
+    + "".join(f"  {path:<13} {text}\n" for path, text in SERVICES)
+).encode()
+
+
+@app.route("/")
+async def index(request: Request) -> Response:
+    """The list of services, as plain text."""
+    return Response(200, [(b"content-type", b"text/plain; charset=utf-8")], _INDEX)
+
+
+@app.route("/healthz")
+async def healthz(request: Request) -> Response:
+    """200 ``ok``: the server is up and serving."""
+    return Response(200, [(b"content-type", b"text/plain; charset=utf-8")], b"ok\n")
 
 
 def _int_param(request: Request, name: str, maximum: int) -> int:

@@ -91,7 +91,7 @@ def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False)
             h2_limits=None if tls else config.h2_limits(),
         )
         return cast(Engine, h11)  # `protocol` is a read-only property there
-    return MuxConnection(client_side=False, limits=config.limits)
+    return MuxConnection(client_side=False, limits=config.mux_limits())
 
 
 class Server:

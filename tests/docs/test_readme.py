@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 import mux_client
@@ -55,4 +61,106 @@ async def test_examples_hello_serves_unary_and_streaming(nursery: trio.Nursery) 
     async with httpx.AsyncClient(http1=False, http2=True) as h2:
         got = await h2.post(f"http://{target}/upper", content=b"over h2")
         assert (got.status_code, got.content) == (200, b"OVER H2")
+    server.shutdown()
+
+
+#: The demo's /stream/3 body.
+LINES = [b'{"id": %d}\n' % i for i in range(3)]
+
+
+def _block(marker: str) -> str:
+    """The README's Python block that contains ``marker``."""
+    (found,) = [block for block in _python_blocks() if marker in block]
+    return found
+
+
+def _exec(source: str, port: int, printed: list[tuple[object, ...]]) -> dict[str, object]:
+    source = source.replace("127.0.0.1:8080", f"127.0.0.1:{port}").replace("trio.run(main)", "")
+    namespace: dict[str, object] = {"print": lambda *args: printed.append(args)}
+    exec(compile(source, "README.md", "exec"), namespace)
+    return namespace
+
+
+async def test_README_streaming_sdk_snippet(nursery: trio.Nursery) -> None:
+    server: Server = await nursery.start(
+        Server(demo_app, ServerConfig(host="127.0.0.1", port=0)).serve
+    )
+    printed: list[tuple[object, ...]] = []
+    namespace = _exec(_block("async with client.stream("), server.port, printed)
+    await namespace["main"]()  # type: ignore[operator]
+    assert printed[0] == (200, "application/x-ndjson")
+    assert printed[-1] == (b"ping pong",)
+    # chunks already buffered together may be read as one
+    assert b"".join(chunk for (chunk,) in printed[1:-1]) == b"".join(LINES)
+    server.shutdown()
+
+
+async def test_README_SyncClient_snippet(nursery: trio.Nursery) -> None:
+    server: Server = await nursery.start(
+        Server(demo_app, ServerConfig(host="127.0.0.1", port=0)).serve
+    )
+    printed: list[tuple[object, ...]] = []
+    source = _block("with mux_client.SyncClient(")
+    await trio.to_thread.run_sync(_exec, source, server.port, printed)
+    sink = {"bytes": 5, "sha256": hashlib.sha256(b"hello").hexdigest()}
+    assert (printed[0], printed[-1]) == ((sink,), (b"hi",))
+    assert b"".join(chunk for (chunk,) in printed[1:-1]) == b"".join(LINES)
+    server.shutdown()
+
+
+async def test_README_grpc_service_answers_grpcio(nursery: trio.Nursery) -> None:
+    """The gRPC service block, served as written, answers the grpcio block."""
+    grpc = pytest.importorskip("grpc")
+    service: dict[str, object] = {}
+    exec(compile(_block("GrpcService()"), "README.md", "exec"), service)
+    app = service["app"]
+    server: Server = await nursery.start(
+        Server(app, ServerConfig(host="127.0.0.1", port=0)).serve  # type: ignore[arg-type]
+    )
+    printed: list[tuple[object, ...]] = []
+    client = _block("insecure_channel")
+    with trio.fail_after(30):
+        await trio.to_thread.run_sync(_exec, client, server.port, printed)
+    assert printed == [(b"hello, grpc",), ([b"A", b"B"],)]
+
+    def empty_name() -> object:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            try:
+                channel.unary_unary("/demo.Greeter/SayHello")(b"")
+            except grpc.RpcError as exc:
+                return exc.code()
+        return None
+
+    code = await trio.to_thread.run_sync(empty_name)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    server.shutdown()
+
+
+def _shell_commands() -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith((".venv/bin/mux call", "curl "))]
+
+
+async def test_README_shell_calls_work_as_written(nursery: trio.Nursery) -> None:
+    """Every `mux call` and curl line of the README, against the demo on a free port."""
+    server: Server = await nursery.start(
+        Server(demo_app, ServerConfig(host="127.0.0.1", port=0)).serve
+    )
+    commands = _shell_commands()
+    assert len([c for c in commands if "mux call" in c]) >= 3
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'python'}"}
+    for command in commands:
+        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{server.port}"))
+        if argv[0] == "curl":
+            if shutil.which("curl") is None:
+                continue
+        else:
+            argv = [sys.executable, "-m", "mux", *argv[1:]]
+        with trio.fail_after(30):
+            done = await trio.run_process(
+                argv, capture_stdout=True, capture_stderr=True, check=False, env=env
+            )
+        assert done.returncode == 0, (command, done.stderr)
+        assert done.stdout, command
     server.shutdown()

@@ -10,6 +10,13 @@ Quick start::
 
     with mux_client.SyncClient("127.0.0.1:8080") as client:   # scripts, notebooks
         print(client.request("GET", "/bytes/10").body)
+        with client.stream("GET", "/stream/3") as call:
+            for chunk in call:
+                ...
+
+Responses read like httpx's: ``resp.headers["content-type"]`` (a
+case-insensitive :class:`HeaderMap`; ``bytes`` keys give the wire bytes),
+``resp.text``, ``resp.json()``.
 
 Every failure is a :class:`CallError` (a :class:`mux.errors.MuxError`) whose
 ``processed`` attribute says whether the server may have acted on the request.
@@ -32,7 +39,8 @@ from mux_client.errors import (
     Processed,
     StatusError,
 )
-from mux_client.sync import SyncClient
+from mux_client.headers import HeaderMap
+from mux_client.sync import SyncCall, SyncClient
 
 __all__ = [
     "BackoffPolicy",
@@ -45,10 +53,12 @@ __all__ = [
     "ConnectError",
     "ConnectionLost",
     "DeadlineExceeded",
+    "HeaderMap",
     "MessageError",
     "Processed",
     "Response",
     "StatusError",
+    "SyncCall",
     "SyncClient",
     "connect",
 ]

@@ -17,6 +17,7 @@ Resource handling:
 
 from __future__ import annotations
 
+import json as _json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from mux.core.events import Headers
 from mux.driver.stream import Stream
 from mux.errors import ConnectionClosed, ErrorCode, StreamError, code_from_int
 from mux_client.errors import CallError, CallReset, ConnectionLost, Processed, StatusError
+from mux_client.headers import HeaderMap, header_map
 from mux_client.messages import DEFAULT_MAX_MESSAGE, iter_messages, pack
 from mux_client.retry import Phase, classify_connection_loss, classify_reset
 
@@ -52,13 +54,22 @@ def split_status(headers: Headers) -> tuple[int, Headers]:
 
 @attrs.frozen
 class Response:
-    """A complete response to a unary call."""
+    """A complete response to a unary call.
+
+    Attributes:
+        status: the HTTP status code (``int``).
+        headers: the response headers, a case-insensitive multi-mapping
+            (:class:`~mux_client.headers.HeaderMap`): ``headers["content-type"]``
+            is a ``str``, ``headers[b"content-type"]`` the wire ``bytes``.
+        body: the whole body (``bytes``); see also :attr:`text` and :meth:`json`.
+        trailers: the trailers, a :class:`~mux_client.headers.HeaderMap` (empty if none).
+        call: ``"METHOD /path"``, used in error messages.
+    """
 
     status: int
-    headers: Headers
+    headers: HeaderMap = attrs.field(converter=header_map)
     body: bytes
-    trailers: Headers = attrs.field(factory=list)
-    #: ``"METHOD /path"``, used in error messages.
+    trailers: HeaderMap = attrs.field(factory=HeaderMap, converter=header_map)
     call: str = ""
 
     @property
@@ -66,11 +77,37 @@ class Response:
         """True for a 2xx status."""
         return 200 <= self.status < 300
 
+    @property
+    def encoding(self) -> str:
+        """The ``charset`` of ``content-type``, else ``utf-8``."""
+        content_type: str = self.headers.get("content-type", "")
+        for param in content_type.split(";")[1:]:
+            name, _, value = param.strip().partition("=")
+            if name.lower() == "charset" and value:
+                return value.strip('"')
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with :attr:`encoding` (undecodable bytes replaced)."""
+        try:
+            return self.body.decode(self.encoding, errors="replace")
+        except LookupError:  # an unknown charset
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self, **options: Any) -> Any:
+        """The body parsed as JSON (``options`` go to :func:`json.loads`).
+
+        Raises:
+            json.JSONDecodeError: the body is not JSON.
+        """
+        return _json.loads(self.body, **options)
+
     def header(self, name: str | bytes) -> bytes | None:
         """The first header (or trailer) called ``name`` (case-insensitive), or None."""
         key = (name.encode("latin-1") if isinstance(name, str) else name).lower()
-        found = _header(self.headers, key)
-        return found if found is not None else _header(self.trailers, key)
+        found = self.headers.get_list(key) or self.trailers.get_list(key)
+        return found[0] if found else None
 
     def raise_for_status(self) -> Response:
         """Raise :class:`~mux_client.errors.StatusError` unless the status is 2xx."""
@@ -119,6 +156,10 @@ def translate_failure(
     return None
 
 
+#: The headers of a call whose response has not arrived (shared, never changed).
+_NO_HEADERS: HeaderMap = HeaderMap([])
+
+
 class Call:
     """One exchange on one stream: send the request, receive the response.
 
@@ -129,13 +170,13 @@ class Call:
 
     __slots__ = (
         "_aborted",
+        "_headers",
+        "_phase",
         "_request_ended",
         "_response_ended",
+        "_status",
         "_stream",
         "_what",
-        "headers",
-        "phase",
-        "status",
     )
 
     def __init__(self, stream: Stream, *, what: str, request_ended: bool) -> None:
@@ -144,12 +185,27 @@ class Call:
         self._request_ended = request_ended
         self._response_ended = False
         self._aborted = False
-        #: How far the exchange got (for failure classification).
-        self.phase = Phase.SENT
-        #: The response status (0 until the response headers arrived).
-        self.status = 0
-        #: The response headers, without pseudo-headers.
-        self.headers: Headers = []
+        self._phase = Phase.SENT
+        self._status = 0
+        self._headers = _NO_HEADERS
+
+    @property
+    def phase(self) -> Phase:
+        """How far the exchange got: ``SENT`` until the response headers
+        arrived, then ``ANSWERED`` (decides whether a failure may have been processed)."""
+        return self._phase
+
+    @property
+    def status(self) -> int:
+        """The response status code; 0 until the response headers arrived
+        (``async with client.stream(...)`` returns once they did)."""
+        return self._status
+
+    @property
+    def headers(self) -> HeaderMap:
+        """The response headers without pseudo-headers, a case-insensitive
+        multi-mapping (``call.headers["content-type"]``); empty until they arrived."""
+        return self._headers
 
     @property
     def stream_id(self) -> int:
@@ -157,9 +213,10 @@ class Call:
         return self._stream.stream_id
 
     @property
-    def trailers(self) -> Headers:
-        """The response trailers (empty until the response ended)."""
-        return list(self._stream.trailers or [])
+    def trailers(self) -> HeaderMap:
+        """The response trailers, a :class:`~mux_client.headers.HeaderMap`
+        (empty until the response ended, or if there were none)."""
+        return HeaderMap(list(self._stream.trailers or []))
 
     @property
     def is_finished(self) -> bool:
@@ -193,21 +250,22 @@ class Call:
             raise
         self._request_ended = True
 
-    async def response(self) -> tuple[int, Headers]:
+    async def response(self) -> tuple[int, HeaderMap]:
         """Wait for the response headers; return ``(status, headers)``."""
-        if self.phase is not Phase.ANSWERED:
+        if self._phase is not Phase.ANSWERED:
             try:
                 raw = await self._stream.receive_headers()
             except Exception as exc:
                 self._raise_translated(exc)
                 raise
-            self.status, self.headers = split_status(raw)
-            self.phase = Phase.ANSWERED
-        return self.status, self.headers
+            status, headers = split_status(raw)
+            self._status, self._headers = status, HeaderMap(headers)
+            self._phase = Phase.ANSWERED
+        return self._status, self._headers
 
     async def receive(self) -> bytes:
         """The next chunk of the response body; ``b""`` once it ended."""
-        if self.phase is not Phase.ANSWERED:
+        if self._phase is not Phase.ANSWERED:
             await self.response()
         if self._response_ended:
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -236,7 +294,7 @@ class Call:
 
     async def __anext__(self) -> bytes:
         """The next body chunk (``async for chunk in call``), no generator in between."""
-        if self.phase is Phase.ANSWERED and not self._response_ended:
+        if self._phase is Phase.ANSWERED and not self._response_ended:
             # The hot path of a body being read: straight to the stream.
             try:
                 chunk = await self._stream.receive_data()
@@ -270,7 +328,7 @@ class Call:
 
     def to_response(self, body: bytes) -> Response:
         """Build the :class:`Response` of a finished call."""
-        return Response(self.status, self.headers, body, self.trailers, self._what)
+        return Response(self._status, self._headers, body, self.trailers, self._what)
 
     def abort(self) -> None:
         """Reset the stream with CANCEL unless it finished cleanly (idempotent).
@@ -286,7 +344,7 @@ class Call:
     def _raise_translated(self, exc: Exception) -> None:
         """Raise the :class:`CallError` for ``exc``; return if it is not ours."""
         error = translate_failure(
-            exc, phase=self.phase, stream_id=self._stream.stream_id, what=self._what
+            exc, phase=self._phase, stream_id=self._stream.stream_id, what=self._what
         )
         if error is None or error is exc:
             return
@@ -295,4 +353,4 @@ class Call:
         raise error from exc
 
 
-__all__ = ["Call", "Processed", "Response", "split_status", "translate_failure"]
+__all__ = ["Call", "HeaderMap", "Processed", "Response", "split_status", "translate_failure"]
