@@ -6,6 +6,7 @@ import logging
 import ssl
 import struct
 
+import attrs
 import pytest
 import trio
 import trustme
@@ -258,3 +259,15 @@ async def test_second_header_after_the_first_is_refused(harness: Harness) -> Non
     server = await proxied_server(harness)
     header = b"PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\n"
     assert await exchange(server.port, header + header + REQUEST) == b""
+
+
+async def test_mux_serve_flag_turns_it_on(harness: Harness) -> None:
+    from mux import cli
+
+    for argv, expected in (([], False), (["--proxy-protocol"], True)):
+        args = cli.build_parser().parse_args(["serve", "--listen", "127.0.0.1:0", *argv])
+        assert cli.config_from_args(args).proxy_protocol is expected
+    config = cli.config_from_args(cli.build_parser().parse_args(["serve", "--proxy-protocol"]))
+    server = await harness.server(whoami, attrs.evolve(config, port=0))
+    header = b"PROXY TCP4 192.0.2.99 127.0.0.1 9 2\r\n"
+    assert body_of(await exchange(server.port, header + REQUEST)) == b"192.0.2.99 9"
