@@ -227,6 +227,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 #: ``mux serve`` timeout flags → ServerConfig field and default (seconds).
 _TIMEOUT_FLAGS: dict[str, float | None] = {
     "handshake_timeout": 10.0,
+    "header_timeout": 10.0,
     "idle_timeout": 300.0,
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,
@@ -337,7 +338,9 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    from mux.logs import setup_logging
+
+    setup_logging(args.log_level)
     try:
         handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:

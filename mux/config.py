@@ -92,6 +92,10 @@ class ConnectionTimeouts:
             (else GOAWAY SETTINGS_TIMEOUT).
         frame: a frame the peer started sending must complete within this
             (slowloris defence).
+        header: a header block the peer started must complete within this: an
+            HTTP/2 HEADERS without END_HEADERS and its CONTINUATIONs, an
+            HTTP/1.1 request head (mux HEADERS are one frame: ``frame``
+            bounds them).
         keepalive_interval: send a PING after this long without receiving anything.
         keepalive_timeout: close when a keepalive PING is not answered within this.
         idle: close gracefully after this long with no stream in flight.
@@ -107,6 +111,7 @@ class ConnectionTimeouts:
     handshake: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     settings_ack: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     frame: float | None = attrs.field(default=30.0, validator=_positive_or_none)
+    header: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     keepalive_interval: float | None = attrs.field(default=None, validator=_positive_or_none)
     keepalive_timeout: float = attrs.field(default=20.0, validator=_positive)
     idle: float | None = attrs.field(default=None, validator=_positive_or_none)
@@ -125,6 +130,7 @@ class ServerConfig:
         handshake_timeout: see :class:`ConnectionTimeouts` ``handshake``.
         settings_timeout: see ``settings_ack``.
         frame_timeout: see ``frame``.
+        header_timeout: see ``header``.
         keepalive_interval: see ``keepalive_interval`` (server pings idle clients).
         keepalive_timeout: see ``keepalive_timeout``.
         idle_timeout: see ``idle``.
@@ -156,6 +162,7 @@ class ServerConfig:
     handshake_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     settings_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     frame_timeout: float | None = attrs.field(default=30.0, validator=_positive_or_none)
+    header_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     keepalive_interval: float | None = attrs.field(default=60.0, validator=_positive_or_none)
     keepalive_timeout: float = attrs.field(default=20.0, validator=_positive)
     idle_timeout: float | None = attrs.field(default=300.0, validator=_positive_or_none)
@@ -199,6 +206,7 @@ class ServerConfig:
             handshake=self.handshake_timeout,
             settings_ack=self.settings_timeout,
             frame=self.frame_timeout,
+            header=self.header_timeout,
             keepalive_interval=self.keepalive_interval,
             keepalive_timeout=self.keepalive_timeout,
             idle=self.idle_timeout,

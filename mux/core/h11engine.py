@@ -22,7 +22,8 @@ bounded (``max_buffered_bytes``).
 
 Errors: a request h11 cannot parse gets ``400 Bad Request`` (``431`` when the
 head exceeds ``max_incomplete_event_size``) with a text body naming the
-problem and ``Connection: close``; then ``receive_data`` raises
+problem in plain words (:func:`describe_h11_error`: no Python repr, no h11
+state name) and ``Connection: close``; then ``receive_data`` raises
 :class:`mux.errors.RemoteProtocolError` and the driver flushes and closes.
 ``reset_stream`` cannot be expressed in HTTP/1.1: it makes the connection close
 (:attr:`H11Engine.must_close`).
@@ -48,12 +49,27 @@ from mux.core.events import Event, Headers
 from mux.core.h2engine import H2Engine
 from mux.core.h2guard import H2Limits
 from mux.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from mux.wording import plain_text
 
 #: Request fields that are hop-by-hop and never reach the application.
 _HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 _UNBOUNDED_WINDOW = 2**31 - 1
+#: h11 error message prefixes and the plain wording a client is shown instead.
+_H11_WORDING = (
+    ("illegal request line", "malformed request line"),
+    ("illegal header line", "malformed header line"),
+    ("illegal chunk header", "malformed chunk header"),
+    ("malformed chunk footer", "malformed chunk: no CRLF after the chunk data"),
+    ("Receive buffer too long", "request head too large"),
+    ("can't handle event type", "unexpected bytes after the request"),
+    ("Can't receive data when peer state is ERROR", "the request already failed"),
+    ("peer unexpectedly closed connection", "connection closed in the middle of a request"),
+    ("peer closed connection without sending complete message body", "request body cut short"),
+    ("continuation line at start of headers", "header block starts with a continuation line"),
+    ("no request line received", "no request line"),
+)
 
 
 class H11Engine:
@@ -101,6 +117,13 @@ class H11Engine:
         if self.upgraded_to is not None:
             return False
         return self._must_close or self._conn.our_state in (h11.MUST_CLOSE, h11.CLOSED)
+
+    @property
+    def header_block_open(self) -> bool:
+        """True while a request head has begun and not ended (header timeout)."""
+        if self.upgraded_to is not None:
+            return self.upgraded_to.header_block_open
+        return self._conn.their_state is h11.IDLE and bool(self._conn.trailing_data[0])
 
     def initiate_connection(self) -> None:
         """Nothing to send first in HTTP/1.1."""
@@ -178,7 +201,8 @@ class H11Engine:
         message = (
             f"{status} {'Request Header Fields Too Large' if status == 431 else 'Bad Request'}"
         )
-        body = f"{message}: {exc}\n".encode()
+        reason = describe_h11_error(exc)
+        body = f"{message}: {reason}\n".encode()
         if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             headers = [
                 (b"content-type", b"text/plain; charset=utf-8"),
@@ -194,7 +218,9 @@ class H11Engine:
             self._out += self._conn.send(h11.Data(data=body)) or b""
             self._out += self._conn.send(h11.EndOfMessage()) or b""
         self._must_close = True
-        self._failure = RemoteProtocolError(f"HTTP/1.1 {message}: {exc}", ErrorCode.PROTOCOL_ERROR)
+        self._failure = RemoteProtocolError(
+            f"HTTP/1.1 {message}: {reason}", ErrorCode.PROTOCOL_ERROR
+        )
         raise self._failure
 
     # -------------------------------------------------------------- h2c upgrade
@@ -360,6 +386,23 @@ class H11Engine:
         if self.upgraded_to is not None:
             return self.upgraded_to.highest_inbound_stream_id
         return max(self._opened * 2 - 1, 0)
+
+
+def describe_h11_error(exc: h11.ProtocolError) -> str:
+    """h11's complaint about a request in plain words (no repr, no state names).
+
+    Known messages get a fixed wording; the offending bytes h11 quotes as a
+    repr are kept, as quoted text (:func:`mux.wording.plain_text`).
+    """
+    text = str(exc)
+    for prefix, wording in _H11_WORDING:
+        if text.startswith(prefix):
+            rest = text[len(prefix) :]
+            quoted = plain_text(rest[1:].strip()) if rest.startswith(":") and "'" in rest else ""
+            return f"{wording}: {quoted}" if quoted else wording
+    if "state=" in text or "role=" in text:
+        return "unexpected bytes from the client"
+    return plain_text(text)
 
 
 def _request_headers(request: Any, scheme: bytes) -> Headers:

@@ -76,6 +76,7 @@ from mux.errors import (
     RemoteProtocolError,
     code_from_int,
 )
+from mux.wording import plain_text
 
 _DEFAULT_WINDOW = 65_535
 _KNOWN_TYPES = frozenset(range(0xB))
@@ -211,8 +212,8 @@ class H2Engine:
         except GuardViolation as exc:
             self._fail(exc.code, str(exc))
         except ProtocolError as exc:
-            self._drain()  # h2 queued GOAWAY already
             self._failure = RemoteProtocolError(str(exc), _known_code(exc.error_code))
+            self._out += _with_debug_data(self._h2.data_to_send(), self._failure.args[0])
             raise self._failure from None
         except RemoteProtocolError:
             raise
@@ -232,6 +233,7 @@ class H2Engine:
 
     def _fail(self, code: ErrorCode, message: str) -> None:
         """Queue GOAWAY(code) and raise the connection error."""
+        message = plain_text(message)
         try:
             self._h2.close_connection(error_code=code, additional_data=message.encode()[:256])
             self._drain()
@@ -551,6 +553,11 @@ class H2Engine:
             )
 
     @property
+    def header_block_open(self) -> bool:
+        """True while the peer's header block is unfinished (header timeout)."""
+        return self._guard.header_block_open
+
+    @property
     def open_outbound_streams(self) -> int:
         """Streams we opened that are not yet closed."""
         return int(self._h2.open_outbound_streams)
@@ -594,3 +601,20 @@ def _local_errors() -> Iterator[None]:
         yield
     except (H2Error, ValueError, TypeError) as exc:
         raise LocalProtocolError(f"{type(exc).__name__}: {exc}") from exc
+
+
+#: The GOAWAY h2 queues on a connection error: 8 bytes of payload, no debug data.
+_BARE_GOAWAY_HEADER = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+
+
+def _with_debug_data(queued: bytes, reason: str) -> bytes:
+    """``queued`` with h2's bare closing GOAWAY (its last frame) given ``reason``
+    as debug data, so the peer learns why (h2 sends none)."""
+    head = len(queued) - 17
+    if head < 0 or queued[head : head + 9] != _BARE_GOAWAY_HEADER:
+        return queued
+    frame = GoAwayFrame(0)
+    frame.last_stream_id = int.from_bytes(queued[head + 9 : head + 13], "big") & 0x7FFF_FFFF
+    frame.error_code = int.from_bytes(queued[head + 13 :], "big")
+    frame.additional_data = reason.encode()[:256]
+    return queued[:head] + frame.serialize()

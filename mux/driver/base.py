@@ -55,6 +55,7 @@ class DriverBase:
         "_flushing",
         "_goaway",
         "_handshake_at",
+        "_header_since",
         "_idle_since",
         "_initial_data",
         "_last_received",
@@ -162,6 +163,8 @@ class DriverBase:
         self._handshake_at: float | None = None
         self._settings_ack_at: float | None = None
         self._partial_since: float | None = None
+        #: When the peer's unfinished header block began (header timeout).
+        self._header_since: float | None = None
         self._last_received = 0.0
         self._ping_due_at: float | None = None
         self._idle_since: float | None = None
@@ -218,6 +221,8 @@ class DriverBase:
                 candidates.append(at)
         if self._partial_since is not None and t.frame is not None:
             candidates.append(self._partial_since + t.frame)
+        if self._header_since is not None and t.header is not None:
+            candidates.append(self._header_since + t.header)
         if self._ping_due_at is not None:
             candidates.append(self._ping_due_at)
         elif t.keepalive_interval is not None and self._engine.protocol != "http/1.1":

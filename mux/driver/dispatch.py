@@ -29,7 +29,8 @@ from mux.driver.bulkread import BulkReader
 from mux.driver.stream import Stream
 from mux.driver.timers import TimersMixin
 from mux.driver.tuning import KEEPALIVE_PING, MAX_RECEIVE_SIZE, RECEIVE_SIZE, SHUTDOWN_PING
-from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError
+from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError, code_name
+from mux.logs import peer_error
 
 if TYPE_CHECKING:
     from mux.driver.connection import ConnectionDriver
@@ -165,6 +166,7 @@ class ReaderMixin(TimersMixin):
         events = self._engine_events(data)
         if events is None:
             return
+        self._track_header_block(now)
         if events:
             self._progress(events, now)
         elif data and self._partial_since is None:
@@ -178,7 +180,7 @@ class ReaderMixin(TimersMixin):
         try:
             return self._engine.receive_data(data)
         except RemoteProtocolError as exc:
-            logger.info("closing connection: peer protocol error: %s", exc)
+            peer_error(logger, code_name(exc.code), "closing connection: peer error %s", exc)
             self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
             return None
 

@@ -25,6 +25,7 @@ import trio
 from mux.driver.lifecycle import LifecycleMixin
 from mux.driver.tuning import KEEPALIVE_PING
 from mux.errors import ConnectionClosed, ErrorCode
+from mux.logs import peer_error
 
 if TYPE_CHECKING:
     from mux.driver.stream import Stream
@@ -50,6 +51,7 @@ class TimersMixin(LifecycleMixin):
             and self._upgraded_request is None
             and self._pending_events is None
             and self._partial_since is None
+            and self._header_since is None
             and self._can_park(self._transport)
         )
 
@@ -93,6 +95,15 @@ class TimersMixin(LifecycleMixin):
             if self._engine.client_side:
                 self._handshake_at = None  # the server speaks only when asked
 
+    def _track_header_block(self, now: float) -> None:
+        """After a read: the header timer runs while the engine says the peer's
+        header block is unfinished (``header_block_open``), from its first byte."""
+        if getattr(self._engine, "header_block_open", False):
+            if self._header_since is None:
+                self._header_since = now
+        else:
+            self._header_since = None
+
     def _run_timers(self, now: float) -> None:
         t = self._timeouts
         if self._handshake_at is not None and now >= self._handshake_at:
@@ -105,6 +116,12 @@ class TimersMixin(LifecycleMixin):
             and now >= self._partial_since + t.frame
         ):
             self._timeout("incomplete frame", t.frame, ErrorCode.PROTOCOL_ERROR)
+        elif (
+            t.header is not None
+            and self._header_since is not None
+            and now >= self._header_since + t.header
+        ):
+            self._timeout("unfinished header block", t.header, ErrorCode.PROTOCOL_ERROR)
         if self._closing:
             return
         if self._ping_due_at is not None and now >= self._ping_due_at:
@@ -149,5 +166,8 @@ class TimersMixin(LifecycleMixin):
         if self._closing:
             return
         message = f"{what} within {seconds} s"
-        logger.info("closing connection: %s", message)
+        if code == ErrorCode.NO_ERROR:
+            logger.debug("closing connection: %s", message)
+        else:
+            peer_error(logger, f"timeout ({what})", "closing connection: %s", message)
         self._close(ConnectionClosed(f"timeout: {message}", code=code), code, message.encode())

@@ -382,7 +382,9 @@ async def handle_stream(handler: Handler, stream: Stream) -> None:
 async def _fail_http_error(stream: Stream, exc: HTTPError) -> None:
     """Answer ``exc``; a status made invalid after construction becomes a 500."""
     if _error_status_problem(exc.status) is None:
-        await _fail(stream, exc.status, str(exc.message), ErrorCode.INTERNAL_ERROR)
+        from mux.wording import quote_reprs  # bytes reprs never reach a response body
+
+        await _fail(stream, exc.status, quote_reprs(str(exc.message)), ErrorCode.INTERNAL_ERROR)
         return
     shown = repr(exc.status)[:20]
     logger.error(

@@ -21,11 +21,27 @@ hands driver, engine and transport to the server's one :class:`Parker` task and
 exits; input or a timer on the socket starts a new connection task continuing
 the same driver. An idle connection thus holds no task at all.
 
+Bytes that are none of the protocols (:class:`~mux.core.sniff.NotAProtocol`)
+close the connection without a reply. Each connection task (and a resumed
+one) sets the logging context (:mod:`mux.logs`: peer address, protocol; each
+handler task adds its stream id); closes caused by the peer are logged at
+DEBUG and summarised at INFO every minute by one server task.
+
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
 
 Accept errors that mean "out of capacity" (EMFILE, ENFILE, ENOBUFS, ENOMEM) are
 logged and retried after a short sleep; others propagate.
+
+**Bursts.** trio's ``accept`` takes one connection and then yields to every
+other runnable task; under load one scheduler round is hundreds of
+milliseconds (every busy connection runs once), so a burst of N new
+connections would take N rounds to be accepted: the last ones waited seconds
+before their first byte was read. After each ``accept`` the loop therefore
+takes every connection already waiting in the backlog (up to
+:data:`ACCEPT_BATCH`), with non-blocking ``accept`` calls on a duplicate of the
+listening socket (:func:`_accept_ready`), so a burst is accepted in a few
+rounds (measured in ``bench/burst.py``).
 
 :meth:`Server.shutdown` (SIGTERM/SIGINT in the CLI) stops the accept loops and
 closes the listeners, asks every connection for a graceful two-step GOAWAY,
@@ -37,6 +53,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import cast
@@ -49,9 +67,12 @@ from mux.core.engine import Engine
 from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
 from mux.core.proxyproto import signature_state
-from mux.core.sniff import Protocol, detect, protocol_for_alpn
+from mux.core.sniff import NotAProtocol, Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
-from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
+from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
+from mux.driver.stream import Stream
+from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
+from mux.logs import set_stream as _set_stream
 from mux.server.app import Handler, stream_handler
 from mux.server.proxyhead import ProxyHeaderMissing, peer_address, read_proxy_header
 
@@ -61,20 +82,27 @@ logger = logging.getLogger("mux.server")
 CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: Seconds to wait before accepting again after a capacity error.
 ACCEPT_RETRY_DELAY = 0.1
-#: Bytes we may read while choosing an engine before giving up on sniffing.
-MAX_SNIFF_BYTES = 64
+#: Connections taken from the backlog per wake-up of an accept loop.
+ACCEPT_BATCH = 512
+#: accept() errnos that only concern the one connection (it was reset while queued).
+_SKIPPABLE_ACCEPT_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
 Listeners = Sequence[trio.abc.Listener[trio.abc.Stream]]
 
 
-def select_engine(prefix: bytes, config: ServerConfig, *, tls: bool = False) -> Engine | None:
+def select_engine(
+    prefix: bytes, config: ServerConfig, *, tls: bool = False
+) -> Engine | NotAProtocol | None:
     """Choose the engine for a new connection from its first (decrypted) bytes.
 
-    Returns ``None`` when more bytes are needed to decide (see
-    :func:`mux.core.sniff.detect`).
+    Returns ``None`` when more bytes are needed to decide, a
+    :class:`~mux.core.sniff.NotAProtocol` when the bytes are none of the
+    protocols served (see :func:`mux.core.sniff.detect`).
     """
     protocol = detect(prefix)
-    return None if protocol is None else build_engine(protocol, config, tls=tls)
+    if protocol is None or isinstance(protocol, NotAProtocol):
+        return protocol
+    return build_engine(protocol, config, tls=tls)
 
 
 def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False) -> Engine:
@@ -104,7 +132,7 @@ class Server:
 
     def __init__(self, handler: Handler, config: ServerConfig | None = None) -> None:
         self.config = config if config is not None else ServerConfig()
-        self._on_stream = stream_handler(handler)
+        self._handle_stream = stream_handler(handler)
         self._timeouts = self.config.connection_timeouts()
         self._drivers: set[ConnectionDriver] = set()
         self._connections = 0
@@ -185,6 +213,7 @@ class Server:
             self._connection_nursery = connections
             if self._park_delay is not None:
                 await connections.start(self._parker.run)
+            connections.start_soon(_summarise_peer_errors)
             with self._accept_scope:
                 async with trio.open_nursery() as accepting:
                     for listener in self.listeners:
@@ -201,28 +230,45 @@ class Server:
     async def _accept_loop(
         self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
     ) -> None:
-        while True:
-            try:
-                transport = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in CAPACITY_ERRNOS:
-                    raise
-                logger.error("accept failed (%s); retrying in %s s", exc, ACCEPT_RETRY_DELAY)
-                await trio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            connections.start_soon(self._handle_connection, transport)
+        twin = _listening_twin(listener)
+        try:
+            while True:
+                try:
+                    transport = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in CAPACITY_ERRNOS:
+                        raise
+                    logger.error(
+                        "accept failed (%s); retrying in %s s", exc.strerror, ACCEPT_RETRY_DELAY
+                    )
+                    await trio.sleep(ACCEPT_RETRY_DELAY)
+                    continue
+                connections.start_soon(self._handle_connection, transport)
+                if twin is not None:
+                    for queued in _accept_ready(twin, ACCEPT_BATCH - 1):
+                        connections.start_soon(self._handle_connection, queued)
+        finally:
+            if twin is not None:
+                twin.close()
+
+    async def _on_stream(self, stream: Stream) -> None:
+        """The request handler, with the stream id in the logging context."""
+        _set_stream(stream.stream_id)
+        await self._handle_stream(stream)
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
         driver: ConnectionDriver | None = None
         parked = False
+        _set_connection_context(transport, "tls" if self._ssl_context is not None else "tcp")
         try:
             client, prefix = peer_address(transport), b""
             if self.config.proxy_protocol:
-                proxied = await self._read_proxy_header(transport, client)
+                proxied = await self._read_proxy_header(transport)
                 if proxied is None:
                     return
                 client, prefix = proxied[0] or client, proxied[1]
+                _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
                 if tls is None:
@@ -231,6 +277,7 @@ class Server:
             prefix, engine = await self._choose_engine(transport, prefix)
             if engine is None or self._shutting_down:
                 return
+            _set_connection_context(transport, engine.protocol, client)
             park_delay = self._park_delay
             driver = ConnectionDriver(
                 transport,
@@ -252,7 +299,7 @@ class Server:
                 await self._release(driver, transport)
 
     async def _read_proxy_header(
-        self, transport: trio.abc.Stream, peer: tuple[str, int] | None
+        self, transport: trio.abc.Stream
     ) -> tuple[tuple[str, int] | None, bytes] | None:
         """The PROXY header's client and the bytes after it (None: closed, logged)."""
         timeout = self.config.handshake_timeout
@@ -262,10 +309,12 @@ class Server:
                     transport, exact=self._ssl_context is not None
                 )
             except ProxyHeaderMissing as exc:
-                logger.debug("closing connection from %s: %s", peer, exc)
+                peer_error(logger, "PROXY header", "closing connection: %s", exc)
                 return None
             return header.client, rest
-        logger.debug("closing connection from %s: no PROXY header within %s s", peer, timeout)
+        peer_error(
+            logger, "timeout (PROXY header)", "closing connection: no PROXY header in %s s", timeout
+        )
         return None
 
     def _resume(self, driver: ConnectionDriver) -> None:
@@ -275,6 +324,7 @@ class Server:
 
     async def _resume_connection(self, driver: ConnectionDriver) -> None:
         parked = False
+        _set_connection_context(driver.transport, driver.engine.protocol, driver.client_address)
         try:
             parked = await self._drive(driver)
         except Exception:
@@ -311,10 +361,11 @@ class Server:
             try:
                 await tls.do_handshake()
             except trio.BrokenResourceError as exc:
-                logger.info("TLS handshake failed: %s", exc.__cause__ or exc)
+                why = _tls_failure(exc)
+                peer_error(logger, "TLS handshake failed", "TLS handshake failed: %s", why)
                 return None
             return tls
-        logger.info("TLS handshake timed out")
+        peer_error(logger, "TLS handshake timeout", "TLS handshake timed out")
         return None
 
     async def _choose_engine(
@@ -334,13 +385,13 @@ class Server:
 
         ``prefix``: bytes already received (after a PROXY header). A PROXY
         header here (a listener without ``proxy_protocol``, or a second one) is
-        not a protocol: the connection is closed.
+        not a protocol like any other; the log line says what it was.
         """
         tls = isinstance(transport, trio.SSLStream)
         timeout = self.config.handshake_timeout
         read = not prefix
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
-            while not read or len(prefix) < MAX_SNIFF_BYTES:
+            while True:  # detect() decides within MAX_REQUEST_LINE bytes
                 if read:
                     try:
                         data = await transport.receive_some(RECEIVE_SIZE)
@@ -350,16 +401,80 @@ class Server:
                         return prefix, None
                     prefix += data
                 read = True
-                proxy_header = signature_state(prefix)
-                if proxy_header:
-                    logger.debug("closing connection: unexpected PROXY protocol header")
-                    return prefix, None
-                if proxy_header is None:
-                    continue
                 engine = select_engine(prefix, self.config, tls=tls)
+                if isinstance(engine, NotAProtocol):
+                    reason = engine.reason
+                    if signature_state(prefix):
+                        reason = "a PROXY protocol header where none is expected"
+                    peer_error(logger, "not a protocol", "closing connection: %s", reason)
+                    return prefix, None
                 if engine is not None:
                     return prefix, engine
+        peer_error(
+            logger, "timeout (no preface)", "closing connection: no preface in %s s", timeout
+        )
         return prefix, None
+
+
+def _set_connection_context(
+    transport: trio.abc.Stream, protocol: str, address: object = None
+) -> None:
+    """Log lines of this task (and the handler tasks it starts) name the peer:
+    ``address`` when given (a client address learnt otherwise), else the socket's."""
+    if address is None:
+        sock = socket_of(transport)
+        try:
+            address = sock.getpeername() if sock is not None else None
+        except OSError:
+            address = None
+    set_connection(describe_peer(address), protocol)
+
+
+async def _summarise_peer_errors() -> None:
+    """Every SUMMARY_INTERVAL seconds: one INFO line counting peer protocol errors."""
+    while True:
+        await trio.sleep(SUMMARY_INTERVAL)
+        PEER_ERRORS.flush(SUMMARY_INTERVAL)
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """Why a TLS handshake failed, in words (not ``[SSL: X] x (_ssl.c:1000)``)."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError) and cause.reason:
+        return cause.reason.lower().replace("_", " ")
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return "the peer closed the connection" if cause is None else type(cause).__name__
+
+
+def _listening_twin(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket | None:
+    """A non-blocking stdlib duplicate of a socket listener's socket (None: not one)."""
+    if not isinstance(listener, trio.SocketListener):
+        return None
+    twin = socket.socket(fileno=os.dup(listener.socket.fileno()))
+    twin.setblocking(False)
+    return twin
+
+
+def _accept_ready(twin: socket.socket, limit: int) -> list[trio.SocketStream]:
+    """Up to ``limit`` connections already waiting in the backlog, without blocking.
+
+    An error that concerns the listener (EMFILE, ...) ends the batch: the next
+    ``listener.accept()`` meets it again and handles it.
+    """
+    accepted: list[trio.SocketStream] = []
+    while len(accepted) < limit:
+        try:
+            sock, _ = twin.accept()
+        except BlockingIOError:
+            break
+        except OSError as exc:
+            if exc.errno in _SKIPPABLE_ACCEPT_ERRNOS:
+                continue
+            break
+        sock.setblocking(False)
+        accepted.append(trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+    return accepted
 
 
 async def serve(

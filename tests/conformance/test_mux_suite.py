@@ -65,30 +65,6 @@ async def test_suite_against_mux_server(mux_port: int) -> None:
     assert all("--mux-only" in r.actual for r in skipped[2:])
 
 
-#: HTTP/2 cases `mux serve` fails until the issue-10 fixes on other branches are
-#: merged: the 16,384 MAX_FRAME_SIZE default (http2/4.2/3); frames after our
-#: RST_STREAM (h2/5.1/1); HEAD (h2/8.1/1); early responses (h2/8.1/2, strict
-#: h2/8.1/3, and the h2spec cases whose error-provoking frame lands after the
-#: server answered /bytes/4096 and reset the stream with NO_ERROR: http2/6.9/2,
-#: 6.9.1/3, 8.1/1, 8.1.2.1/3, 8.1.2.6/1, 8.1.2.6/2); and, strict only, no
-#: HTTP/1.1 400 for bytes that are no protocol (http2/3.5/2). Once they are
-#: in, every case passes: empty this set then.
-PENDING_H2_FIXES = {
-    "http2/3.5/2",
-    "http2/4.2/3",
-    "http2/6.9/2",
-    "http2/6.9.1/3",
-    "http2/8.1/1",
-    "http2/8.1.2.1/3",
-    "http2/8.1.2.6/1",
-    "http2/8.1.2.6/2",
-    "h2/5.1/1",
-    "h2/8.1/1",
-    "h2/8.1/2",
-    "h2/8.1/3",
-}
-
-
 async def test_h2_suite_against_mux_server(mux_port: int) -> None:
     """Every HTTP/2 case, strict ones included, passes against our server on the shared port."""
     cases = select_cases(all_cases("h2"), "h2", strict=True)
@@ -96,7 +72,7 @@ async def test_h2_suite_against_mux_server(mux_port: int) -> None:
         cases, _target(mux_port), reply_timeout=REPLY_TIMEOUT, strict=True, concurrency=JOBS
     )
     failed = {r.case.id: f"{r.expected} / {r.actual}" for r in results if r.is_failure}
-    assert set(failed) <= PENDING_H2_FIXES, failed
+    assert not failed, failed
     assert not [r.case.id for r in results if r.status == "skipped"]
 
 

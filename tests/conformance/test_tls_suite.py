@@ -22,7 +22,6 @@ from mux.conformance.wire import Target
 from mux.core.limits import ProtocolLimits
 from mux.server import Server, serve
 from mux.server.demo import app
-from tests.conformance.test_mux_suite import PENDING_H2_FIXES
 
 REPLY_TIMEOUT = 2.0
 
@@ -96,6 +95,6 @@ async def test_mux_suite_over_tls_alpn(tls_target: Target) -> None:
 
 
 async def test_h2_suite_over_tls_alpn(tls_target: Target) -> None:
-    """ALPN h2: every HTTP/2 case passes against ``mux serve`` (pending fixes aside)."""
+    """ALPN h2: every HTTP/2 case passes against ``mux serve``."""
     results = await _run(tls_target, "h2", strict=False, jobs=4)
-    assert set(_by_status(results, "failed", "error")) <= PENDING_H2_FIXES
+    assert not _by_status(results, "failed", "error")
