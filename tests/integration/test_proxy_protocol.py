@@ -120,13 +120,17 @@ async def test_without_proxy_protocol_the_client_is_the_socket_peer(harness: Har
 
 
 async def test_mux_protocol_after_a_v2_header(harness: Harness) -> None:
-    server = await proxied_server(harness)
+    server = await proxied_server(harness, park_delay=0.05)
     transport = await trio.open_tcp_stream("127.0.0.1", server.port)
     await transport.send_all(v2(("192.0.2.44", 4444), ("127.0.0.1", 1)))
     client = await harness.drive(transport, client_side=True)
     status, _, body = await harness.request(client, "/whoami", method="GET")
     assert (status, body) == (200, b"192.0.2.44 4444")
-    # The address belongs to the connection: a second stream sees it too.
+    # The address belongs to the connection: a later stream sees it too, after
+    # the idle connection was parked and resumed in a new task.
+    with trio.fail_after(5):
+        while not server.parked_total:
+            await trio.sleep(0.02)
     assert (await harness.request(client, "/again", method="GET"))[2] == b"192.0.2.44 4444"
 
 
