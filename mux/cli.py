@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 DELEGATED = {
     "call": "mux_client.cli",
     "conformance": "mux.conformance.cli",
+    "gateway": "mux.gateway.cli",
 }
 #: One-line descriptions of the delegated subcommands (``mux --help``).
 _DELEGATED_HELP = {

@@ -413,8 +413,15 @@ def _request_headers(request: Any, scheme: bytes) -> Headers:
         (b":authority", host),
         (b":path", bytes(request.target)),
     ]
+    # RFC 9110 7.6.1: the fields that Connection names are hop-by-hop too.
+    named = {
+        token.strip().lower()
+        for n, v in request.headers
+        if n == b"connection"
+        for token in bytes(v).split(b",")
+    }
     for name, value in request.headers:
-        if name == b"host" or name in _HOP_BY_HOP:
+        if name == b"host" or name in _HOP_BY_HOP or name in named:
             continue
         headers.append((bytes(name), bytes(value)))
     return headers
