@@ -211,7 +211,8 @@ def measure(
         open=opened,
         gateway_us=gateway_us,
         upstream_us=upstream_us,
-        cold_accepts=after_run - accepts_at_start - 1,  # the after-warm-up query
+        # Queries count too: the one at the start and the one after the warm-up.
+        cold_accepts=after_run - accepts_at_start - 2,
         steady_per_100k=(after_run - after_warmup - 1) * 100_000 / closed.ok,
     )
     print(
