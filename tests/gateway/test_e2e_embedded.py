@@ -4,50 +4,19 @@ HTTP/1.1 behind one listener, routed by ``x-upstream``, plus the admin listener.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import trio
 
 import mux_client
+from tests.gateway.gwkit import start_embedded_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _start(tmp_path: Path) -> tuple[trio.Process, str, str]:
-    log = open(tmp_path / "gateway.log", "wb")  # noqa: ASYNC230, SIM115 (the process keeps it)
-    process = await trio.lowlevel.open_process(
-        [
-            sys.executable,
-            "-m",
-            "mux",
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
-    assert process.stdout is not None
-    out = b""
-    with trio.fail_after(20):
-        while b"admin on" not in out or not out.endswith(b"\n"):
-            data = await process.stdout.receive_some(4096)
-            assert data, (tmp_path / "gateway.log").read_text()
-            out += data
-    lines = out.decode().splitlines()
-    listen = next(li for li in lines if "listening on" in li).split("listening on ")[1].strip()
-    admin = next(li for li in lines if "admin on" in li).split("admin on ")[1].strip()
-    return process, listen, admin
-
-
 async def test_embedded_default_forwards_to_each_demo_upstream(tmp_path: Path) -> None:
-    process, listen, admin = await _start(tmp_path)
+    process, listen, admin = await start_embedded_gateway(tmp_path)
     try:
         async with mux_client.connect(listen) as client:
             default = await client.request("POST", "/echo", body=b"hello")
