@@ -13,7 +13,11 @@ in :class:`trio.SSLStream`; the handshake must finish within the handshake
 timeout; the ALPN protocol it negotiated (``mux/1``, ``h2``, ``http/1.1``)
 chooses the engine, and without ALPN the decrypted bytes are sniffed as in
 cleartext. HTTP/1.1 requests see ``:scheme`` ``https`` and cannot upgrade to
-h2c there.
+h2c there. With :attr:`ServerConfig.proxy_protocol` a PROXY protocol header
+(:mod:`mux.server.proxyhead`) is read first, before TLS, within the handshake
+timeout; its source becomes the connection's client address
+(``ConnectionDriver.client_address``: ``Request.client``, the log context),
+otherwise the socket's peer is.
 
 Idle connections park (:mod:`mux.driver.parker`): after
 :attr:`ServerConfig.park_delay` seconds without a stream, a connection's task
@@ -260,9 +264,9 @@ class Server:
         self._connections += 1
         driver: ConnectionDriver | None = None
         parked = False
-        _set_connection_context(transport, "tls" if self._ssl_context is not None else "tcp")
+        client, prefix = peer_address(transport), b""
+        _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
         try:
-            client, prefix = peer_address(transport), b""
             if self.config.proxy_protocol:
                 proxied = await self._read_proxy_header(transport)
                 if proxied is None:
