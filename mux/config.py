@@ -155,6 +155,9 @@ class ServerConfig:
             header (v1 or v2, :mod:`mux.core.proxyproto`), read within
             ``handshake_timeout`` before TLS and sniffing; its source becomes
             the client address. Off: a PROXY header closes the connection.
+        reuse_port: set ``SO_REUSEPORT`` on the listening sockets, so that
+            several processes listen on one port (``--workers``, see
+            :mod:`mux.workers`).
     """
 
     host: str = DEFAULT_HOST
@@ -176,6 +179,7 @@ class ServerConfig:
     park_delay: float | None = attrs.field(default=0.25, validator=_positive_or_none)
     proxy_protocol: bool = False
     h2_max_frame_size: int = attrs.field(default=H2_DEFAULT_FRAME_SIZE)
+    reuse_port: bool = False
 
     @h2_max_frame_size.validator
     def _check_h2_frame_size(self, attribute: attrs.Attribute[int], value: int) -> None:

@@ -26,6 +26,14 @@ import trio
 from mux.gateway.config import ConfigError, load_config, one_line_config, parse_address
 from mux.gateway.gateway import DEFAULT_ADMIN, DEFAULT_LISTEN, Gateway, run_embedded, run_gateway
 from mux.gateway.model import GatewayConfig
+from mux.workers import (
+    NofileLimit,
+    WorkerRole,
+    add_worker_arguments,
+    effective_workers,
+    raise_nofile_limit,
+    run_supervisor,
+)
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -69,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
     p.add_argument("--log-level", type=_log_level, default="INFO", help="logging level (INFO)")
+    add_worker_arguments(p, header=False)
     return p
 
 
@@ -95,7 +104,11 @@ def _config(args: argparse.Namespace) -> GatewayConfig | None:
     return None
 
 
-async def _main(start: Callable[..., Awaitable[None]]) -> None:
+async def _main(
+    start: Callable[..., Awaitable[None]],
+    role: WorkerRole | None = None,
+    nofile: NofileLimit | None = None,
+) -> None:
     async with trio.open_nursery() as nursery:
 
         async def run(task_status: trio.TaskStatus[Gateway]) -> None:
@@ -103,9 +116,16 @@ async def _main(start: Callable[..., Awaitable[None]]) -> None:
             nursery.cancel_scope.cancel()  # drained: stop watching signals
 
         gateway: Gateway = await nursery.start(run)
-        print("mux gateway: listening on " + ", ".join(gateway.addresses), flush=True)
+        announce = ["mux gateway: listening on " + ", ".join(gateway.addresses)]
         if gateway.admin_address:
-            print(f"mux gateway: admin on {gateway.admin_address}", flush=True)
+            announce.append(f"mux gateway: admin on {gateway.admin_address}")
+        if role is None:
+            print("\n".join(announce), flush=True)
+            if nofile is not None:
+                nofile.log("mux gateway")
+        else:  # a worker of --workers: the supervisor prints the lines
+            role.ready(gateway.addresses, announce, nofile)
+            nursery.start_soon(role.watch_supervisor, gateway.shutdown)
         nursery.start_soon(_watch_signals, gateway, nursery.cancel_scope)
 
 
@@ -136,10 +156,18 @@ def main(argv: Sequence[str]) -> int:
         return 0
     try:
         config = _config(args)
+        role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"mux gateway: {exc}", file=sys.stderr)
+        return 2
+    workers = 1 if role is not None else effective_workers(args.workers, "mux gateway")
+    if workers > 1:
+        return _supervise(args, argv, config, workers)
+    nofile = raise_nofile_limit()
     start: Callable[..., Awaitable[None]]
     if config is None:
         admin = (
@@ -150,11 +178,14 @@ def main(argv: Sequence[str]) -> int:
             listen=args.listen or DEFAULT_LISTEN,
             admin=admin,
             drain_timeout=args.drain_timeout,
+            reuse_port=role is not None,
         )
     else:
-        start = functools.partial(run_gateway, config, drain_timeout=args.drain_timeout)
+        start = functools.partial(
+            run_gateway, config, drain_timeout=args.drain_timeout, reuse_port=role is not None
+        )
     try:
-        trio.run(_main, start)
+        trio.run(_main, start, role, nofile)
     except (ConfigError, OSError, BaseExceptionGroup) as exc:
         found = _leaf(exc, (ConfigError, OSError))
         if isinstance(found, ConfigError):
@@ -166,6 +197,29 @@ def main(argv: Sequence[str]) -> int:
             return 1
         raise
     return 0
+
+
+def _supervise(
+    args: argparse.Namespace, argv: Sequence[str], config: GatewayConfig | None, workers: int
+) -> int:
+    """Run ``workers`` gateway processes sharing the listeners (see :mod:`mux.workers`)."""
+    listen = None
+    if config is None or args.config is None:  # embedded default or one-line mode
+        listen = args.listen or DEFAULT_LISTEN
+    elif any(listener.port == 0 for listener in config.listeners):
+        print(
+            f"mux gateway: --workers {workers} needs fixed listener ports in {args.config} "
+            "(port 0 would give each worker its own port)",
+            file=sys.stderr,
+        )
+        return 1
+    return run_supervisor(
+        ["gateway", *argv],
+        workers,
+        listen=listen,
+        drain_timeout=args.drain_timeout,
+        prog="mux gateway",
+    )
 
 
 def _leaf(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:

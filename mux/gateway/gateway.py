@@ -120,8 +120,10 @@ class Gateway:
         }
 
 
-def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfig:
-    """The ``mux.server`` config of one listener.
+def server_config(
+    listener: ListenerConfig, drain_timeout: float, *, reuse_port: bool = False
+) -> ServerConfig:
+    """The ``mux.server`` config of one listener (``reuse_port``: see :mod:`mux.workers`).
 
     Raises:
         ConfigError: the listener asks for something this build cannot do.
@@ -140,6 +142,7 @@ def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfi
         tls_cert=listener.tls.cert_file if listener.tls else None,
         tls_key=listener.tls.key_file if listener.tls else None,
         http1="http1" in listener.protocols,
+        reuse_port=reuse_port,
         **extra,
     )
 
@@ -157,10 +160,18 @@ async def run_gateway(
     config: GatewayConfig,
     *,
     drain_timeout: float = 30.0,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``config`` until :meth:`Gateway.shutdown` has drained it."""
-    configs = [server_config(listener, drain_timeout) for listener in config.listeners]
+    """Serve ``config`` until :meth:`Gateway.shutdown` has drained it.
+
+    ``reuse_port``: every listener (admin included) sets SO_REUSEPORT, so that
+    the worker processes of ``--workers`` share them (:mod:`mux.workers`).
+    """
+    configs = [
+        server_config(listener, drain_timeout, reuse_port=reuse_port)
+        for listener in config.listeners
+    ]
     async with open_clusters(config.clusters) as clusters:
         forwarder = Forwarder(build_table(config.routes), clusters)
         gateway = Gateway(config, forwarder, clusters)
@@ -174,7 +185,9 @@ async def run_gateway(
                 assert not isinstance(address, str)
                 admin = Server(
                     admin_app(gateway),
-                    ServerConfig(host=address[0], port=address[1], drain_timeout=1.0),
+                    ServerConfig(
+                        host=address[0], port=address[1], drain_timeout=1.0, reuse_port=reuse_port
+                    ),
                 )
                 await _start_server(nursery, admin)
                 gateway.admin = admin
@@ -233,6 +246,7 @@ async def run_embedded(
     listen: tuple[str, int] = DEFAULT_LISTEN,
     admin: str | None = DEFAULT_ADMIN,
     drain_timeout: float = 30.0,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """The embedded default: demo upstreams and a gateway in front of them."""
@@ -240,7 +254,9 @@ async def run_embedded(
         config = embedded_config(ports, listen=listen, admin=admin)
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(
-                functools.partial(run_gateway, config, drain_timeout=drain_timeout)
+                functools.partial(
+                    run_gateway, config, drain_timeout=drain_timeout, reuse_port=reuse_port
+                )
             )
             task_status.started(gateway)
 
