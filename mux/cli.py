@@ -221,6 +221,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         )
     add_worker_arguments(p)
     p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol v1/v2 header on every connection (from a trusted proxy)",
+    )
+    p.add_argument(
         "--no-tune-allocator",
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
@@ -297,6 +302,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         h2_max_frame_size=h2_frame_size,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        proxy_protocol=args.proxy_protocol,
         **timeouts,
     )
 
