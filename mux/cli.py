@@ -35,6 +35,15 @@ from mux.config import (
     ServerConfig,
 )
 from mux.server.app import Handler
+from mux.workers import (
+    WORKER_HEADER,
+    NofileLimit,
+    WorkerRole,
+    add_worker_arguments,
+    effective_workers,
+    raise_nofile_limit,
+    run_supervisor,
+)
 
 if TYPE_CHECKING:
     from mux.server.server import Server
@@ -43,6 +52,7 @@ if TYPE_CHECKING:
 DELEGATED = {
     "call": "mux_client.cli",
     "conformance": "mux.conformance.cli",
+    "gateway": "mux.gateway.cli",
     "doctor": "mux.scale.cli",
     "bench": "mux.scale.benchcli",
 }
@@ -152,6 +162,11 @@ _LIMIT_FLAGS: dict[str, tuple[str, str]] = {
         "SETTINGS_MAX_FRAME_SIZE HTTP/2 connections advertise and accept, bytes "
         "(16384 is RFC 9113's initial value; h2 buffers frames whole, hence the cap)",
     ),
+    "max_streams_per_connection": (
+        "max_streams_per_connection",
+        "streams a client may open on one mux/msgpack connection; the last one is served, "
+        "then GOAWAY(NO_ERROR) sends the client to a new connection",
+    ),
 }
 
 
@@ -208,6 +223,12 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             metavar="N",
             help=f"{text}; {low}..{high} (default: {defaults[name]})",
         )
+    add_worker_arguments(p)
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol v1/v2 header on every connection (from a trusted proxy)",
+    )
     p.add_argument(
         "--no-tune-allocator",
         action="store_true",
@@ -226,6 +247,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 #: ``mux serve`` timeout flags → ServerConfig field and default (seconds).
 _TIMEOUT_FLAGS: dict[str, float | None] = {
     "handshake_timeout": 10.0,
+    "header_timeout": 10.0,
     "idle_timeout": 300.0,
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,
@@ -284,6 +306,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         h2_max_frame_size=h2_frame_size,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        proxy_protocol=args.proxy_protocol,
         **timeouts,
     )
 
@@ -304,7 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(handler: Handler, config: ServerConfig) -> None:
+async def _serve(
+    handler: Handler,
+    config: ServerConfig,
+    role: WorkerRole | None = None,
+    nofile: NofileLimit | None = None,
+) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
@@ -317,7 +345,15 @@ async def _serve(handler: Handler, config: ServerConfig) -> None:
                 for lst in server.listeners
                 if isinstance(lst, trio.SocketListener)
             ]
-            print("mux: serving on " + ", ".join(f"{n[0]}:{n[1]}" for n in names), flush=True)
+            addresses = [f"{n[0]}:{n[1]}" for n in names]
+            announce = "mux: serving on " + ", ".join(addresses)
+            if role is None:
+                print(announce, flush=True)
+                if nofile is not None:
+                    nofile.log("mux serve")
+            else:
+                role.ready(addresses, [announce], nofile)
+                nursery.start_soon(role.watch_supervisor, server.shutdown)
         nursery.cancel_scope.cancel()
 
 
@@ -334,8 +370,15 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
             server.shutdown()
 
 
-def _run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
+    from mux.logs import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
+    except ValueError as exc:
+        print(f"mux serve: {exc}", file=sys.stderr)
+        return 2
     try:
         handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:
@@ -349,12 +392,25 @@ def _run_serve(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    workers = 1 if role is not None else effective_workers(args.workers, "mux serve")
+    if workers > 1:
+        return run_supervisor(
+            argv, workers, listen=args.listen, drain_timeout=args.drain_timeout, prog="mux serve"
+        )
+    nofile = raise_nofile_limit()
+    if role is not None:
+        config = attrs.evolve(config, reuse_port=True)
+    if args.worker_header or (role is not None and role.count > 1):
+        from mux.server.workertag import tag_responses
+
+        index = "1" if role is None else str(role.index)
+        handler = tag_responses(handler, WORKER_HEADER, index.encode())
     if not args.no_tune_allocator:
         from mux.allocator import tune_allocator
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config)
+        trio.run(_serve, handler, config, role, nofile)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:
@@ -397,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _delegate(args_list[0], args_list[1:])
     args = build_parser().parse_args(args_list)
     if args.command == "serve":
-        return _run_serve(args)
+        return _run_serve(args, args_list)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -20,6 +20,7 @@ certificate or key cannot be used (:class:`TLSFileError`).
 
 from __future__ import annotations
 
+import functools
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -53,6 +54,7 @@ LIMIT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "connection_window": (65_535, 2**31 - 1),
     "max_frame_size": (1024, 2**24 - 1),
     "h2_max_frame_size": (H2_DEFAULT_FRAME_SIZE, H2_MAX_FRAME_SIZE),
+    "max_streams_per_connection": (1, 2**30),
 }
 
 
@@ -76,6 +78,11 @@ def _default_limits() -> ProtocolLimits:
     return endpoint_limits()
 
 
+@functools.lru_cache(maxsize=16)
+def _with_keepalive(limits: ProtocolLimits, ms: int) -> ProtocolLimits:
+    return attrs.evolve(limits, keepalive_interval_ms=ms)
+
+
 @attrs.frozen
 class ConnectionTimeouts:
     """Timers of one connection (seconds; ``None`` disables).
@@ -86,6 +93,10 @@ class ConnectionTimeouts:
             (else GOAWAY SETTINGS_TIMEOUT).
         frame: a frame the peer started sending must complete within this
             (slowloris defence).
+        header: a header block the peer started must complete within this: an
+            HTTP/2 HEADERS without END_HEADERS and its CONTINUATIONs, an
+            HTTP/1.1 request head (mux HEADERS are one frame: ``frame``
+            bounds them).
         keepalive_interval: send a PING after this long without receiving anything.
         keepalive_timeout: close when a keepalive PING is not answered within this.
         idle: close gracefully after this long with no stream in flight.
@@ -101,6 +112,7 @@ class ConnectionTimeouts:
     handshake: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     settings_ack: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     frame: float | None = attrs.field(default=30.0, validator=_positive_or_none)
+    header: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     keepalive_interval: float | None = attrs.field(default=None, validator=_positive_or_none)
     keepalive_timeout: float = attrs.field(default=20.0, validator=_positive)
     idle: float | None = attrs.field(default=None, validator=_positive_or_none)
@@ -119,6 +131,7 @@ class ServerConfig:
         handshake_timeout: see :class:`ConnectionTimeouts` ``handshake``.
         settings_timeout: see ``settings_ack``.
         frame_timeout: see ``frame``.
+        header_timeout: see ``header``.
         keepalive_interval: see ``keepalive_interval`` (server pings idle clients).
         keepalive_timeout: see ``keepalive_timeout``.
         idle_timeout: see ``idle``.
@@ -139,6 +152,13 @@ class ServerConfig:
         park_delay: an idle connection (no stream, nothing buffered) is parked
             after this long: it then holds no task, only its objects (see
             :mod:`mux.driver.parker`). ``None`` disables parking.
+        proxy_protocol: every connection must start with a PROXY protocol
+            header (v1 or v2, :mod:`mux.core.proxyproto`), read within
+            ``handshake_timeout`` before TLS and sniffing; its source becomes
+            the client address. Off: a PROXY header closes the connection.
+        reuse_port: set ``SO_REUSEPORT`` on the listening sockets, so that
+            several processes listen on one port (``--workers``, see
+            :mod:`mux.workers`).
     """
 
     host: str = DEFAULT_HOST
@@ -146,6 +166,7 @@ class ServerConfig:
     handshake_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     settings_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     frame_timeout: float | None = attrs.field(default=30.0, validator=_positive_or_none)
+    header_timeout: float | None = attrs.field(default=10.0, validator=_positive_or_none)
     keepalive_interval: float | None = attrs.field(default=60.0, validator=_positive_or_none)
     keepalive_timeout: float = attrs.field(default=20.0, validator=_positive)
     idle_timeout: float | None = attrs.field(default=300.0, validator=_positive_or_none)
@@ -157,7 +178,9 @@ class ServerConfig:
     tls_key: str | None = None
     http1: bool = True
     park_delay: float | None = attrs.field(default=0.25, validator=_positive_or_none)
+    proxy_protocol: bool = False
     h2_max_frame_size: int = attrs.field(default=H2_DEFAULT_FRAME_SIZE)
+    reuse_port: bool = False
 
     @h2_max_frame_size.validator
     def _check_h2_frame_size(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -173,12 +196,22 @@ class ServerConfig:
         if not 0 <= value <= 65535:
             raise ValueError(f"port must be in 0..65535, got {value}")
 
+    def mux_limits(self) -> ProtocolLimits:
+        """``limits`` advertising the KEEPALIVE_INTERVAL this server really uses (spec 9.3).
+
+        The driver pings after ``keepalive_interval`` seconds without input, so
+        that is what the peer is told (0 when disabled); one object per value.
+        """
+        ms = 0 if self.keepalive_interval is None else round(self.keepalive_interval * 1000)
+        return _with_keepalive(self.limits, min(ms, 2**32 - 1))
+
     def connection_timeouts(self) -> ConnectionTimeouts:
         """The per-connection timers this configuration asks for."""
         return ConnectionTimeouts(
             handshake=self.handshake_timeout,
             settings_ack=self.settings_timeout,
             frame=self.frame_timeout,
+            header=self.header_timeout,
             keepalive_interval=self.keepalive_interval,
             keepalive_timeout=self.keepalive_timeout,
             idle=self.idle_timeout,

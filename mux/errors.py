@@ -19,6 +19,8 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+from mux.wording import plain_text
+
 
 class ErrorCode(enum.IntEnum):
     """Wire error codes carried by RST_STREAM and GOAWAY."""
@@ -93,7 +95,8 @@ class ProtocolError(MuxError):
     def __init__(self, message: str, code: ErrorCode | None = None) -> None:
         if type(self) is ProtocolError:
             raise TypeError("raise LocalProtocolError or RemoteProtocolError, not ProtocolError")
-        super().__init__(message)
+        # Plain words only: the message reaches GOAWAY debug data and logs.
+        super().__init__(plain_text(message))
         if code is not None:
             self.code = code
 

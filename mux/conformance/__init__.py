@@ -2,9 +2,11 @@
 
 Server mode connects to a target and runs cases over raw frames; see
 :mod:`mux.conformance.cli` for the command line and
-:func:`mux.conformance.runner.run_cases` for the library entry point. A later
-client mode (``mux conformance serve``) will reuse the same cases, verifiers
-and reports with the roles swapped.
+:func:`mux.conformance.runner.run_cases` for the library entry point. The
+HTTP/2 suite covers every case of h2spec 2.6 under h2spec's ids (the table is
+``mux/conformance/H2SPEC.md``) plus our own. Client mode
+(``mux conformance serve``) reuses the verifiers and reports with the roles
+swapped.
 """
 
 from __future__ import annotations

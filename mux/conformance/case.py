@@ -12,8 +12,10 @@ nothing to exceed).
 
 Each module in :mod:`mux.conformance.groups` builds one :class:`Group` per
 spec section and declares cases on it with the :meth:`Group.case` decorator,
-so the id (``h2/6.7/2``), section and protocol come from one place and the
-numbering follows declaration order, like h2spec.
+so the id (``http2/6.7/2``), section and protocol come from one place and the
+numbering follows declaration order, like h2spec. The HTTP/2 cases h2spec 2.6
+has carry its ids (families ``generic``, ``http2``, ``hpack``; see
+``mux/conformance/H2SPEC.md``); our others are ``h2/<RFC 9113 section>/<n>``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class TestCase:
     """One checked requirement.
 
     Attributes:
-        id: stable identifier, ``<protocol>/<section>/<n>`` (``hpack/...`` for RFC 7541).
+        id: stable identifier ``<family>/<section>/<n>``: h2spec's ids for its cases
+            (``http2/6.5/1``, ``generic/3.1/1``, ``hpack/2.3.3/1``), ``h2/...`` for
+            our other HTTP/2 cases (RFC 9113 sections), ``mux/...`` for mux.
         protocol: ``"mux"`` or ``"h2"``.
         section: section number in ``source`` (``"6.5.2"``).
         source: the document the section belongs to (``RFC 9113``, ``RFC 7541``,
@@ -72,18 +76,36 @@ class TestCase:
     run: Run = attrs.field(eq=False, repr=False)
     strict: bool = False
 
+    @property
+    def family(self) -> str:
+        """The first part of the id: ``http2``, ``generic``, ``hpack``, ``h2``, ``mux`` ..."""
+        return self.id.split("/", 1)[0]
+
     def in_section(self, wanted: str) -> bool:
-        """True when ``wanted`` names this case, its section or a parent section."""
-        wanted = wanted.strip()
-        family = self.id.split("/", 1)[0]
+        """True when ``wanted`` names this case, its section or a parent section.
+
+        ``wanted`` is a case id (``http2/6.7/2``), a family (``generic``), a
+        family and section (``hpack/4.2``: that family only), or a bare section
+        number (``6.5``), which names RFC-numbered sections only: h2spec's
+        ``http2`` and our ``h2`` and ``mux`` families, not ``generic`` (h2spec's
+        own outline) nor ``hpack`` (RFC 7541).
+        """
+        wanted = wanted.strip().removeprefix("§")
+        family = self.family
         if wanted in (self.id, family):
             return True
-        if wanted.startswith(self.protocol + "/") and family != self.protocol:
-            return False  # "h2/4.2" names RFC 9113 §4.2, not HPACK §4.2
-        for prefix in (f"{family}/", f"{self.source} ", "§"):
-            if wanted.startswith(prefix):
-                wanted = wanted[len(prefix) :]
+        head, sep, rest = wanted.partition("/")
+        if sep and not head[:1].isdigit():
+            if head != family:
+                return False
+            wanted = rest
+        elif family in _OWN_NUMBERING:
+            return False
         return self.section == wanted or self.section.startswith(wanted + ".")
+
+
+#: Families whose sections are not RFC 9113's (a bare "4.2" does not select them).
+_OWN_NUMBERING = frozenset({"generic", "hpack"})
 
 
 @attrs.define

@@ -10,10 +10,17 @@ connection the case opened is closed before the next case starts. A case
 that raises anything other than :class:`~.case.CaseFailed` or
 :class:`~.case.CaseSkipped` is reported as ``error`` (it counts as failed),
 with the exception as *actual*.
+
+:func:`check_target` is the one look at the target before any case runs:
+connect and do the protocol's handshake once. An address nothing listens
+on, or a port that answers in another protocol (HTTP/1.1, TLS on a plain
+connection, HTTP/2 where mux was asked for), is then one line of
+:class:`TargetUnusable` instead of a hundred failed cases.
 """
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -23,8 +30,80 @@ from mux.conformance.case import CaseFailed, CaseResult, CaseSkipped, Protocol, 
 from mux.conformance.context import CaseContext
 from mux.conformance.wire import Target
 
+#: The first octets of a mux/msgpack preface (spec/mux-protocol.md §2).
+MUX_PREFACE = b"\x89MUX\r\n\x1a"
+
 #: A case may spend this many ``timeout`` periods in total before it is stopped.
 _CASE_BUDGET = 4
+_PROTOCOL_NAMES = {"h2": "HTTP/2", "mux": "mux/msgpack"}
+
+
+class TargetUnusable(Exception):
+    """The target cannot be tested at all; the message is one line saying why."""
+
+
+def _connect_reason(exc: BaseException) -> str:
+    """The first OS-level reason in ``exc`` and its causes ("connection refused" ...)."""
+    seen: list[BaseException] = [exc]
+    while seen:
+        current = seen.pop(0)
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS handshake failed ({current.reason or current})"
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror[:1].lower() + current.strerror[1:]
+        seen.extend(getattr(current, "exceptions", ()))
+        if current.__cause__ is not None:
+            seen.append(current.__cause__)
+    return str(exc) or type(exc).__name__
+
+
+def _speaks(first: bytes) -> str:
+    """What the first bytes a server sent look like, for the error line."""
+    if not first:
+        return ""
+    if first[:1] in (b"\x15", b"\x16"):
+        return f"; it answered with TLS records ({first[:8]!r}): try --tls"
+    if len(first) >= 9 and first[3] == 0x4 and first[5:9] == bytes(4):
+        return "; it answered with an HTTP/2 SETTINGS frame: try --protocol h2"
+    if first.startswith(MUX_PREFACE[:4]):
+        return "; it answered with a mux preface: try --protocol mux"
+    if first.startswith(b"HTTP/"):
+        line = first.split(b"\r\n", 1)[0].decode("ascii", "replace")
+        return f"; it answered in HTTP/1.x: {line!r}"
+    return f"; it answered {first[:24]!r}"
+
+
+async def check_target(target: Target, protocol: Protocol, *, reply_timeout: float) -> None:
+    """Connect to ``target`` once and do the ``protocol`` handshake.
+
+    Raises:
+        TargetUnusable: nothing listens there, TLS failed, or the answer is not
+            ``protocol`` (the message names the address and the reason).
+    """
+    address = f"{target.host}:{target.port}"
+    name = _PROTOCOL_NAMES.get(protocol, protocol)
+    context = CaseContext(target, reply_timeout)
+    try:
+        with trio.fail_after(reply_timeout * 2 + 1):
+            if protocol == "h2":
+                await context.h2()
+            else:
+                await context.mux()
+    except CaseFailed as exc:
+        first = context.peers[-1].first_bytes if context.peers else b""
+        raise TargetUnusable(
+            f"{address} does not speak {name}: expected {exc.expected}, got {exc.actual}"
+            f"{_speaks(first)}"
+        ) from None
+    except trio.TooSlowError:
+        raise TargetUnusable(f"{address} did not finish the {name} handshake in time") from None
+    except (OSError, trio.BrokenResourceError) as exc:
+        raise TargetUnusable(f"cannot reach {address}: {_connect_reason(exc)}") from None
+    finally:
+        with trio.CancelScope(shield=True):
+            await context.aclose()
 
 
 def select_cases(

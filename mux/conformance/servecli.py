@@ -28,6 +28,7 @@ import trio
 
 from mux.conformance import report
 from mux.conformance.case import CaseResult
+from mux.conformance.cli import HelpFormatter
 from mux.conformance.clientmode import Scenario, serve
 
 
@@ -54,9 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mux conformance serve",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), metavar="HOST:PORT")
+    parser.add_argument(
+        "--listen", type=_listen, default=("127.0.0.1", 0), metavar="HOST:PORT",
+        help="address to listen on (default: 127.0.0.1:0, a free port, printed at start)",
+    )  # fmt: skip
     parser.add_argument(
         "--protocol", choices=("mux", "h2"), default="mux",
         help="what the client under test speaks: mux/msgpack, or HTTP/2 (h2c, prior knowledge)",

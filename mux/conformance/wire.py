@@ -179,6 +179,8 @@ class Peer(abc.ABC):
         self.history: list[FrameEvent] = []
         #: The server's SETTINGS as the handshake received them.
         self.server_settings: dict[int, int] = {}
+        #: The first bytes the server sent (what it speaks, for error messages).
+        self.first_bytes = b""
 
     @abc.abstractmethod
     def _parse(self, buffer: bytearray) -> list[FrameEvent | GarbageEvent]:
@@ -246,6 +248,8 @@ class Peer(abc.ABC):
         else:
             reason = "connection closed"
         if data:
+            if not self.first_bytes:
+                self.first_bytes = bytes(data[:48])
             self._buffer += data
             for event in self._parse(self._buffer):
                 if isinstance(event, FrameEvent):

@@ -157,6 +157,8 @@ class FrameDecoder:
         "max_buffered",
         "max_frame_size",
         "partial_data",
+        "partial_length",
+        "partial_serial",
         "peer_version",
     )
 
@@ -173,6 +175,9 @@ class FrameDecoder:
         self.partial_data = False
         #: Payload bytes of the current DATA frame not yet handed out.
         self.data_left = 0
+        #: Length of the last DATA frame handed out in pieces, and how many such
+        #: frames have started (a frame timer's progress, see MuxConnection).
+        self.partial_length = self.partial_serial = 0
         self._piece_flags = self._piece_sid = 0
         #: The last DATA frame was at least BULK_FRAME bytes long.
         self._bulk = False
@@ -362,7 +367,8 @@ class FrameDecoder:
             if ftype != _DATA or not self.partial_data:
                 return None
             self._pos = start
-            self.data_left = length
+            self.data_left = self.partial_length = length
+            self.partial_serial += 1
             self._piece_flags, self._piece_sid = flags, stream_id & STREAM_ID_MASK
             return _DATA, flags, self._piece_sid, self._take(buf, start)
         payload: bytes | memoryview

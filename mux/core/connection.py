@@ -9,8 +9,10 @@ issues commands that *queue* bytes in one ``bytearray``, and drains them with
 :meth:`MuxConnection.data_to_send_chunks` (a list for a vectored send). A DATA
 payload of at least :data:`BY_REFERENCE` bytes given as ``bytes`` is queued
 as memoryviews of it (``bytes`` is immutable), never copied into the buffer.
-No clock, no I/O: keepalive and timeouts
-belong to the driver (it calls :meth:`ping` and :meth:`close_connection`).
+No I/O, and no timers: keepalive and timeouts belong to the driver (it
+calls :meth:`ping` and :meth:`close_connection`). The one clock reading
+(``clock``, monotonic by default) tells a peer's keepalive PINGs, at most one
+per the KEEPALIVE_INTERVAL it advertised, from a PING flood (spec 9.3).
 
 The class is split by concern into one slotted hierarchy (no extra objects,
 no indirection on the hot path):
@@ -41,6 +43,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from mux.core import events as ev
+from mux.core.compiled import mypyc_attr
 from mux.core.connstate import DATA, HEADERS, PING, RST, WINDOW_UPDATE, pack_header
 from mux.core.flow import outstanding, update_due
 from mux.core.frames import (
@@ -63,8 +66,12 @@ from mux.errors import (
 MAX_PENDING_SETTINGS: Final = 16
 #: DATA payloads (``bytes``) at least this long are queued by reference.
 BY_REFERENCE: Final = 16384
+#: Payload bytes of a DATA frame arriving in pieces that restart a frame timer
+#: (:meth:`MuxConnection.take_frame_progress`).
+FRAME_PROGRESS: Final = 4096
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MuxConnection(FrameReceiver):
     """The mux/msgpack engine for one connection (client or server side).
 
@@ -98,6 +105,12 @@ class MuxConnection(FrameReceiver):
     def goaway_received(self) -> bool:
         """The peer sent a GOAWAY."""
         return self._goaway_received_id is not None
+
+    @property
+    def streams_exhausted(self) -> bool:
+        """The peer opened as many streams as ``limits.max_streams_per_connection``:
+        our GOAWAY naming the last one is queued and it is final (no second step)."""
+        return self._opened >= self.limits.max_streams_per_connection
 
     @property
     def is_closed(self) -> bool:
@@ -175,6 +188,25 @@ class MuxConnection(FrameReceiver):
     def mid_frame(self) -> bool:
         """Whether a frame has started arriving and is not complete yet."""
         return self._decoder.mid_frame
+
+    def take_frame_progress(self) -> bool:
+        """Whether the frame under way progressed enough to restart a frame timer.
+
+        A large DATA frame is delivered piece by piece, so its pieces bring
+        events while it is incomplete. A driver that restarted its
+        incomplete-frame timer on every piece would let a peer trickle one
+        payload byte a second forever (spec 11.4). This says True only when a
+        new frame started arriving in pieces or :data:`FRAME_PROGRESS` more
+        payload bytes of it arrived since the last True: a minimum rate of
+        FRAME_PROGRESS bytes per frame timeout, far below any real link.
+        """
+        decoder = self._decoder
+        received = decoder.partial_length - decoder.data_left
+        mark = (decoder.partial_serial, received // FRAME_PROGRESS)
+        if mark == self._progress_mark:
+            return False
+        self._progress_mark = mark
+        return True
 
     def next_read_size(self, default: int) -> int:
         """How many bytes to read next so bulk DATA arrives frame-aligned.

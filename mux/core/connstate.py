@@ -26,11 +26,14 @@ requires (preceded by our preface if we had not sent it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from mux.core import events as ev
 from mux.core.codec import FrameDecoder
+from mux.core.compiled import mypyc_attr
 from mux.core.flow import BDP_PING, WindowTuner, grown_target, outstanding, update_due
 from mux.core.frames import (
     HEADER_STRUCT,
@@ -66,17 +69,21 @@ def protocol_error(message: str) -> RemoteProtocolError:
     return RemoteProtocolError(message, ErrorCode.PROTOCOL_ERROR)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ConnectionState:
     """Every field of one mux connection, and the helpers that keep them consistent.
 
     Args:
         client_side: True for the side that opens (odd) streams.
         limits: our advertised settings and flood budgets.
+        clock: monotonic seconds; read only to tell the peer's keepalive PINGs
+            (at most one per its KEEPALIVE_INTERVAL) from a PING flood.
     """
 
     __slots__ = (
         "_autotune",
         "_chunks",
+        "_clock",
         "_closed",
         "_control_count",
         "_decoder",
@@ -86,12 +93,14 @@ class ConnectionState:
         "_goaway_sent_id",
         "_got_settings",
         "_initiated",
+        "_keepalive_at",
         "_last_processed",
         "_local",
         "_opened",
         "_out",
         "_pending",
         "_piece_live",
+        "_progress_mark",
         "_queued_control",
         "_recv_unannounced",
         "_recv_window",
@@ -107,9 +116,18 @@ class ConnectionState:
         "limits",
     )
 
-    def __init__(self, *, client_side: bool, limits: ProtocolLimits | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client_side: bool,
+        limits: ProtocolLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client_side = client_side
         self.limits = limits or DEFAULT_LIMITS
+        # Read only for a PING when the peer advertised KEEPALIVE_INTERVAL (spec 9.3).
+        self._clock = clock
+        self._keepalive_at = -math.inf
         self._out = bytearray()
         # Output before ``_out`` when large DATA payloads are queued by reference.
         self._chunks: list[bytes | memoryview] | None = None
@@ -118,6 +136,9 @@ class ConnectionState:
         self._decoder.max_buffered = max(MAX_BUFFERED_FLOOR, DEFAULT_SETTINGS.max_header_list_size)
         # The DATA frame whose pieces still arrive was accepted (see receive.py).
         self._piece_live = False
+        # (partial DATA frame serial, FRAME_PROGRESS units of it) at the last
+        # frame-timer restart (MuxConnection.take_frame_progress).
+        self._progress_mark = (0, 0)
         self._initiated = self._closed = self._got_settings = False
         self._local: Settings = DEFAULT_SETTINGS  # acknowledged by the peer
         self._effective: Settings = DEFAULT_SETTINGS  # loosest of acked + pending
@@ -181,6 +202,32 @@ class ConnectionState:
         self._control_count += 1
         if self._control_count > self.limits.max_control_frames_without_progress:
             raise CalmDownError(f"{self._control_count} control frames without progress")
+
+    def _keepalive_ping(self) -> bool:
+        """Whether a received PING is within the peer's keepalive allowance (spec 9.3).
+
+        A peer that advertised KEEPALIVE_INTERVAL = N pings at most once per N ms
+        of silence; such PINGs never count toward the control-frame budget. One
+        PING at least N/2 ms after the previous uncounted one is uncounted (half,
+        for timer jitter); any other PING counts as usual.
+        """
+        interval = self._remote.keepalive_interval_ms
+        if not interval:
+            return False
+        now = self._clock()
+        if (now - self._keepalive_at) * 2000 < interval:
+            return False
+        self._keepalive_at = now
+        return True
+
+    def _stream_cap_reached(self, sid: int) -> None:
+        """The peer opened its last stream for this connection: GOAWAY(NO_ERROR, ``sid``).
+
+        Graceful (spec 9.1, 11.2): ``sid`` and the streams below it complete,
+        higher ids are refused, the client moves on to a new connection.
+        """
+        if self._goaway_sent_id is None or self._goaway_sent_id > sid:
+            self._queue_goaway(sid, 0, b"streams per connection limit reached")
 
     def _count_reset(self) -> None:
         self._resets += 1

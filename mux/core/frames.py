@@ -11,10 +11,11 @@ This module is the *stateless* half of the framing (spec/mux-protocol.md
 * The ``encode_*`` / ``decode_*`` helpers translate one payload. Decoders raise
   :class:`mux.errors.RemoteProtocolError` (``PROTOCOL_ERROR``) on anything
   malformed and never allocate more than the payload length justifies: msgpack
-  is decoded from the *complete* payload with :func:`msgpack.unpackb`, every
-  ``max_*_len`` is bounded explicitly, ext types and nested containers are
-  rejected, and every msgpack exception (including ``StackError`` from a
-  nesting bomb) becomes a protocol error.
+  is decoded from the *complete* payload, every ``max_*_len`` is bounded
+  explicitly, a declared count is checked against the bytes remaining before
+  msgpack sees it (:func:`decode_headers` says why), ext types and nested
+  containers are rejected on their header, and every msgpack exception
+  becomes a protocol error.
 
 Frame header (10 bytes, big-endian): ``u32 length | u8 type | u8 flags | u32
 stream id`` (the stream id's high bit is reserved: sent as 0, ignored).
@@ -25,6 +26,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Final
 
 import attrs
@@ -54,6 +56,7 @@ STREAM_ID_MASK: Final = 0x7FFFFFFF
 
 #: The frame header layout; ``unpack_from`` reads it in place from the buffer.
 HEADER_STRUCT: Final = struct.Struct(">IBBI")
+_U16: Final = struct.Struct(">H")
 _U32: Final = struct.Struct(">I")
 _U32_PAIR: Final = struct.Struct(">II")
 
@@ -184,8 +187,21 @@ def encode_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> bytes:
     return packed
 
 
-def _is_array_marker(first: int) -> bool:
-    return 0x90 <= first <= 0x9F or first in (0xDC, 0xDD)
+def _array_header(payload: bytes) -> tuple[int, int]:
+    """``(declared element count, header size)`` of the msgpack array starting ``payload``.
+
+    Raises:
+        RemoteProtocolError: PROTOCOL_ERROR when ``payload`` does not start
+            with a complete array header.
+    """
+    first = payload[0] if payload else -1
+    if 0x90 <= first <= 0x9F:
+        return first & 0x0F, 1
+    if first == 0xDC and len(payload) >= 3:
+        return _U16.unpack_from(payload, 1)[0], 3
+    if first == 0xDD and len(payload) >= 5:
+        return _U32.unpack_from(payload, 1)[0], 5
+    raise _malformed("HEADERS", "not a msgpack array")
 
 
 def decode_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
@@ -195,27 +211,53 @@ def decode_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
     are bin or str, no trailing bytes). Semantic rules (pseudo-headers, case)
     live in :mod:`mux.core.headers` because they are stream errors.
 
+    Cost is linear in the payload (spec Section 11.3), which msgpack's own
+    ``unpackb`` cannot promise here: msgpack-python preallocates a list of the
+    *claimed* size as soon as it reads an array header, and its ``max_*_len``
+    limits are one number for every depth. With ``max_array_len`` at the
+    payload length, a 64 KiB frame of nested ``array32(65535)`` claims made it
+    allocate ~80 MiB and spend ~100 ms before failing. So the top-level array
+    header is read here and its claim checked against the bytes remaining
+    (every element takes at least one byte), and the elements are then
+    unpacked as a plain sequence of objects with ``max_array_len=0`` and
+    ``max_map_len=0``: a nested container is refused on its header, before
+    anything is allocated for it. A str/bin claim is only materialised once
+    its bytes are all there, so it needs no scan of its own.
+
     Raises:
         RemoteProtocolError: PROTOCOL_ERROR for anything malformed.
     """
-    if not payload or not _is_array_marker(payload[0]):
-        raise _malformed("HEADERS", "not a msgpack array")
+    count, start = _array_header(payload)
     n = len(payload)
-    try:
-        items = msgpack.unpackb(
-            payload,
-            raw=True,
-            use_list=True,
-            max_array_len=n,
-            max_bin_len=n,
-            max_str_len=n,
-            max_map_len=0,
-            max_ext_len=0,
+    if count > n - start:
+        raise _malformed(
+            "HEADERS", f"array declares {count} elements in {n - start} remaining bytes"
         )
+    if count % 2:
+        raise _malformed("HEADERS", f"odd number of elements ({count})")
+    if count == 0:
+        if n != start:
+            raise _malformed("HEADERS", f"{n - start} bytes after the array")
+        return []
+    unpacker = msgpack.Unpacker(
+        None,
+        raw=True,
+        max_buffer_size=n,
+        max_array_len=0,
+        max_map_len=0,
+        max_bin_len=n,
+        max_str_len=n,
+        max_ext_len=0,
+    )
+    unpacker.feed(memoryview(payload)[start:])
+    try:
+        items = list(islice(unpacker, count))
     except _MSGPACK_ERRORS as exc:
         raise _malformed("HEADERS", f"{type(exc).__name__}: {exc}") from None
-    if len(items) % 2:
-        raise _malformed("HEADERS", f"odd number of elements ({len(items)})")
+    if len(items) != count:
+        raise _malformed("HEADERS", f"truncated: {len(items)} of {count} elements")
+    if unpacker.tell() != n - start:
+        raise _malformed("HEADERS", f"{n - start - unpacker.tell()} bytes after the array")
     for item in items:
         if type(item) is not bytes:
             raise _malformed("HEADERS", f"element of type {type(item).__name__}, need bin/str")
@@ -227,8 +269,11 @@ def decode_headers(payload: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def encode_settings(settings: Mapping[int, int]) -> bytes:
-    """Encode a SETTINGS payload: a msgpack map ``{uint id: uint value}``."""
-    packed: bytes = msgpack.packb(dict(settings), use_bin_type=True)
+    """Encode a SETTINGS payload: a msgpack map ``{uint id: uint value}``.
+
+    Entries go out in ascending id order, the canonical encoding (spec Sections 1.2, 6).
+    """
+    packed: bytes = msgpack.packb(dict(sorted(settings.items())), use_bin_type=True)
     return packed
 
 

@@ -14,6 +14,16 @@ Flow control is TCP's: ``acknowledge_received_data`` is a no-op and the send
 window is unbounded while a response body may be sent. The driver gets
 backpressure by not reading while the application is not consuming.
 
+Early responses: a response complete before the request body keeps the
+connection; the driver reads and drops the rest of the body (bounded, see
+:mod:`mux.driver.lifecycle`), and once it ends the next cycle starts. Past the
+bound the driver resets the stream, and a reset closes the connection.
+
+``Expect: 100-continue``: ``100 Continue`` is queued as soon as such a request
+head is parsed, so it always precedes the final response (h11 refuses one
+after it). A response is sent with ``Connection: close`` when the connection
+will close after it (a graceful shutdown, a reset).
+
 Pipelining: h11 parses a second request only after the first response is
 complete. The driver calls :meth:`H11Engine.pending_events` after finishing a
 response (after ``send_data(..., end_stream=True)`` or ``end_stream``): it
@@ -22,7 +32,8 @@ bounded (``max_buffered_bytes``).
 
 Errors: a request h11 cannot parse gets ``400 Bad Request`` (``431`` when the
 head exceeds ``max_incomplete_event_size``) with a text body naming the
-problem and ``Connection: close``; then ``receive_data`` raises
+problem in plain words (:func:`describe_h11_error`: no Python repr, no h11
+state name) and ``Connection: close``; then ``receive_data`` raises
 :class:`mux.errors.RemoteProtocolError` and the driver flushes and closes.
 ``reset_stream`` cannot be expressed in HTTP/1.1: it makes the connection close
 (:attr:`H11Engine.must_close`).
@@ -48,12 +59,27 @@ from mux.core.events import Event, Headers
 from mux.core.h2engine import H2Engine
 from mux.core.h2guard import H2Limits
 from mux.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from mux.wording import plain_text
 
 #: Request fields that are hop-by-hop and never reach the application.
 _HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 _UNBOUNDED_WINDOW = 2**31 - 1
+#: h11 error message prefixes and the plain wording a client is shown instead.
+_H11_WORDING = (
+    ("illegal request line", "malformed request line"),
+    ("illegal header line", "malformed header line"),
+    ("illegal chunk header", "malformed chunk header"),
+    ("malformed chunk footer", "malformed chunk: no CRLF after the chunk data"),
+    ("Receive buffer too long", "request head too large"),
+    ("can't handle event type", "unexpected bytes after the request"),
+    ("Can't receive data when peer state is ERROR", "the request already failed"),
+    ("peer unexpectedly closed connection", "connection closed in the middle of a request"),
+    ("peer closed connection without sending complete message body", "request body cut short"),
+    ("continuation line at start of headers", "header block starts with a continuation line"),
+    ("no request line received", "no request line"),
+)
 
 
 class H11Engine:
@@ -101,6 +127,13 @@ class H11Engine:
         if self.upgraded_to is not None:
             return False
         return self._must_close or self._conn.our_state in (h11.MUST_CLOSE, h11.CLOSED)
+
+    @property
+    def header_block_open(self) -> bool:
+        """True while a request head has begun and not ended (header timeout)."""
+        if self.upgraded_to is not None:
+            return self.upgraded_to.header_block_open
+        return self._conn.their_state is h11.IDLE and bool(self._conn.trailing_data[0])
 
     def initiate_connection(self) -> None:
         """Nothing to send first in HTTP/1.1."""
@@ -164,12 +197,21 @@ class H11Engine:
             )
             if no_body and self._wants_h2c(event):
                 return self._upgrade(event, headers)
+            if self._conn.they_are_waiting_for_100_continue:
+                # The client holds its body back until told: tell it now
+                # (before any final response can exist), not after its timeout.
+                go_on = h11.InformationalResponse(status_code=100, headers=[], reason=_reason(100))
+                self._send(go_on)
             return [ev.RequestReceived(sid, headers, end_stream=no_body)]
         if isinstance(event, h11.Data):
             return [ev.DataReceived(sid, bytes(event.data), len(event.data))]
         if isinstance(event, h11.EndOfMessage):
             trailers = [(bytes(n), bytes(v)) for n, v in event.headers]
             ended: list[Event] = [ev.TrailersReceived(sid, trailers)] if trailers else []
+            if self._conn.our_state is h11.DONE:
+                # The rest of a request body after an early response ended
+                # (the driver discarded it): the connection is reusable.
+                self._next_cycle()
             return [*ended, ev.StreamEnded(sid)]
         return []  # h11.ConnectionClosed: reported as ConnectionClosed by receive_data
 
@@ -178,7 +220,8 @@ class H11Engine:
         message = (
             f"{status} {'Request Header Fields Too Large' if status == 431 else 'Bad Request'}"
         )
-        body = f"{message}: {exc}\n".encode()
+        reason = describe_h11_error(exc)
+        body = f"{message}: {reason}\n".encode()
         if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             headers = [
                 (b"content-type", b"text/plain; charset=utf-8"),
@@ -194,7 +237,9 @@ class H11Engine:
             self._out += self._conn.send(h11.Data(data=body)) or b""
             self._out += self._conn.send(h11.EndOfMessage()) or b""
         self._must_close = True
-        self._failure = RemoteProtocolError(f"HTTP/1.1 {message}: {exc}", ErrorCode.PROTOCOL_ERROR)
+        self._failure = RemoteProtocolError(
+            f"HTTP/1.1 {message}: {reason}", ErrorCode.PROTOCOL_ERROR
+        )
         raise self._failure
 
     # -------------------------------------------------------------- h2c upgrade
@@ -263,6 +308,8 @@ class H11Engine:
                     status_code=status, headers=fields, reason=_reason(status)
                 )
             )
+        if self._must_close and not any(n == b"connection" for n, _ in fields):
+            fields.append((b"connection", b"close"))  # closing after it: say so
         self._send(h11.Response(status_code=status, headers=fields, reason=_reason(status)))
         self._response_started = True
         if end_stream:
@@ -291,10 +338,14 @@ class H11Engine:
     def _finish(self) -> None:
         self._response_started = False
         if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
-            self._conn.start_next_cycle()
-            self._stream_id += 2
-        elif self._conn.our_state is h11.DONE:
-            self._must_close = True  # request body unread: cannot reuse the connection
+            self._next_cycle()
+        # Otherwise the request body is still coming (an early response): the
+        # next cycle starts once it ends (_translate); if the driver gives up
+        # discarding it, it resets the stream and the connection closes.
+
+    def _next_cycle(self) -> None:
+        self._conn.start_next_cycle()
+        self._stream_id += 2
 
     def reset_stream(self, stream_id: int, error_code: ErrorCode = ErrorCode.CANCEL) -> None:
         """HTTP/1.1 cannot reset an exchange: the connection must close."""
@@ -362,6 +413,23 @@ class H11Engine:
         return max(self._opened * 2 - 1, 0)
 
 
+def describe_h11_error(exc: h11.ProtocolError) -> str:
+    """h11's complaint about a request in plain words (no repr, no state names).
+
+    Known messages get a fixed wording; the offending bytes h11 quotes as a
+    repr are kept, as quoted text (:func:`mux.wording.plain_text`).
+    """
+    text = str(exc)
+    for prefix, wording in _H11_WORDING:
+        if text.startswith(prefix):
+            rest = text[len(prefix) :]
+            quoted = plain_text(rest[1:].strip()) if rest.startswith(":") and "'" in rest else ""
+            return f"{wording}: {quoted}" if quoted else wording
+    if "state=" in text or "role=" in text:
+        return "unexpected bytes from the client"
+    return plain_text(text)
+
+
 def _request_headers(request: Any, scheme: bytes) -> Headers:
     host = next((bytes(v) for n, v in request.headers if n == b"host"), b"")
     headers: Headers = [
@@ -370,8 +438,15 @@ def _request_headers(request: Any, scheme: bytes) -> Headers:
         (b":authority", host),
         (b":path", bytes(request.target)),
     ]
+    # RFC 9110 7.6.1: the fields that Connection names are hop-by-hop too.
+    named = {
+        token.strip().lower()
+        for n, v in request.headers
+        if n == b"connection"
+        for token in bytes(v).split(b",")
+    }
     for name, value in request.headers:
-        if name == b"host" or name in _HOP_BY_HOP:
+        if name == b"host" or name in _HOP_BY_HOP or name in named:
             continue
         headers.append((bytes(name), bytes(value)))
     return headers

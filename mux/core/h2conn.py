@@ -25,12 +25,23 @@ overriding h2's per-frame handlers (``_receive_headers_frame`` and
   PROTOCOL_ERROR; an oversized decoded list stays ENHANCE_YOUR_CALM.
 * **Closed streams are remembered only boundedly**: ``_closed_streams`` keeps
   ``closed_stream_memory`` records instead of 65536.
+* **Frames after our RST_STREAM are ignored** (RFC 9113 §5.1, "closed": the
+  peer may not have seen the reset yet). h2 answers each late DATA or HEADERS
+  frame with another RST_STREAM(STREAM_CLOSED); for a stream that the bounded
+  record says *we* reset, the frame is dropped silently (a header block is
+  still decoded, DATA still returns its connection credit). A stream the peer
+  reset, or one forgotten since, keeps h2's answer (a stream error, or a
+  connection error for an unknown id).
 * **O(1) stream counting** and **memoised header work**: streams are
   :class:`mux.core.h2stream._FastStream` (counted states, see there); header
   validation and HPACK coding go through :class:`mux.core.h2memo.HeaderMemo`.
 * **Outbound headers are checked before anything changes**
   (:class:`mux.core.h2send.OutboundPaths`, which this class extends); a
   refused list raises :class:`SendRefused`.
+* **Common frames skip h2's machinery** with h2's exact effects: a server's
+  new request (here), a client's response and DATA on open streams
+  (:class:`mux.core.h2recv.InboundPaths`), requests, responses, DATA and
+  END_STREAM sent (:class:`mux.core.h2send.OutboundPaths`).
 
 PRIORITY information never reaches this class: the engine strips it.
 """
@@ -66,7 +77,7 @@ from hyperframe.frame import FRAMES, RstStreamFrame, WindowUpdateFrame
 
 from mux.core.h2compact import CompactSettings, FrameDispatch, LazyHeaderTable
 from mux.core.h2memo import _REQUEST_FLAGS, HeaderMemo, SendRefused, _plain_key
-from mux.core.h2send import OutboundPaths
+from mux.core.h2recv import InboundPaths
 from mux.core.h2stream import _FastStream
 
 __all__ = ["CompressionError", "HardenedH2Connection", "HeaderMemo", "SendRefused", "_FastStream"]
@@ -76,6 +87,7 @@ _BLOCK_TYPES = frozenset({0x1, 0x5, 0x9})
 _END_HEADERS = 0x4
 #: HEADERS flags the fast path does not handle: PADDED, PRIORITY.
 _HEADERS_EXTRAS = 0x8 | 0x20
+_PADDED = 0x8
 _GOAWAY_INPUTS = frozenset({ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY})
 
 
@@ -91,7 +103,7 @@ class _GoAwayTolerantStateMachine(H2ConnectionStateMachine):
 
     def process_input(self, input_: ConnectionInputs) -> list[Any]:
         if input_ in _GOAWAY_INPUTS and self.state != ConnectionState.CLOSED:
-            return []  # also before any stream (IDLE): h2spec h2/7/1
+            return []  # also before any stream (IDLE): h2spec http2/7/1
         result: list[Any] = super().process_input(input_)
         return result
 
@@ -101,11 +113,12 @@ _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
 _SERVER_OPEN = ConnectionState.SERVER_OPEN
 
 
-class HardenedH2Connection(OutboundPaths):
+class HardenedH2Connection(InboundPaths):
     """``H2Connection`` with stream-scoped errors and bounded closed-stream memory."""
 
     def __init__(self, config: H2Configuration, closed_stream_memory: int) -> None:
         super().__init__(config=config)
+        self._client_side: bool = config.client_side
         self.state_machine = _GoAwayTolerantStateMachine()
         self._compact(config)
         #: True once we queued a GOAWAY: new inbound streams are refused.
@@ -154,8 +167,16 @@ class HardenedH2Connection(OutboundPaths):
             header = len(payload).to_bytes(3, "big") + bytes((ftype, flags))
             return self.receive_data(header + stream_id.to_bytes(4, "big") + payload)
         try:
-            if ftype == 0x1 and not flags & _HEADERS_EXTRAS:
-                events = self._fast_headers(flags, stream_id, payload)
+            if ftype == 0x0 and not flags & _PADDED:
+                events = self.fast_data(flags, stream_id, payload)
+                if events is not None:
+                    return events
+            elif ftype == 0x1 and not flags & _HEADERS_EXTRAS:
+                events = (
+                    self.fast_response(flags, stream_id, payload)
+                    if self._client_side
+                    else self._fast_headers(flags, stream_id, payload)
+                )
                 if events is not None:
                     return events
             return self._receive_frame(_parse_frame(ftype, flags, stream_id, payload))
@@ -307,6 +328,49 @@ class HardenedH2Connection(OutboundPaths):
             return self._malformed(stream, frame.flow_controlled_length)
         return result
 
+    def _late_after_our_reset(self, exc: StreamClosedError) -> bool:
+        """True when ``exc`` is about a frame on a stream we had reset before
+        (h2 hangs a StreamReset event on the error when the reset is new,
+        e.g. DATA on a half-closed (remote) stream: that one is answered)."""
+        return not exc._events and (
+            self._stream_closed_by(exc.stream_id) is StreamClosedBy.SEND_RST_STREAM
+        )
+
+    def _receive_frame(self, frame: Any) -> list[Any]:
+        """h2's ``_receive_frame``, except that a late frame on a stream we
+        reset is ignored instead of answered with RST_STREAM."""
+        try:
+            frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except StreamClosedError as exc:
+            if self._late_after_our_reset(exc):
+                return []
+            if not self._stream_is_closed_by_reset(exc.stream_id):
+                raise
+            self._prepare_for_sending([_rst(exc.stream_id, exc.error_code)])
+            return list(exc._events)
+        except StreamIDTooLowError as exc:
+            if self._stream_closed_by(exc.stream_id) is StreamClosedBy.SEND_RST_STREAM:
+                return []
+            if self._stream_is_closed_by_reset(exc.stream_id):
+                self._prepare_for_sending([_rst(exc.stream_id, ErrorCodes.STREAM_CLOSED)])
+                return []
+            if self._stream_is_closed_by_end(exc.stream_id):
+                raise StreamClosedError(exc.stream_id) from exc
+            raise
+        self._prepare_for_sending(frames)
+        result: list[Any] = events
+        return result
+
+    def _handle_data_on_closed_stream(
+        self, events: list[Any], exc: StreamClosedError, frame: Any
+    ) -> tuple[list[Any], list[Any]]:
+        """h2's: credit the connection window and answer RST_STREAM, except
+        on a stream we reset (only the credit, see the module docstring)."""
+        frames, result = super()._handle_data_on_closed_stream(events, exc, frame)
+        if self._late_after_our_reset(exc):
+            frames = [f for f in frames if not isinstance(f, RstStreamFrame)]
+        return frames, result
+
     def _malformed(self, stream: Any, discarded: int) -> tuple[list[Any], list[Any]]:
         """Reset a stream whose message is malformed; credit discarded DATA."""
         frames: list[Any] = stream.reset_stream(ErrorCodes.PROTOCOL_ERROR)
@@ -328,6 +392,12 @@ class HardenedH2Connection(OutboundPaths):
     def prune_closed_streams(self) -> None:
         """Move closed streams out of ``streams`` (h2 does it lazily)."""
         _ = self.open_inbound_streams
+
+
+def _rst(stream_id: int, code: Any) -> RstStreamFrame:
+    frame = RstStreamFrame(stream_id)
+    frame.error_code = code
+    return frame
 
 
 def _parse_frame(ftype: int, flags: int, stream_id: int, payload: bytes) -> Any:

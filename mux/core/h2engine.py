@@ -23,9 +23,13 @@ DATA it discards, which must be credited or the connection stalls); credit is
 returned only by :meth:`H2Engine.acknowledge_received_data`.
 
 Budgets enforced here: bytes queued in reply to peer input and not yet drained
-(PING/SETTINGS ACK and RST floods) and the ratio of reset streams (Rapid Reset,
-MadeYouReset). Every connection-scoped failure, including any unexpected
-exception inside h2, queues GOAWAY and raises
+(PING/SETTINGS ACK and RST floods), the ratio of reset streams (Rapid Reset,
+MadeYouReset) and the ratio of inbound WINDOW_UPDATE frames to DATA frames we
+sent (data dribble: a peer granting 1-byte windows makes us do work per frame
+while the silly-window floor sends nothing; at most
+``window_updates_per_data_frame`` per DATA frame beyond an allowance).
+Every connection-scoped failure, including any unexpected exception inside
+h2, queues GOAWAY and raises
 :class:`mux.errors.RemoteProtocolError`; nothing else escapes ``receive_data``.
 
 Events: ``RequestReceived``/``ResponseReceived``/``DataReceived`` carry an
@@ -44,6 +48,7 @@ from h2.config import H2Configuration
 from h2.exceptions import FlowControlError as H2FlowControlError
 from h2.exceptions import H2Error, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes
+from h2.stream import StreamState
 from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from mux.core import events as ev
@@ -72,8 +77,10 @@ from mux.errors import (
     RemoteProtocolError,
     code_from_int,
 )
+from mux.wording import plain_text
 
 _DEFAULT_WINDOW = 65_535
+_STREAM_CLOSED = StreamState.CLOSED
 _KNOWN_TYPES = frozenset(range(0xB))
 _STREAM_TYPES = frozenset({DATA, HEADERS, CONTINUATION})
 _HEADER_EVENTS = (
@@ -133,6 +140,8 @@ class H2Engine:
         self._goaway_received = False
         self._resets = 0
         self._streams_seen = 0
+        self._window_updates = 0
+        self._data_frames_sent = 0
         if not client_side:
             self._h2.receive_data(PREFACE)  # the guard checks the real one
 
@@ -205,8 +214,8 @@ class H2Engine:
         except GuardViolation as exc:
             self._fail(exc.code, str(exc))
         except ProtocolError as exc:
-            self._drain()  # h2 queued GOAWAY already
             self._failure = RemoteProtocolError(str(exc), _known_code(exc.error_code))
+            self._out += _with_debug_data(self._h2.data_to_send(), self._failure.args[0])
             raise self._failure from None
         except RemoteProtocolError:
             raise
@@ -226,6 +235,7 @@ class H2Engine:
 
     def _fail(self, code: ErrorCode, message: str) -> None:
         """Queue GOAWAY(code) and raise the connection error."""
+        message = plain_text(message)
         try:
             self._h2.close_connection(error_code=code, additional_data=message.encode()[:256])
             self._drain()
@@ -255,8 +265,8 @@ class H2Engine:
     def _stream_state(self, stream_id: int) -> str:
         """ "idle", "open" or "closed" (our view, RFC 9113 §5.1)."""
         stream = self._h2.streams.get(stream_id)
-        if stream is not None:
-            return "closed" if stream.closed else "open"
+        if stream is not None:  # h2's ``stream.closed``, without the property
+            return "closed" if stream.state_machine.state is _STREAM_CLOSED else "open"
         outbound = stream_id % 2 == int(self.client_side)
         highest = (
             self._h2.highest_outbound_stream_id if outbound else self._h2.highest_inbound_stream_id
@@ -272,6 +282,8 @@ class H2Engine:
             return None
         if frame.type == HEADERS and frame.flags & FLAG_PRIORITY:
             frame = self._strip_priority(frame)
+        if frame.type == WINDOW_UPDATE:
+            self._count_window_update()
         if frame.type in (RST_STREAM, WINDOW_UPDATE) and frame.stream_id:
             return self._stream_control_frame(frame)
         if frame.type in _STREAM_TYPES and self._ended_by_peer(frame.stream_id):
@@ -280,6 +292,22 @@ class H2Engine:
                 f"frame type 0x{frame.type:x} on stream {frame.stream_id} after END_STREAM",
             )
         return frame
+
+    def _count_window_update(self) -> None:
+        """Data dribble (CVE-2019-9511): bound WINDOW_UPDATEs per DATA frame sent."""
+        self._window_updates += 1
+        lim = self.limits
+        allowed = (
+            lim.window_update_allowance
+            + 2 * self._streams_seen
+            + lim.window_updates_per_data_frame * self._data_frames_sent
+        )
+        if self._window_updates > allowed:
+            self._fail(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"too many WINDOW_UPDATE frames ({self._window_updates} for "
+                f"{self._data_frames_sent} DATA frames sent)",
+            )
 
     def _ended_by_peer(self, stream_id: int) -> bool:
         """True when the stream is closed and the closing was by END_STREAM
@@ -468,10 +496,13 @@ class H2Engine:
             )
         size = self._h2.max_outbound_frame_size
         chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+        self._data_frames_sent += len(chunks)
+        h2c = self._h2
         with _local_errors():
             for index, chunk in enumerate(chunks):
-                last = index == len(chunks) - 1
-                self._h2.send_data(stream_id, chunk, end_stream=end_stream and last)
+                last = end_stream and index == len(chunks) - 1
+                if not h2c.fast_send_data(stream_id, chunk, last):
+                    h2c.send_data(stream_id, chunk, end_stream=last)
         self._guard.credit()
 
     def end_stream(self, stream_id: int) -> None:
@@ -498,10 +529,15 @@ class H2Engine:
 
     def local_flow_control_window(self, stream_id: int) -> int:
         """Bytes we may send on the stream now (0 when it is closed)."""
+        h2c = self._h2
+        stream = h2c.streams.get(stream_id)
+        if stream is not None and stream.state_machine.state is not _STREAM_CLOSED:
+            # h2's local_flow_control_window for a stream it holds, inlined
+            return min(h2c.outbound_flow_control_window, stream.outbound_flow_control_window)
         if self._stream_state(stream_id) != "open":
             return 0
         try:
-            return int(self._h2.local_flow_control_window(stream_id))
+            return int(h2c.local_flow_control_window(stream_id))
         except H2Error:
             return 0
 
@@ -524,6 +560,11 @@ class H2Engine:
                 additional_data=debug_data or None,
                 last_stream_id=last_stream_id,
             )
+
+    @property
+    def header_block_open(self) -> bool:
+        """True while the peer's header block is unfinished (header timeout)."""
+        return self._guard.header_block_open
 
     @property
     def open_outbound_streams(self) -> int:
@@ -569,3 +610,20 @@ def _local_errors() -> Iterator[None]:
         yield
     except (H2Error, ValueError, TypeError) as exc:
         raise LocalProtocolError(f"{type(exc).__name__}: {exc}") from exc
+
+
+#: The GOAWAY h2 queues on a connection error: 8 bytes of payload, no debug data.
+_BARE_GOAWAY_HEADER = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+
+
+def _with_debug_data(queued: bytes, reason: str) -> bytes:
+    """``queued`` with h2's bare closing GOAWAY (its last frame) given ``reason``
+    as debug data, so the peer learns why (h2 sends none)."""
+    head = len(queued) - 17
+    if head < 0 or queued[head : head + 9] != _BARE_GOAWAY_HEADER:
+        return queued
+    frame = GoAwayFrame(0)
+    frame.last_stream_id = int.from_bytes(queued[head + 9 : head + 13], "big") & 0x7FFF_FFFF
+    frame.error_code = int.from_bytes(queued[head + 13 :], "big")
+    frame.additional_data = reason.encode()[:256]
+    return queued[:head] + frame.serialize()

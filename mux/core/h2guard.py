@@ -83,6 +83,7 @@ _BUDGET_TYPES: Final = _CONTROL_TYPES
 #: Types that can open a header block (the block check runs for these, or
 #: while a block is open).
 _BLOCK_STARTS: Final = frozenset({HEADERS, PUSH_PROMISE})
+_BLOCK_FRAMES: Final = frozenset({HEADERS, PUSH_PROMISE, CONTINUATION})
 #: Types whose payload counts towards the empty-frame flood check.
 _BODY_TYPES: Final = frozenset({DATA, HEADERS, CONTINUATION})
 #: A frame header: 24-bit length (as 8 + 16 bits), type, flags, stream id.
@@ -130,6 +131,12 @@ class H2Limits:
     #: Resets (by the peer, or by us because of the peer) tolerated before the
     #: reset ratio is checked (Rapid Reset / MadeYouReset).
     reset_min_count: int = attrs.field(default=200, validator=_positive)
+    #: Inbound WINDOW_UPDATE frames allowed per DATA frame we sent (data
+    #: dribble, CVE-2019-9511; Envoy's ``max_inbound_window_update_frames_per_data_frame_sent``)...
+    window_updates_per_data_frame: int = attrs.field(default=10, validator=_positive)
+    #: ...beyond this allowance (plus two per stream the peer opened); past
+    #: it, GOAWAY(ENHANCE_YOUR_CALM).
+    window_update_allowance: int = attrs.field(default=1000, validator=_positive)
     #: Closed-stream records kept to classify late frames (h2 keeps 65536).
     closed_stream_memory: int = attrs.field(default=512, validator=_positive)
 
@@ -207,6 +214,13 @@ class FrameGuard:
     def __attrs_post_init__(self) -> None:
         self._preface_left = len(PREFACE) if self.expect_preface else 0
         self._tokens = self.limits.control_frame_burst
+
+    @property
+    def header_block_open(self) -> bool:
+        """True while a header block is unfinished: HEADERS/PUSH_PROMISE without
+        END_HEADERS awaiting CONTINUATION, or a header-block frame half received."""
+        pending = self._pending
+        return bool(self._block_stream) or (pending is not None and pending[1] in _BLOCK_FRAMES)
 
     def credit(self, tokens: int = 1) -> None:
         """Refill the control budget after useful work (new stream, data)."""

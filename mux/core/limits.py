@@ -128,6 +128,12 @@ class ProtocolLimits:
         default=16 * 2**20, validator=[v.instance_of(int), v.ge(0), v.le(_U31)]
     )
 
+    #: Streams the peer may open over the connection's life (spec 11.2, suggested
+    #: 10000; nginx keepalive_requests, Envoy max_requests_per_connection). The
+    #: stream that reaches it is served, then GOAWAY(NO_ERROR, its id) sends the
+    #: client to a new connection; later ids are refused (safe to retry).
+    max_streams_per_connection: int = attrs.field(default=10000, validator=_POSITIVE)
+
     @property
     def stream_window_cap(self) -> int:
         """What a stream receive window may grow to (never above the connection budget)."""

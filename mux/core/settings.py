@@ -12,7 +12,7 @@ frozen object can be handed out read-only.
 
 :func:`check_settings` validates ranges; an out-of-range value is a connection
 error whose code depends on the setting (windows: FLOW_CONTROL_ERROR, the
-rest: PROTOCOL_ERROR). Unknown ids are ignored (dropped by
+rest: PROTOCOL_ERROR); with several, the lowest id decides. Unknown ids are ignored (dropped by
 :func:`known_settings`).
 """
 
@@ -65,13 +65,16 @@ def known_settings(changes: Mapping[int, int]) -> dict[int, int]:
 
 
 def check_settings(changes: Mapping[int, int]) -> None:
-    """Check every known setting of ``changes`` against its range.
+    """Check every known setting of ``changes`` against its range, in ascending id order.
+
+    When several are out of range, the lowest id decides the error (spec Section 6,
+    revision 1.1), whatever the order of the entries in the payload.
 
     Raises:
         FlowControlError: a window setting is above 2^31-1.
         RemoteProtocolError: PROTOCOL_ERROR for any other value out of range.
     """
-    for key, value in changes.items():
+    for key, value in sorted(changes.items()):
         bounds = RANGES.get(key)
         if bounds is None:
             continue

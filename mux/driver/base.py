@@ -55,6 +55,7 @@ class DriverBase:
         "_flushing",
         "_goaway",
         "_handshake_at",
+        "_header_since",
         "_idle_since",
         "_initial_data",
         "_last_received",
@@ -80,12 +81,14 @@ class DriverBase:
         "_streams",
         "_timeouts",
         "_timer_scope",
+        "_tiny_pace",
         "_transport",
         "_unsent",
         "_unyielded",
         "_upgraded_request",
         "_window_waiters",
         "bytes_sent",
+        "client_address",
         "park_token",
     )
 
@@ -121,6 +124,8 @@ class DriverBase:
         self._timer_scope: trio.CancelScope | None = None
         self._closed: trio.Event | None = None
         self._window_waiters: set[Stream] | None = None
+        #: Tiny-DATA pacing bucket (tokens, time), created on first use.
+        self._tiny_pace: tuple[float, float] | None = None
         self._backlog: list[ev.Event] | None = None
         # Streams whose response headers wait for the next flush.
         self._deferred: list[Stream] | None = None
@@ -158,12 +163,17 @@ class DriverBase:
         self._handshake_at: float | None = None
         self._settings_ack_at: float | None = None
         self._partial_since: float | None = None
+        #: When the peer's unfinished header block began (header timeout).
+        self._header_since: float | None = None
         self._last_received = 0.0
         self._ping_due_at: float | None = None
         self._idle_since: float | None = None
         self._shutdown_ping_at: float | None = None
         #: Total bytes handed to the transport's send path (statistics).
         self.bytes_sent = 0
+        #: Server side: the client as ``(host, port)`` (the PROXY protocol source
+        #: or the socket peer), set by the server; ``None`` if unknown.
+        self.client_address: tuple[str, int] | None = None
 
     if TYPE_CHECKING:
 
@@ -211,6 +221,8 @@ class DriverBase:
                 candidates.append(at)
         if self._partial_since is not None and t.frame is not None:
             candidates.append(self._partial_since + t.frame)
+        if self._header_since is not None and t.header is not None:
+            candidates.append(self._header_since + t.header)
         if self._ping_due_at is not None:
             candidates.append(self._ping_due_at)
         elif t.keepalive_interval is not None and self._engine.protocol != "http/1.1":

@@ -29,7 +29,8 @@ from mux.driver.bulkread import BulkReader
 from mux.driver.stream import Stream
 from mux.driver.timers import TimersMixin
 from mux.driver.tuning import KEEPALIVE_PING, MAX_RECEIVE_SIZE, RECEIVE_SIZE, SHUTDOWN_PING
-from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError
+from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError, code_name
+from mux.logs import peer_error
 
 if TYPE_CHECKING:
     from mux.driver.connection import ConnectionDriver
@@ -165,6 +166,7 @@ class ReaderMixin(TimersMixin):
         events = self._engine_events(data)
         if events is None:
             return
+        self._track_header_block(now)
         if events:
             self._progress(events, now)
         elif data and self._partial_since is None:
@@ -178,7 +180,7 @@ class ReaderMixin(TimersMixin):
         try:
             return self._engine.receive_data(data)
         except RemoteProtocolError as exc:
-            logger.info("closing connection: peer protocol error: %s", exc)
+            peer_error(logger, code_name(exc.code), "closing connection: peer error %s", exc)
             self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
             return None
 
@@ -186,8 +188,13 @@ class ReaderMixin(TimersMixin):
         """Events arrived: timers learn of the progress, then the events are dispatched."""
         # An engine that delivers a large DATA frame piece by piece says whether
         # it is still inside one: then the frame timer restarts, so a peer that
-        # stops mid-payload is still caught.
-        self._partial_since = now if getattr(self._engine, "mid_frame", False) else None
+        # stops mid-payload is still caught, but only on real progress
+        # (take_frame_progress), so one trickling a byte a second is caught too.
+        engine = self._engine
+        if not getattr(engine, "mid_frame", False):
+            self._partial_since = None
+        elif self._partial_since is None or getattr(engine, "take_frame_progress", _yes)():
+            self._partial_since = now
         self._handshake_at = None
         self._dispatch(events)
 
@@ -223,11 +230,21 @@ class ReaderMixin(TimersMixin):
             self._engine.reset_stream(stream_id, ErrorCode.REFUSED_STREAM)
             return
         driver = cast("ConnectionDriver", self)  # the only concrete subclass
-        stream = Stream(driver, stream_id, headers=event.headers, remote_ended=event.end_stream)
+        stream = Stream(
+            driver,
+            stream_id,
+            headers=event.headers,
+            remote_ended=event.end_stream,
+            head=_is_head(event.headers),
+        )
         self._streams[stream_id] = stream
         self._active_handlers += 1
         self._idle_since = self._park_at = None
         self._nursery.start_soon(self._run_handler, stream, name="mux stream handler")
+        if getattr(self._engine, "streams_exhausted", False):
+            # The engine sent its final GOAWAY (streams per connection, spec
+            # 11.2): close once the streams are done, as after a shutdown.
+            self._final_goaway_sent = True
 
     def _on_response(self, event: ev.ResponseReceived) -> None:
         stream = self._streams.get(event.stream_id)
@@ -294,6 +311,11 @@ class ReaderMixin(TimersMixin):
             for stream in [s for s in self._streams.values() if s.stream_id > last]:
                 stream._fail(self._stream_error(stream, "peer sent GOAWAY"))
         self._unpark_slots()
+        if getattr(self._engine, "is_closed", False):
+            # The engine ended with the GOAWAY (mux, an error code: spec 9.1):
+            # nothing more can be sent, so the streams end now.
+            self._close(self._peer_goaway_error())
+            return
         self._maybe_finish()
 
     def _on_connection_closed(self, event: ev.ConnectionClosed) -> None:
@@ -311,6 +333,21 @@ class ReaderMixin(TimersMixin):
             if self._read_lot is not None:
                 self._read_lot.unpark_all()
         self._became_quieter()
+
+
+def _yes() -> bool:
+    """Progress of an engine that cannot tell: every piece counts."""
+    return True
+
+
+def _is_head(headers: list[tuple[bytes, bytes]]) -> bool:
+    """True for a HEAD request (looks at the pseudo-headers only)."""
+    for name, value in headers:
+        if name == b":method":
+            return value == b"HEAD"
+        if not name.startswith(b":"):
+            break
+    return False
 
 
 DISPATCH: dict[type, Callable[[ReaderMixin, ev.Event], None]] = {

@@ -9,7 +9,9 @@ for at most ``close_flush`` seconds, then cancel the nursery.
 
 **Lingering close** (as nginx and Apache do it): when the connection closes
 because of the peer (a protocol error or a frame/handshake timeout: a GOAWAY
-with an error code) and that GOAWAY went to the kernel whole, closing the TCP
+with an error code), or once a server's streams-per-connection cap sent its
+final GOAWAY and the streams are done (the client may still be sending streams
+it opened before it read the GOAWAY), and that GOAWAY went to the kernel whole, closing the TCP
 socket at once would find the peer's unread bytes in our receive buffer, and
 the kernel would answer with RST. An RST discards what we sent and the peer
 did not read yet (our own kernel drops its unsent tail at once), so the peer
@@ -25,16 +27,29 @@ side asked to end the connection (:meth:`LifecycleMixin._stop_linger`: ``aclose`
 shutdown, which also stops a linger under way); an outside cancellation (a
 server's drain timeout) interrupts it like any wait.
 
+**Early responses**: a handler that completes its response before the
+request body ended (404, 413, an early error) leaves the stream to
+:meth:`LifecycleMixin._discard_request_body`, which reads and drops the rest,
+credit returned at once, within :data:`DISCARD_TIME` and
+:data:`DISCARD_BYTES`, and resets with NO_ERROR only past them.
+
 Graceful shutdown (:meth:`LifecycleMixin.start_graceful_shutdown`) on a server
 sends GOAWAY(2**31-1) and a PING; on the PONG (or after ``shutdown_ping``
 seconds) it sends the final GOAWAY(last processed id) and closes once no
 stream or handler is left (:meth:`LifecycleMixin._maybe_finish`). A client
 stops opening streams and closes once idle.
+
+The peer's GOAWAY (any code) does not close the connection under its
+in-flight streams: they complete and PINGs are answered; then we send our own
+GOAWAY (NO_ERROR, the last stream processed: RFC 9113 §6.8) and close, naming
+the peer's error code if it carried one. An engine that the peer's GOAWAY
+closed at once (mux with an error code, spec 9.1) closes the driver at once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import socket
 from typing import TYPE_CHECKING
 
@@ -48,6 +63,14 @@ if TYPE_CHECKING:
     from mux.driver.stream import Stream
 
 logger = logging.getLogger("mux.driver")
+
+#: After an early response (the handler finished before the request body did),
+#: the rest of the body is read and dropped for at most this many seconds...
+DISCARD_TIME = 1.0
+#: ...and this many bytes (flow-controlled), like nginx's discarded body; past
+#: either bound the stream is reset with NO_ERROR (HTTP/1.1: the connection
+#: closes after the response).
+DISCARD_BYTES = 1024 * 1024
 
 _SO_RCVLOWAT: int | None = getattr(socket, "SO_RCVLOWAT", None)
 
@@ -102,12 +125,26 @@ class LifecycleMixin(WriterMixin):
         finally:
             stream._handler_scope = None
             self._active_handlers -= 1
-            if not stream.local_ended:
-                stream.reset(ErrorCode.INTERNAL_ERROR)
-            elif not stream.is_done:
-                # Response complete, request body unread: tell the peer to stop.
-                stream.reset(ErrorCode.NO_ERROR)
-            self._became_quieter()
+            try:
+                if not stream.local_ended:
+                    stream.reset(ErrorCode.INTERNAL_ERROR)
+                elif not stream.is_done:
+                    await self._discard_request_body(stream)
+            finally:
+                self._became_quieter()
+
+    async def _discard_request_body(self, stream: Stream) -> None:
+        """Response complete, request body not: read and drop the rest for at
+        most :data:`DISCARD_TIME` s and :data:`DISCARD_BYTES` bytes, then
+        reset with NO_ERROR (a no-op if the body ended meanwhile)."""
+        stream.deadline = math.inf  # bounded by DISCARD_TIME instead
+        stream._discard_rest(DISCARD_BYTES)
+        try:
+            with trio.move_on_after(DISCARD_TIME):
+                while not stream.is_done:
+                    await stream._park()
+        finally:
+            stream.reset(ErrorCode.NO_ERROR)
 
     def _became_quieter(self) -> None:
         if not self._streams and not self._active_handlers:
@@ -138,16 +175,24 @@ class LifecycleMixin(WriterMixin):
         if self._closing or self._streams or self._active_handlers:
             return
         goaway = self._goaway
-        if goaway is not None and goaway.error_code != ErrorCode.NO_ERROR:
-            # The peer ended the connection for an error: say which, not "gracefully".
-            debug = goaway.debug_data[:200].decode("utf-8", "replace")
-            reason = f"peer sent GOAWAY({code_name(goaway.error_code)})"
-            self._close(
-                ConnectionClosed(reason + (f": {debug}" if debug else ""), code=goaway.error_code)
-            )
-        elif self._final_goaway_sent or goaway is not None:
+        if goaway is not None:
+            # The peer's GOAWAY, its streams done: answer with ours (RFC 9113
+            # §6.8: say what was processed before closing), then close.
+            answer = None if self._final_goaway_sent else ErrorCode.NO_ERROR
+            self._close(self._peer_goaway_error(), answer, b"closing after the peer's GOAWAY")
+        elif self._final_goaway_sent:
             done = ConnectionClosed("connection shut down gracefully", code=ErrorCode.NO_ERROR)
             self._close(done)
+
+    def _peer_goaway_error(self) -> ConnectionClosed:
+        """Why the connection ends after the peer's GOAWAY: with an error code,
+        that error named (not "gracefully")."""
+        goaway = self._goaway
+        if goaway is None or goaway.error_code == ErrorCode.NO_ERROR:
+            return ConnectionClosed("connection shut down gracefully", code=ErrorCode.NO_ERROR)
+        debug = goaway.debug_data[:200].decode("utf-8", "replace")
+        reason = f"peer sent GOAWAY({code_name(goaway.error_code)})"
+        return ConnectionClosed(reason + (f": {debug}" if debug else ""), code=goaway.error_code)
 
     # ----------------------------------------------------------------- close
 
@@ -189,7 +234,7 @@ class LifecycleMixin(WriterMixin):
         return (
             LINGER > 0
             and code is not None
-            and code != ErrorCode.NO_ERROR
+            and (code != ErrorCode.NO_ERROR or self._streams_exhausted())
             and not self._shutting_down
             and self._goaway is None  # the peer ended it: nothing of ours to protect
             and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
@@ -197,6 +242,16 @@ class LifecycleMixin(WriterMixin):
             # EOF until the linger ran out (the conformance suite over TLS
             # waits for one after the GOAWAY).
             and type(self._transport) is trio.SocketStream
+        )
+
+    def _streams_exhausted(self) -> bool:
+        """A server closing after the final GOAWAY of its streams-per-connection
+        cap: the client may still be sending streams it opened before it read
+        the GOAWAY, and closing on them would reset what we sent last."""
+        return (
+            not self._engine.client_side
+            and self._final_goaway_sent
+            and getattr(self._engine, "streams_exhausted", False)
         )
 
     async def _linger(self) -> None:

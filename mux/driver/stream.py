@@ -20,14 +20,26 @@ bounded by the window we advertise; :meth:`Stream.receive_data` acknowledges
 each chunk to the engine only when the application takes it, so credit goes
 back to the peer only as fast as the application consumes.
 
+HEAD (server side): the response to a HEAD request is its headers only,
+whatever the handler writes: :meth:`Stream.send_headers` sends them with
+END_STREAM (``content-length`` kept) and later body, trailers and ``end``
+calls are dropped, so every protocol (HTTP/2, mux, HTTP/1.1) behaves alike.
+
+Early responses (server side): when a handler completes its response before
+the request body has all arrived, the rest of the body is read and dropped
+(credit returned at once) for a bounded time and byte count, and the stream is
+reset with NO_ERROR only past the bound (:meth:`Stream._discard_rest`, bounds
+in :mod:`mux.driver.lifecycle`), as nginx discards a body: a client still
+sending sees its stream end normally instead of a reset.
+
 Errors: once reset, every call raises :class:`mux.errors.StreamReset`
 (:class:`mux.errors.StreamRefused` for REFUSED_STREAM); when the connection
 ends they raise :class:`mux.errors.ConnectionClosed`. A stream whose peer half
 already ended (END_STREAM received) still yields its buffered body afterwards.
 A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowError`
-after resetting the stream with CANCEL. A sender that gets no credit for the
-driver's ``send_stall`` seconds (zero-window hold, CVE-2016-1546) has its
-stream reset with CANCEL and gets :class:`mux.errors.StreamReset`.
+after resetting the stream with CANCEL. Waiting for send credit (silly-window
+floor, tiny-piece pacing, the send-stall timeout that resets with CANCEL) is
+:mod:`mux.driver.credit`.
 """
 
 from __future__ import annotations
@@ -39,19 +51,19 @@ from typing import TYPE_CHECKING
 import trio
 
 from mux.core.events import Headers
+from mux.driver.credit import SEND_FLOOR, wait_for_credit
 from mux.errors import ErrorCode, LocalProtocolError, StreamRefused, StreamReset
 
 if TYPE_CHECKING:
     from mux.driver.connection import ConnectionDriver
+
+__all__ = ["ACK_BATCH", "INLINE_SEND", "MAX_SEND_PIECE", "SEND_FLOOR", "Stream"]
 
 #: Largest piece handed to the engine at once (bytes): bounds what a sender adds
 #: to the connection's unsent buffer in one step. The mux engine queues big
 #: ``bytes`` by reference (no copy) and splits them into frames itself, so a
 #: 1 MiB write costs one credit wait and one engine call, not sixteen.
 MAX_SEND_PIECE = 1048576
-#: Smallest DATA piece sent while more body waits, once the peer has granted
-#: this stream a window of twice as much (see Stream._wait_for_credit).
-SEND_FLOOR = 16384
 #: From this many bytes on, a write with no flusher running is sent by the
 #: writing task itself (bulk: no task hand-off per write); smaller writes are
 #: left to the flusher, which joins the writes of one scheduler tick.
@@ -76,9 +88,11 @@ class Stream:
     __slots__ = (
         "_buffered",
         "_chunks",
+        "_discard_left",
         "_driver",
         "_error",
         "_handler_scope",
+        "_head",
         "_headers_sent",
         "_local_ended",
         "_lot",
@@ -101,6 +115,7 @@ class Stream:
         headers: Headers | None = None,
         remote_ended: bool = False,
         headers_sent: bool = False,
+        head: bool = False,
     ) -> None:
         self._driver = driver
         self.stream_id = stream_id
@@ -120,6 +135,10 @@ class Stream:
         self._error: BaseException | None = None
         self._lot: trio.lowlevel.ParkingLot | None = None
         self._handler_scope: trio.CancelScope | None = None
+        #: Server side of a HEAD request: the response is its headers only.
+        self._head = head
+        #: Request body bytes still discarded after an early response (-1: not discarding).
+        self._discard_left = -1
 
     def __repr__(self) -> str:
         return (
@@ -128,6 +147,11 @@ class Stream:
         )
 
     # ----------------------------------------------------------------- state
+
+    @property
+    def client_address(self) -> tuple[str, int] | None:
+        """Server side: the connection's client ``(host, port)``, if known."""
+        return self._driver.client_address
 
     @property
     def is_done(self) -> bool:
@@ -179,7 +203,7 @@ class Stream:
         self._check_sendable()
         if self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: headers already sent")
-        if end_stream:
+        if end_stream or self._head:
             self._driver._engine.send_headers(self.stream_id, headers, end_stream=True)
             self._headers_sent = True
             self._driver._wake_writer()
@@ -198,6 +222,9 @@ class Stream:
         by this stream's next command (like deferred headers), so an
         :meth:`end` right after it becomes END_STREAM on that DATA frame.
         """
+        if self._head_answered():
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before data")
@@ -238,6 +265,8 @@ class Stream:
     async def end(self) -> None:
         """Half-close our side (empty END_STREAM)."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._head_answered():
+            return
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before ending")
@@ -251,6 +280,8 @@ class Stream:
     async def send_trailers(self, trailers: Headers) -> None:
         """Send trailing headers; they end our side of the stream."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._head_answered():
+            return
         self._check_sendable()
         if not self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: send headers before trailers")
@@ -334,6 +365,9 @@ class Stream:
     # ------------------------------------------------ driver-side (internal)
 
     def _on_data(self, data: bytes, flow: int, end_stream: bool) -> None:
+        if self._discard_left >= 0:
+            self._discard_data(flow, end_stream)
+            return
         if data:
             if self._chunks is None:
                 self._chunks = deque()
@@ -343,6 +377,28 @@ class Stream:
             self._driver._acknowledge(self.stream_id, flow)
         if end_stream:
             self._end_remote()
+        self._wake()
+
+    def _discard_rest(self, limit: int) -> None:
+        """The response is complete but the request body is not: from now on
+        take and drop up to ``limit`` more body bytes, returning their credit
+        at once (buffered chunks too); past it, reset with NO_ERROR."""
+        self._discard_left = limit
+        if self._chunks:
+            flow = sum(f for _, f in self._chunks) + self._unacked
+            self._chunks.clear()
+            self._buffered = self._unacked = 0
+            self._driver._acknowledge(self.stream_id, flow)
+
+    def _discard_data(self, flow: int, end_stream: bool) -> None:
+        if flow:
+            self._driver._acknowledge(self.stream_id, flow)
+        self._discard_left -= flow
+        if end_stream:
+            self._end_remote()
+        elif self._discard_left < 0:
+            self._discard_left = 0
+            self.reset(ErrorCode.NO_ERROR)
         self._wake()
 
     def _on_response(self, headers: Headers, end_stream: bool) -> None:
@@ -422,6 +478,11 @@ class Stream:
             engine.send_data(self.stream_id, data, end_stream=end_stream)
         self._driver._wake_writer()
 
+    def _head_answered(self) -> bool:
+        """True when this answers HEAD and the headers went out (with
+        END_STREAM): body, trailers and end are dropped (RFC 9110 §9.3.2)."""
+        return self._head and self._headers_sent and self._error is None
+
     def _check_sendable(self) -> None:
         if self._error is not None:
             raise self._error.with_traceback(None)
@@ -439,38 +500,8 @@ class Stream:
             self._driver._stream_done(self)
 
     async def _wait_for_credit(self, want: int) -> int:
-        """Wait for send credit; return the window (at most ``want`` is sent from it).
-
-        Silly-window avoidance (threats.md "Data dribble", CVE-2019-9511): the
-        window must hold at least ``min(want, SEND_FLOOR, peak / 2)`` bytes,
-        ``peak`` being the largest window the peer ever granted this stream,
-        so a peer that drains its window and then opens it a byte at a time
-        gets frames of :data:`SEND_FLOOR` bytes, not 1-byte frames (and the
-        send-stall timer if it never opens enough). A peer that only ever
-        grants tiny windows (its SETTINGS say so) still gets progress.
-        """
-        driver = self._driver
-        stall = driver._timeouts.send_stall
-        stalled_at = math.inf if stall is None else trio.current_time() + stall
-        while True:
-            self._check_sendable()
-            if driver._deferred_data:
-                driver._commit_deferred()  # their bytes count against the window
-            window = driver._engine.local_flow_control_window(self.stream_id)
-            if window > self._peak_window:
-                self._peak_window = window
-            floor = min(want, SEND_FLOOR, self._peak_window // 2)
-            if window > 0 and window >= floor and not driver._send_backlogged:
-                return window
-            if trio.current_time() >= stalled_at:
-                self.reset(ErrorCode.CANCEL)
-                self._check_sendable()  # raises the StreamReset just recorded
-            driver._add_window_waiter(self)
-            try:
-                with trio.move_on_at(stalled_at):
-                    await self._park()
-            finally:
-                driver._discard_window_waiter(self)
+        """Wait for send credit (:func:`mux.driver.credit.wait_for_credit`)."""
+        return await wait_for_credit(self, want)
 
     async def _park(self) -> None:
         if self._lot is None:

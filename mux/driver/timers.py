@@ -7,7 +7,9 @@ than the earliest armed timer (:meth:`~mux.driver.base.DriverBase._next_deadline
 One scope serves many reads, so a timer that moved later fires early once and
 finds nothing due. When it fires, the reader calls
 :meth:`TimersMixin._run_timers`, which closes the connection on a handshake,
-SETTINGS-ack, incomplete-frame, keepalive or idle timeout, sends the keepalive
+SETTINGS-ack, incomplete-frame, keepalive or idle timeout (or, from a
+stream's send-stall wait, when every stream is held at a zero window:
+:meth:`TimersMixin._send_stall_timeout`), sends the keepalive
 PING or the final shutdown GOAWAY, or asks :meth:`ConnectionDriver.run` to
 park the idle connection. Code that moves a timer calls ``_rearm_timers`` so
 the reader wakes at the new deadline.
@@ -16,12 +18,17 @@ the reader wakes at the new deadline.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import trio
 
 from mux.driver.lifecycle import LifecycleMixin
 from mux.driver.tuning import KEEPALIVE_PING
 from mux.errors import ConnectionClosed, ErrorCode
+from mux.logs import peer_error
+
+if TYPE_CHECKING:
+    from mux.driver.stream import Stream
 
 logger = logging.getLogger("mux.driver")
 
@@ -44,6 +51,7 @@ class TimersMixin(LifecycleMixin):
             and self._upgraded_request is None
             and self._pending_events is None
             and self._partial_since is None
+            and self._header_since is None
             and self._can_park(self._transport)
         )
 
@@ -87,6 +95,15 @@ class TimersMixin(LifecycleMixin):
             if self._engine.client_side:
                 self._handshake_at = None  # the server speaks only when asked
 
+    def _track_header_block(self, now: float) -> None:
+        """After a read: the header timer runs while the engine says the peer's
+        header block is unfinished (``header_block_open``), from its first byte."""
+        if getattr(self._engine, "header_block_open", False):
+            if self._header_since is None:
+                self._header_since = now
+        else:
+            self._header_since = None
+
     def _run_timers(self, now: float) -> None:
         t = self._timeouts
         if self._handshake_at is not None and now >= self._handshake_at:
@@ -99,6 +116,12 @@ class TimersMixin(LifecycleMixin):
             and now >= self._partial_since + t.frame
         ):
             self._timeout("incomplete frame", t.frame, ErrorCode.PROTOCOL_ERROR)
+        elif (
+            t.header is not None
+            and self._header_since is not None
+            and now >= self._header_since + t.header
+        ):
+            self._timeout("unfinished header block", t.header, ErrorCode.PROTOCOL_ERROR)
         if self._closing:
             return
         if self._ping_due_at is not None and now >= self._ping_due_at:
@@ -119,9 +142,32 @@ class TimersMixin(LifecycleMixin):
         if self._park_at is not None and now >= self._park_at and not self._closing:
             self._request_park()
 
+    def _every_stream_held(self, stream: Stream) -> bool:
+        """True when ``stream`` hit the send-stall timeout and every other
+        unfinished stream also waits for send credit (the whole connection is
+        held at a zero window). Server side only: a client's streams awaiting
+        their responses have ended their side and would not count."""
+        if self._engine.client_side:
+            return False
+        waiters = self._window_waiters or set()
+        return all(
+            other is stream or other in waiters
+            for other in self._streams.values()
+            if not other.local_ended
+        )
+
+    def _send_stall_timeout(self, seconds: float | None) -> None:
+        """Every stream held at a zero window: close the connection with GOAWAY."""
+        self._timeout(
+            "every stream held at a zero send window", seconds, ErrorCode.ENHANCE_YOUR_CALM
+        )
+
     def _timeout(self, what: str, seconds: float | None, code: ErrorCode) -> None:
         if self._closing:
             return
         message = f"{what} within {seconds} s"
-        logger.info("closing connection: %s", message)
+        if code == ErrorCode.NO_ERROR:
+            logger.debug("closing connection: %s", message)
+        else:
+            peer_error(logger, f"timeout ({what})", "closing connection: %s", message)
         self._close(ConnectionClosed(f"timeout: {message}", code=code), code, message.encode())

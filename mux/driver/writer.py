@@ -23,6 +23,11 @@ lets other tasks run. Two shortcuts skip the flusher task:
   the unsent views (whole frames: ``_carry``) go to a flusher task;
 * an acknowledgement that queues a WINDOW_UPDATE writes it at once
   (:meth:`WriterMixin._send_now`).
+
+A send that fails (the peer reset the connection) on a client first feeds the
+engine what the peer sent before the reset and is still readable
+(:meth:`WriterMixin._take_received`): a GOAWAY there tells the streams the
+server never processed (safe to retry) from those it may have.
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ import trio
 
 from mux.driver.base import DriverBase
 from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError
+
+#: Tiny DATA pieces (see ``mux.driver.credit.TINY_PIECE``) a connection may
+#: send at once, before pacing applies...
+TINY_BURST = 200.0
+#: ...then at most this many per second: a peer that grants 1-byte windows
+#: one at a time (and answers each 1-byte frame with the next byte) costs
+#: bounded CPU instead of a wake-up, an engine call and a send per byte.
+TINY_RATE = 100.0
 
 if TYPE_CHECKING:
     from mux.driver.stream import Stream
@@ -55,8 +68,17 @@ SEND_NOW_MAX = 4096
 _WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)
 #: Bytes a flush may write without a scheduler round before it checkpoints.
 BURST = 1 << 20
+#: After a failed send, at most this many already received bytes are fed to
+#: the engine (:meth:`WriterMixin._take_received`) before the streams fail.
+DRAIN_BYTES = 1 << 20
 
 Buffer = bytes | memoryview
+
+
+def _reason(exc: BaseException) -> str:
+    """A transport error in words (``[Errno 104] Connection reset by peer``), no repr."""
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, OSError) else str(exc) or type(exc).__name__
 
 
 def _trim(views: list[memoryview], sent: int) -> None:
@@ -115,6 +137,11 @@ class WriterMixin(DriverBase):
     """The on-demand flusher task, deferred commits and window waiters."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def _feed(self, data: bytes) -> None:
+            """Defined by :class:`~mux.driver.dispatch.ReaderMixin`."""
 
     # ---------------------------------------------------------------- writer
 
@@ -202,7 +229,32 @@ class WriterMixin(DriverBase):
                     self._wake_window_waiters()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._carry = None
-            self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
+            if sock is not None and self._engine.client_side:
+                self._take_received(sock)
+            self._close(ConnectionClosed(f"transport failed while sending: {_reason(exc)}"))
+
+    def _take_received(self, sock: trio.socket.SocketType) -> None:
+        """A send failed: feed the engine what the peer sent before its reset.
+
+        Linux keeps bytes that arrived before an RST readable after it; they
+        may hold the peer's last GOAWAY, whose ``last_stream_id`` tells the
+        streams it never processed (safe to retry) from the others. Read
+        without waiting, at most :data:`DRAIN_BYTES`, before the streams fail.
+        Client side only: a server could answer nothing more, and must not
+        start handlers for requests it finds there. Plain TCP only: a TLS
+        record cannot be read past the reader task, which owns the stream.
+        """
+        left = DRAIN_BYTES
+        fd = sock.fileno()
+        while left > 0 and not self._closing:
+            try:
+                data = os.read(fd, min(left, 65536))
+            except OSError:  # nothing more (EAGAIN), or the reset itself
+                return
+            if not data:
+                return  # EOF: the close below says why
+            left -= len(data)
+            self._feed(data)
 
     def _next_round(self, sock: trio.socket.SocketType | None) -> Buffer:
         """Commit deferred streams and drain the engine into the next round.
@@ -315,6 +367,19 @@ class WriterMixin(DriverBase):
         self._carry = views
         self._sending = views[0].nbytes
         return False
+
+    def _tiny_send_wait(self) -> float:
+        """Seconds to wait before sending a tiny DATA piece (0: send now, a
+        token is taken). A token bucket per connection: :data:`TINY_BURST`
+        pieces, then :data:`TINY_RATE` per second (see Stream._wait_for_credit)."""
+        now = trio.current_time()
+        tokens, at = self._tiny_pace if self._tiny_pace is not None else (TINY_BURST, now)
+        tokens = min(TINY_BURST, tokens + (now - at) * TINY_RATE)
+        if tokens >= 1:
+            self._tiny_pace = (tokens - 1, now)
+            return 0.0
+        self._tiny_pace = (tokens, now)
+        return (1 - tokens) / TINY_RATE
 
     def _wake_window_waiters(self) -> None:
         if self._window_waiters:

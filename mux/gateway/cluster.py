@@ -25,20 +25,31 @@ DNS tasks, so everything stops when it exits.
 4. a failed attempt becomes a :class:`~mux.gateway.errors.GatewayError`. It is
    retried on another endpoint when it provably was not processed (connect
    failure, REFUSED_STREAM, above a GOAWAY's last id, a connection that closed
-   before the request was written), or when the route is idempotent and the
-   request replayable, while attempts, the deadline and the retry budget allow;
+   before the request was written), when the route is idempotent, or when the
+   method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,
+   DELETE) and the connection closed before any response arrived; always
+   within ``max_attempts`` and the deadline. Retries take from the retry
+   budget, except those of requests that never reached an upstream (never
+   written, connect failures, above a GOAWAY's last id): they add no load;
 5. the :class:`UpstreamCall` is handed to the forwarder inside a cancel scope
-   bounded by the deadline. On exit, a call that did not finish cleanly is reset
-   upstream (HTTP/1.1: its connection closes instead of returning to the pool),
-   the slot goes back to the pool and the outcome feeds outlier detection.
+   bounded by the deadline (its expiry raises ``GatewayError(TIMEOUT)``). On
+   exit, a call that did not finish cleanly is reset upstream (HTTP/1.1: its
+   connection closes instead of returning to the pool), the slot goes back to
+   the pool and the outcome feeds outlier detection: a 5xx status, an SDK
+   error escaping the block, or an upstream fault seen on the stream (its
+   connection died, it reset the stream) even when the forwarder caught the
+   error itself.
 
 Failures after the call was handed out are not retried: they surface from the
-:class:`~mux_client.calls.Call` as SDK errors and the forwarder maps them.
+:class:`~mux_client.calls.Call` as SDK errors and the forwarder maps them. The
+per-try timeout covers a complete request up to its response headers; for a
+streamed request body it covers taking the slot and opening the stream only.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -48,7 +59,8 @@ import trio
 
 from mux.core.events import Headers
 from mux.driver.connection import ConnectionDriver
-from mux.errors import ErrorCode, LocalProtocolError
+from mux.driver.stream import Stream
+from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError, StreamError
 from mux.gateway import dns
 from mux.gateway.balance import Candidate, Ring, least_request, ring_hash, round_robin
 from mux.gateway.breaker import Breakers
@@ -65,7 +77,7 @@ from mux.gateway.upstream import (
 )
 from mux_client.calls import Call, translate_failure
 from mux_client.channel import Channel, ChannelOptions
-from mux_client.errors import CallError, CallReset
+from mux_client.errors import CallError, CallReset, ConnectionLost
 from mux_client.pool import Ticket
 from mux_client.retry import Phase
 
@@ -156,10 +168,14 @@ class Cluster:
     def pick(self, request: UpstreamRequest, exclude: set[str]) -> EndpointState | None:
         """The endpoint for ``request``, avoiding ``exclude`` while others are usable."""
         now = trio.current_time()
-        usable = {ep.key for ep in self.endpoints if ep.usable(now)}
-        if usable - exclude:
+        endpoints = self.endpoints
+        if len(endpoints) == 1:  # the common small case: nothing to balance
+            only = endpoints[0]
+            return only if only.usable(now) else None
+        usable = {ep.key for ep in endpoints if ep.usable(now)}
+        if exclude and usable - exclude:
             usable -= exclude
-        cands = [Candidate(ep.key, ep.weight, ep.active, ep.key in usable) for ep in self.endpoints]
+        cands = [Candidate(ep.key, ep.weight, ep.active, ep.key in usable) for ep in endpoints]
         lb = self.config.lb
         if lb is LbPolicy.LEAST_REQUEST:
             chosen = least_request(cands, self._rng)
@@ -185,15 +201,20 @@ class Cluster:
             overall = self.config.timeouts.overall
             if overall is not None:
                 deadline = min(deadline, trio.current_time() + overall)
-            ep, ticket, call, attempts = await self._start(request, deadline)
+            ep, ticket, call, stream, attempts = await self._start(request, deadline)
             failed = False
+            scope = trio.CancelScope(deadline=deadline)
             try:
-                with trio.CancelScope(deadline=deadline) as scope:
+                if deadline == math.inf:
                     yield UpstreamCall(call, ep.key, attempts)
+                else:
+                    with scope:
+                        yield UpstreamCall(call, ep.key, attempts)
             except CallError:
                 failed = True
                 raise
             finally:
+                failed = failed or _upstream_fault(stream)
                 call.abort()
                 ep.channel.release(ticket)
                 ep.active -= 1
@@ -208,12 +229,13 @@ class Cluster:
 
     async def _start(
         self, request: UpstreamRequest, deadline: float
-    ) -> tuple[EndpointState, Ticket, Call, int]:
+    ) -> tuple[EndpointState, Ticket, Call, Stream, int]:
         tried: set[str] = set()
         attempts = 0
         retry = self.config.retry
         per_try = self.config.timeouts.per_try
         error: GatewayError | None = None
+        budgeted = False  # this attempt is a retry that took from the budget
         while True:
             if trio.current_time() >= deadline:
                 raise error or GatewayError(
@@ -230,7 +252,7 @@ class Cluster:
             tried.add(ep.key)
             ep.active += 1
             ep.requests += 1
-            retrying = attempts > 1
+            retrying = budgeted
             if retrying:
                 self.breakers.retrying += 1
             phase = [Phase.QUEUED]
@@ -238,10 +260,13 @@ class Cluster:
                 deadline if per_try is None else min(deadline, trio.current_time() + per_try)
             )
             try:
+                if try_deadline == math.inf:  # no scope to pay for
+                    ticket, call, stream = await self._attempt(ep, request, phase)
+                    return ep, ticket, call, stream, attempts
                 with trio.CancelScope(deadline=try_deadline) as scope:
-                    ticket, call = await self._attempt(ep, request, phase)
+                    ticket, call, stream = await self._attempt(ep, request, phase)
                 if not scope.cancelled_caught:
-                    return ep, ticket, call, attempts
+                    return ep, ticket, call, stream, attempts
                 error = GatewayError(
                     FailureKind.TIMEOUT,
                     f"{request.what}: no response within the "
@@ -263,17 +288,18 @@ class Cluster:
             ep.active -= 1
             if error.kind is not FailureKind.OVERLOADED:
                 self._record(ep, False)
+            budgeted = not _never_reached(error)
             if not (
                 attempts < retry.max_attempts
-                and (not error.processed or request.idempotent)
+                and _may_retry(error, request)
                 and trio.current_time() < deadline
-                and self.breakers.retry_allowed()
+                and (not budgeted or self.breakers.retry_allowed())
             ):
                 raise error
 
     async def _attempt(
         self, ep: EndpointState, request: UpstreamRequest, phase: list[Phase]
-    ) -> tuple[Ticket, Call]:
+    ) -> tuple[Ticket, Call, Stream]:
         """One try on ``ep``; ``phase[0]`` says how far it got (for a timeout)."""
         channel = ep.channel
         waits = not channel.has_capacity()
@@ -287,7 +313,8 @@ class Cluster:
             if waits:
                 self.breakers.leave_pending()
         try:
-            return ticket, await self._send(ep, driver, request, phase)
+            call, stream = await self._send(ep, driver, request, phase)
+            return ticket, call, stream
         except CallError as exc:
             if isinstance(exc, CallReset) and exc.code == ErrorCode.REFUSED_STREAM:
                 channel.retire(driver)  # the retry goes to a fresh connection
@@ -303,7 +330,7 @@ class Cluster:
         driver: ConnectionDriver,
         request: UpstreamRequest,
         phase: list[Phase],
-    ) -> Call:
+    ) -> tuple[Call, Stream]:
         payload = request.body or b""
         try:
             head: Headers = [
@@ -336,7 +363,7 @@ class Cluster:
         except BaseException:
             call.abort()
             raise
-        return call
+        return call, stream
 
     def _record(self, ep: EndpointState, ok: bool) -> None:
         """Feed one outcome to outlier detection."""
@@ -380,6 +407,40 @@ class Cluster:
         self._closed = True
         for ep in self.endpoints:
             await ep.channel.aclose()
+
+
+#: Methods whose requests may be retried after the connection closed before
+#: any response arrived (RFC 9110 §9.2.2), whatever the route says.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def _may_retry(error: GatewayError, request: UpstreamRequest) -> bool:
+    """Safe to send again: not processed, an idempotent route, or an idempotent
+    method whose connection closed before any response (all failures here are)."""
+    if not error.processed or request.idempotent:
+        return True
+    lost = isinstance(error.__cause__, ConnectionLost)
+    return lost and request.method.upper() in IDEMPOTENT_METHODS
+
+
+def _upstream_fault(stream: Stream) -> bool:
+    """The upstream broke the exchange: its connection died, or it reset the
+    stream with an error (our own resets, and NO_ERROR after an early answer,
+    are not its fault). For outlier detection, whatever the forwarder caught."""
+    error = stream.error
+    if isinstance(error, ConnectionClosed):
+        return True
+    return isinstance(error, StreamError) and error.remote and error.code != ErrorCode.NO_ERROR
+
+
+def _never_reached(error: GatewayError) -> bool:
+    """The request never reached an upstream's application (never written, a
+    connection that failed or closed first, above a GOAWAY's last id): its retry
+    adds no load, so it takes nothing from the retry budget. A REFUSED_STREAM
+    is the server shedding load: that retry is budgeted."""
+    cause = error.__cause__
+    refused = isinstance(cause, CallReset) and cause.code == ErrorCode.REFUSED_STREAM
+    return not error.processed and not refused
 
 
 @asynccontextmanager

@@ -70,7 +70,7 @@ class OutlierState:
         return True
 
     def _decay(self, now: float, config: OutlierDetection) -> None:
-        if self.ejections and self.ejected_until is None and config.max_ejection_time > 0:
+        if self.ejections and not self.is_ejected(now) and config.max_ejection_time > 0:
             periods = int((now - self.since) // config.max_ejection_time)
             if periods > 0:
                 self.ejections = max(0, self.ejections - periods)

@@ -211,11 +211,13 @@ class Request:
         self.method = self.scheme = self.authority = ""
         raw_path = b""
         regular: Headers = []
-        #: The first mux-timeout or grpc-timeout header (see :func:`handle_stream`).
-        self._timeout: tuple[bytes, bytes] | None = None
+        #: Every mux-timeout or grpc-timeout field, in order (see :func:`_deadline_of`).
+        self._timeout: list[tuple[bytes, bytes]] | None = None
         for name, value in stream.headers or ():
-            if name in _TIMEOUT_HEADERS and self._timeout is None:
-                self._timeout = (name, value)
+            if name in _TIMEOUT_HEADERS:
+                if self._timeout is None:
+                    self._timeout = []
+                self._timeout.append((name, value))
             if name == b":method":
                 self.method = value.decode("latin-1")
             elif name == b":path":
@@ -239,6 +241,11 @@ class Request:
             if hname == key:
                 return value.decode("latin-1")
         return default
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The client ``(host, port)``: the PROXY protocol source, else the socket peer."""
+        return self.stream.client_address
 
     @property
     def trailers(self) -> Headers | None:
@@ -324,9 +331,17 @@ async def send_response(stream: Stream, response: Response) -> None:
 
 
 def _deadline_of(request: Request) -> float:
-    """The deadline a ``mux-timeout`` or ``grpc-timeout`` header asks for."""
+    """The deadline the ``mux-timeout`` / ``grpc-timeout`` fields ask for.
+
+    Spec 5.7 (revision 1.1): every such field must be valid, and the smallest
+    deadline applies, so every hop picks the same one whatever the field order.
+    """
     assert request._timeout is not None
-    name, value = request._timeout
+    return min(_one_deadline(name, value) for name, value in request._timeout)
+
+
+def _one_deadline(name: bytes, value: bytes) -> float:
+    """The deadline one ``mux-timeout`` or ``grpc-timeout`` field asks for."""
     if name == b"mux-timeout":
         # Length first: int() refuses more than 4300 digits (a ValueError, not a 400).
         if not (value.isdigit() and value.isascii() and len(value) <= _MAX_TIMEOUT_DIGITS):
@@ -367,7 +382,9 @@ async def handle_stream(handler: Handler, stream: Stream) -> None:
 async def _fail_http_error(stream: Stream, exc: HTTPError) -> None:
     """Answer ``exc``; a status made invalid after construction becomes a 500."""
     if _error_status_problem(exc.status) is None:
-        await _fail(stream, exc.status, str(exc.message), ErrorCode.INTERNAL_ERROR)
+        from mux.wording import quote_reprs  # bytes reprs never reach a response body
+
+        await _fail(stream, exc.status, quote_reprs(str(exc.message)), ErrorCode.INTERNAL_ERROR)
         return
     shown = repr(exc.status)[:20]
     logger.error(

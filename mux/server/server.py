@@ -13,7 +13,11 @@ in :class:`trio.SSLStream`; the handshake must finish within the handshake
 timeout; the ALPN protocol it negotiated (``mux/1``, ``h2``, ``http/1.1``)
 chooses the engine, and without ALPN the decrypted bytes are sniffed as in
 cleartext. HTTP/1.1 requests see ``:scheme`` ``https`` and cannot upgrade to
-h2c there.
+h2c there. With :attr:`ServerConfig.proxy_protocol` a PROXY protocol header
+(:mod:`mux.server.proxyhead`) is read first, before TLS, within the handshake
+timeout; its source becomes the connection's client address
+(``ConnectionDriver.client_address``: ``Request.client``, the log context),
+otherwise the socket's peer is.
 
 Idle connections park (:mod:`mux.driver.parker`): after
 :attr:`ServerConfig.park_delay` seconds without a stream, a connection's task
@@ -21,11 +25,27 @@ hands driver, engine and transport to the server's one :class:`Parker` task and
 exits; input or a timer on the socket starts a new connection task continuing
 the same driver. An idle connection thus holds no task at all.
 
+Bytes that are none of the protocols (:class:`~mux.core.sniff.NotAProtocol`)
+close the connection without a reply. Each connection task (and a resumed
+one) sets the logging context (:mod:`mux.logs`: peer address, protocol; each
+handler task adds its stream id); closes caused by the peer are logged at
+DEBUG and summarised at INFO every minute by one server task.
+
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
 
 Accept errors that mean "out of capacity" (EMFILE, ENFILE, ENOBUFS, ENOMEM) are
 logged and retried after a short sleep; others propagate.
+
+**Bursts.** trio's ``accept`` takes one connection and then yields to every
+other runnable task; under load one scheduler round is hundreds of
+milliseconds (every busy connection runs once), so a burst of N new
+connections would take N rounds to be accepted: the last ones waited seconds
+before their first byte was read. After each ``accept`` the loop therefore
+takes every connection already waiting in the backlog (up to
+:data:`ACCEPT_BATCH`), with non-blocking ``accept`` calls on a duplicate of the
+listening socket (:func:`_accept_ready`), so a burst is accepted in a few
+rounds (measured in ``bench/burst.py``).
 
 :meth:`Server.shutdown` (SIGTERM/SIGINT in the CLI) stops the accept loops and
 closes the listeners, asks every connection for a graceful two-step GOAWAY,
@@ -37,6 +57,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import cast
@@ -48,10 +70,16 @@ from mux.core.connection import MuxConnection
 from mux.core.engine import Engine
 from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
-from mux.core.sniff import Protocol, detect, protocol_for_alpn
+from mux.core.proxyproto import signature_state
+from mux.core.sniff import NotAProtocol, Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
-from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park
+from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
+from mux.driver.stream import Stream
+from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
+from mux.logs import set_stream as _set_stream
+from mux.reuseport import open_reuseport_listeners
 from mux.server.app import Handler, stream_handler
+from mux.server.proxyhead import ProxyHeaderMissing, peer_address, read_proxy_header
 
 logger = logging.getLogger("mux.server")
 
@@ -59,20 +87,27 @@ logger = logging.getLogger("mux.server")
 CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: Seconds to wait before accepting again after a capacity error.
 ACCEPT_RETRY_DELAY = 0.1
-#: Bytes we may read while choosing an engine before giving up on sniffing.
-MAX_SNIFF_BYTES = 64
+#: Connections taken from the backlog per wake-up of an accept loop.
+ACCEPT_BATCH = 512
+#: accept() errnos that only concern the one connection (it was reset while queued).
+_SKIPPABLE_ACCEPT_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM})
 
 Listeners = Sequence[trio.abc.Listener[trio.abc.Stream]]
 
 
-def select_engine(prefix: bytes, config: ServerConfig, *, tls: bool = False) -> Engine | None:
+def select_engine(
+    prefix: bytes, config: ServerConfig, *, tls: bool = False
+) -> Engine | NotAProtocol | None:
     """Choose the engine for a new connection from its first (decrypted) bytes.
 
-    Returns ``None`` when more bytes are needed to decide (see
-    :func:`mux.core.sniff.detect`).
+    Returns ``None`` when more bytes are needed to decide, a
+    :class:`~mux.core.sniff.NotAProtocol` when the bytes are none of the
+    protocols served (see :func:`mux.core.sniff.detect`).
     """
     protocol = detect(prefix)
-    return None if protocol is None else build_engine(protocol, config, tls=tls)
+    if protocol is None or isinstance(protocol, NotAProtocol):
+        return protocol
+    return build_engine(protocol, config, tls=tls)
 
 
 def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False) -> Engine:
@@ -89,7 +124,7 @@ def build_engine(protocol: Protocol, config: ServerConfig, *, tls: bool = False)
             h2_limits=None if tls else config.h2_limits(),
         )
         return cast(Engine, h11)  # `protocol` is a read-only property there
-    return MuxConnection(client_side=False, limits=config.limits)
+    return MuxConnection(client_side=False, limits=config.mux_limits())
 
 
 class Server:
@@ -102,7 +137,7 @@ class Server:
 
     def __init__(self, handler: Handler, config: ServerConfig | None = None) -> None:
         self.config = config if config is not None else ServerConfig()
-        self._on_stream = stream_handler(handler)
+        self._handle_stream = stream_handler(handler)
         self._timeouts = self.config.connection_timeouts()
         self._drivers: set[ConnectionDriver] = set()
         self._connections = 0
@@ -169,7 +204,10 @@ class Server:
     ) -> None:
         """Accept and serve connections until :meth:`shutdown` completes."""
         if listeners is None:
-            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            if self.config.reuse_port:
+                listeners = await open_reuseport_listeners(self.config.host, self.config.port)
+            else:
+                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.listeners = list(listeners)
         try:
             await self._serve(task_status)
@@ -183,6 +221,7 @@ class Server:
             self._connection_nursery = connections
             if self._park_delay is not None:
                 await connections.start(self._parker.run)
+            connections.start_soon(_summarise_peer_errors)
             with self._accept_scope:
                 async with trio.open_nursery() as accepting:
                     for listener in self.listeners:
@@ -199,30 +238,54 @@ class Server:
     async def _accept_loop(
         self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
     ) -> None:
-        while True:
-            try:
-                transport = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in CAPACITY_ERRNOS:
-                    raise
-                logger.error("accept failed (%s); retrying in %s s", exc, ACCEPT_RETRY_DELAY)
-                await trio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            connections.start_soon(self._handle_connection, transport)
+        twin = _listening_twin(listener)
+        try:
+            while True:
+                try:
+                    transport = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in CAPACITY_ERRNOS:
+                        raise
+                    logger.error(
+                        "accept failed (%s); retrying in %s s", exc.strerror, ACCEPT_RETRY_DELAY
+                    )
+                    await trio.sleep(ACCEPT_RETRY_DELAY)
+                    continue
+                connections.start_soon(self._handle_connection, transport)
+                if twin is not None:
+                    for queued in _accept_ready(twin, ACCEPT_BATCH - 1):
+                        connections.start_soon(self._handle_connection, queued)
+        finally:
+            if twin is not None:
+                twin.close()
+
+    async def _on_stream(self, stream: Stream) -> None:
+        """The request handler, with the stream id in the logging context."""
+        _set_stream(stream.stream_id)
+        await self._handle_stream(stream)
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
         driver: ConnectionDriver | None = None
         parked = False
+        client, prefix = peer_address(transport), b""
+        _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
         try:
+            if self.config.proxy_protocol:
+                proxied = await self._read_proxy_header(transport)
+                if proxied is None:
+                    return
+                client, prefix = proxied[0] or client, proxied[1]
+                _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
                 if tls is None:
                     return
                 transport = tls
-            prefix, engine = await self._choose_engine(transport)
-            if engine is None or self._shutting_down:
+            prefix, engine = await self._choose_engine(transport, prefix)
+            if engine is None:
                 return
+            _set_connection_context(transport, engine.protocol, client)
             park_delay = self._park_delay
             driver = ConnectionDriver(
                 transport,
@@ -234,6 +297,11 @@ class Server:
                 can_park=None if park_delay is None else can_park,
                 park_delay=park_delay or 0.0,
             )
+            driver.client_address = client
+            if self._shutting_down:
+                # Its first bytes arrived as the drain began: serve what the
+                # peer sent, then close (GOAWAY; HTTP/1.1: Connection: close).
+                driver.start_graceful_shutdown()
             self._drivers.add(driver)
             parked = await self._drive(driver)
         except Exception:
@@ -242,6 +310,25 @@ class Server:
             if not parked:
                 await self._release(driver, transport)
 
+    async def _read_proxy_header(
+        self, transport: trio.abc.Stream
+    ) -> tuple[tuple[str, int] | None, bytes] | None:
+        """The PROXY header's client and the bytes after it (None: closed, logged)."""
+        timeout = self.config.handshake_timeout
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            try:
+                header, rest = await read_proxy_header(
+                    transport, exact=self._ssl_context is not None
+                )
+            except ProxyHeaderMissing as exc:
+                peer_error(logger, "PROXY header", "closing connection: %s", exc)
+                return None
+            return header.client, rest
+        peer_error(
+            logger, "timeout (PROXY header)", "closing connection: no PROXY header in %s s", timeout
+        )
+        return None
+
     def _resume(self, driver: ConnectionDriver) -> None:
         """Parker callback: continue a parked connection in a new task."""
         assert self._connection_nursery is not None
@@ -249,6 +336,7 @@ class Server:
 
     async def _resume_connection(self, driver: ConnectionDriver) -> None:
         parked = False
+        _set_connection_context(driver.transport, driver.engine.protocol, driver.client_address)
         try:
             parked = await self._drive(driver)
         except Exception:
@@ -285,38 +373,120 @@ class Server:
             try:
                 await tls.do_handshake()
             except trio.BrokenResourceError as exc:
-                logger.info("TLS handshake failed: %s", exc.__cause__ or exc)
+                why = _tls_failure(exc)
+                peer_error(logger, "TLS handshake failed", "TLS handshake failed: %s", why)
                 return None
             return tls
-        logger.info("TLS handshake timed out")
+        peer_error(logger, "TLS handshake timeout", "TLS handshake timed out")
         return None
 
-    async def _choose_engine(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
+    async def _choose_engine(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
         """ALPN decides over TLS when it was negotiated; otherwise sniff."""
         if isinstance(transport, trio.SSLStream):
             protocol = protocol_for_alpn(transport.selected_alpn_protocol())
             if protocol is not None:
                 return b"", build_engine(protocol, self.config, tls=True)
-        return await self._sniff(transport)
+        return await self._sniff(transport, prefix)
 
-    async def _sniff(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
-        """Read the first bytes and choose an engine (None: peer left or too slow)."""
+    async def _sniff(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
+        """Read the first bytes and choose an engine (None: peer left or too slow).
+
+        ``prefix``: bytes already received (after a PROXY header). A PROXY
+        header here (a listener without ``proxy_protocol``, or a second one) is
+        not a protocol like any other; the log line says what it was.
+        """
         tls = isinstance(transport, trio.SSLStream)
-        prefix = b""
         timeout = self.config.handshake_timeout
+        read = not prefix
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
-            while len(prefix) < MAX_SNIFF_BYTES:
-                try:
-                    data = await transport.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return prefix, None
-                if not data:
-                    return prefix, None
-                prefix += data
+            while True:  # detect() decides within MAX_REQUEST_LINE bytes
+                if read:
+                    try:
+                        data = await transport.receive_some(RECEIVE_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return prefix, None
+                    if not data:
+                        return prefix, None
+                    prefix += data
+                read = True
                 engine = select_engine(prefix, self.config, tls=tls)
+                if isinstance(engine, NotAProtocol):
+                    reason = engine.reason
+                    if signature_state(prefix):
+                        reason = "a PROXY protocol header where none is expected"
+                    peer_error(logger, "not a protocol", "closing connection: %s", reason)
+                    return prefix, None
                 if engine is not None:
                     return prefix, engine
+        peer_error(
+            logger, "timeout (no preface)", "closing connection: no preface in %s s", timeout
+        )
         return prefix, None
+
+
+def _set_connection_context(
+    transport: trio.abc.Stream, protocol: str, address: object = None
+) -> None:
+    """Log lines of this task (and the handler tasks it starts) name the peer:
+    ``address`` when given (a client address learnt otherwise), else the socket's."""
+    if address is None:
+        sock = socket_of(transport)
+        try:
+            address = sock.getpeername() if sock is not None else None
+        except OSError:
+            address = None
+    set_connection(describe_peer(address), protocol)
+
+
+async def _summarise_peer_errors() -> None:
+    """Every SUMMARY_INTERVAL seconds: one INFO line counting peer protocol errors."""
+    while True:
+        await trio.sleep(SUMMARY_INTERVAL)
+        PEER_ERRORS.flush(SUMMARY_INTERVAL)
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """Why a TLS handshake failed, in words (not ``[SSL: X] x (_ssl.c:1000)``)."""
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError) and cause.reason:
+        return cause.reason.lower().replace("_", " ")
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return "the peer closed the connection" if cause is None else type(cause).__name__
+
+
+def _listening_twin(listener: trio.abc.Listener[trio.abc.Stream]) -> socket.socket | None:
+    """A non-blocking stdlib duplicate of a socket listener's socket (None: not one)."""
+    if not isinstance(listener, trio.SocketListener):
+        return None
+    twin = socket.socket(fileno=os.dup(listener.socket.fileno()))
+    twin.setblocking(False)
+    return twin
+
+
+def _accept_ready(twin: socket.socket, limit: int) -> list[trio.SocketStream]:
+    """Up to ``limit`` connections already waiting in the backlog, without blocking.
+
+    An error that concerns the listener (EMFILE, ...) ends the batch: the next
+    ``listener.accept()`` meets it again and handles it.
+    """
+    accepted: list[trio.SocketStream] = []
+    while len(accepted) < limit:
+        try:
+            sock, _ = twin.accept()
+        except BlockingIOError:
+            break
+        except OSError as exc:
+            if exc.errno in _SKIPPABLE_ACCEPT_ERRNOS:
+                continue
+            break
+        sock.setblocking(False)
+        accepted.append(trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+    return accepted
 
 
 async def serve(

@@ -26,6 +26,8 @@ _LAYOUT = {
     "h2": (24, 9, 3),
     "mux": (8, 10, 4),
 }
+#: The client prefaces; a client that sends something else is passed through unfiltered.
+_PREFACES = {"h2": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "mux": b"\x89MUX\r\n\x1a\x01"}
 
 
 @attrs.frozen
@@ -52,11 +54,19 @@ class _Filter:
         self.buffer = bytearray()
         self.passthrough = 0  # payload bytes of an unwatched frame still to forward
         self.discard = False  # whether those bytes are dropped instead
+        self.preface = _PREFACES[rule.protocol]
+        self.raw = False  # not this protocol's preface: forward everything as it is
 
     def feed(self, data: bytes | bytearray) -> bytes:
         out = bytearray()
+        if self.raw:
+            return bytes(data)
         if self.preface_left:
             head = data[: self.preface_left]
+            done = len(self.preface) - self.preface_left
+            if bytes(head) != self.preface[done : done + len(head)]:
+                self.raw = True
+                return bytes(data)
             self.preface_left -= len(head)
             out += head
             data = data[len(head) :]

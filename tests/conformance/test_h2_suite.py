@@ -22,17 +22,18 @@ REPLY_TIMEOUT = 2.0
 JOBS = 4
 
 #: What hypercorn 0.18 (trio worker, h2 4.x) fails, and why:
-#: - h2/3.4/3: h2 answers a PING sent before the client's SETTINGS instead of
+#: - h2/3.4/1: h2 answers a PING sent before the client's SETTINGS instead of
 #:   rejecting the preface.
-#: - h2/4.3/1 and every hpack/* case: h2 reports HPACK decoding errors as
+#: - http2/4.3/1 and every hpack/* case: h2 reports HPACK decoding errors as
 #:   PROTOCOL_ERROR, not COMPRESSION_ERROR.
-#: - h2/6.5/1: a SETTINGS ACK with a payload gets PROTOCOL_ERROR, not FRAME_SIZE_ERROR.
-#: (h2/7/1 passes without --strict: after the client's GOAWAY, h2 answers the next
-#: PING with GOAWAY(PROTOCOL_ERROR) and closes, which h2spec's verdict tolerates.)
+#: - http2/5.1/11: DATA on a stream closed by END_STREAM both ways gets
+#:   RST_STREAM(STREAM_CLOSED), not the connection error RFC 7540/9113 §5.1 asks for.
+#: - http2/6.5/1: a SETTINGS ACK with a payload gets PROTOCOL_ERROR, not FRAME_SIZE_ERROR.
 HYPERCORN_FAILURES = {
-    "h2/3.4/3",
-    "h2/4.3/1",
-    "h2/6.5/1",
+    "h2/3.4/1",
+    "http2/4.3/1",
+    "http2/5.1/11",
+    "http2/6.5/1",
     "hpack/2.3.3/1",
     "hpack/4.2/1",
     "hpack/5.2/1",
@@ -41,6 +42,10 @@ HYPERCORN_FAILURES = {
     "hpack/6.1/1",
     "hpack/6.3/1",
 }
+#: What hypercorn skips: a body over content-length is a connection error in h2
+#: (so there is no stream reset to send late DATA after), and the echo app reads
+#: the body before it answers (no early response to check).
+HYPERCORN_SKIPS = {"h2/5.1/1", "h2/8.1/2"}
 
 
 def _failed(results: list[CaseResult]) -> set[str]:
@@ -61,7 +66,7 @@ async def test_suite_against_hypercorn(hypercorn_port: int) -> None:
     for result in results:
         if result.is_failure:
             assert result.expected and result.actual
-    assert not [r.case.id for r in results if r.status == "skipped"]
+    assert {r.case.id for r in results if r.status == "skipped"} == HYPERCORN_SKIPS
 
 
 def _u32(payload: bytes) -> int:
@@ -98,16 +103,16 @@ def _drops_enable_push_2(f: FrameInfo) -> bool:
 
 
 def _rule(name: str, breaks: str, frame_type: int, drops: Callable[[FrameInfo], bool]) -> Rule:
-    return Rule(name, "h2", frozenset({breaks}), frozenset({frame_type}), drops)
+    return Rule(name, "h2", frozenset(breaks.split()), frozenset({frame_type}), drops)
 
 
 BROKEN = [
-    _rule("ignores PING on a stream", "h2/6.7/3", 0x6, _drops_ping_on_stream),
-    _rule("accepts even stream ids", "h2/5.1.1/1", 0x1, _drops_even_headers),
-    _rule("ignores SETTINGS of bad length", "h2/6.5/3", 0x4, _drops_odd_settings),
-    _rule("ignores GOAWAY on a stream", "h2/6.8/1", 0x7, _drops_goaway_on_stream),
-    _rule("ignores zero WINDOW_UPDATE", "h2/6.9/1", 0x8, _drops_zero_connection_update),
-    _rule("ignores ENABLE_PUSH=2", "h2/6.5.2/1", 0x4, _drops_enable_push_2),
+    _rule("ignores PING on a stream", "http2/6.7/3 http2/5.4.1/1", 0x6, _drops_ping_on_stream),
+    _rule("accepts even stream ids", "http2/5.1.1/1", 0x1, _drops_even_headers),
+    _rule("ignores SETTINGS of bad length", "http2/6.5/3", 0x4, _drops_odd_settings),
+    _rule("ignores GOAWAY on a stream", "http2/6.8/1", 0x7, _drops_goaway_on_stream),
+    _rule("ignores zero WINDOW_UPDATE", "http2/6.9/1", 0x8, _drops_zero_connection_update),
+    _rule("ignores ENABLE_PUSH=2", "http2/6.5.2/1", 0x4, _drops_enable_push_2),
 ]
 
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgpack
 import pytest
 import trio
 
@@ -166,3 +167,44 @@ def test_assumed_values_are_the_spec_defaults() -> None:
         for name, value in vec.get("assumes", {}).items():
             assert name not in vec.get("local_settings", {}), vid
             assert value == DEFAULTS[SettingId[name]], vid
+
+
+def test_mux_only_vectors_say_so() -> None:
+    """The vectors whose input is not mux (so a sniffing listener rightly picks another
+    protocol) carry ``mux_only``, and they are exactly the ones skipped on a sniffing port."""
+    marked = {vid for vid, vec in _session_vectors() if vec.get("mux_only")}
+    not_mux = {
+        vid
+        for vid, vec in _session_vectors()
+        if vec["role"] == "server"
+        and not bytes.fromhex(vec["steps"][0]["recv"]).startswith(PREFACE[:4])
+    }
+    assert marked == not_mux == FOREIGN
+
+
+def test_server_vectors_request_the_sink() -> None:
+    """Server-role vectors send their requests to ``/sink`` (spec/README.md: the handler
+    reads the whole body and answers only after it), never to a path that answers early."""
+    paths = set()
+    for _vid, vec in _session_vectors():
+        if vec["role"] != "server":
+            continue
+        buf = b"".join(bytes.fromhex(s["recv"]) for s in vec["steps"] if "recv" in s)
+        i = len(PREFACE) if buf.startswith(PREFACE) else len(buf)
+        while i + 10 <= len(buf):
+            length, ftype = struct.unpack_from(">IB", buf, i)
+            payload = buf[i + 10 : i + 10 + length]
+            i += 10 + length
+            if ftype != 1 or len(payload) != length:
+                continue
+            try:
+                items = msgpack.unpackb(payload, raw=True)
+            except Exception:  # malformed on purpose
+                continue
+            if isinstance(items, list) and b":path" in items[:-1:2]:
+                at = items.index(b":path")
+                if at % 2 == 0 and isinstance(items[at + 1], bytes):
+                    paths.add(items[at + 1])
+    assert b"/sink" in paths
+    # Other paths appear only in the vectors about :path itself (mostly malformed).
+    assert b"/" not in paths and b"/upload" not in paths

@@ -32,7 +32,7 @@ def test_ping_after_peer_goaway_and_stream_finishes() -> None:
 
 
 def test_unknown_goaway_code_then_ping_gets_ack() -> None:
-    """h2spec h2/7/1: an unknown error code triggers nothing special."""
+    """h2spec http2/7/1: an unknown error code triggers nothing special."""
     engine, _peer = server()
     got = engine.receive_data(_goaway(0xFF) + ping(b"h2spec!!"))
     assert any(isinstance(e, ev.GoAwayReceived) for e in got)
@@ -43,7 +43,7 @@ def test_unknown_goaway_code_then_ping_gets_ack() -> None:
 
 
 def test_stream_beyond_default_limit_refused_others_work() -> None:
-    """h2spec h2/5.1.2/1 with the default limit (100): streams stay open."""
+    """h2spec http2/5.1.2/1 with the default limit (100): streams stay open."""
     engine, peer = server()
     wire = b"".join(peer.headers(1 + 2 * i, end_stream=False) for i in range(101))
     got = engine.receive_data(wire)

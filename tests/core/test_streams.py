@@ -8,6 +8,7 @@ from typing import Any
 from helpers import REQUEST, RESPONSE, FrameFactory, handshaken_server
 
 from mux.core.connection import MuxConnection
+from mux.core.limits import ProtocolLimits
 from mux.core.streams import (
     TRANSITIONS,
     Stream,
@@ -78,7 +79,8 @@ def test_idle_connection_is_small() -> None:
 
 def test_many_finished_streams_keep_tables_bounded() -> None:
     """100 000 streams (half of them reset) leave only counters and a bounded reset set."""
-    server = handshaken_server()
+    # Above the default cap on streams per connection (10 000, spec 11.2).
+    server = handshaken_server(ProtocolLimits(max_streams_per_connection=10**6))
     client = MuxConnection(client_side=True)
     client.initiate_connection()
     client.receive_data(server.data_to_send() or b"\x89MUX\r\n\x1a\x01" + ff.settings())

@@ -33,6 +33,7 @@ from mux.core.frames import (
     decode_settings,
     decode_u32,
     encode_frame,
+    encode_settings,
 )
 from mux.core.limits import ProtocolLimits
 from mux.core.settings import DEFAULTS, SettingId
@@ -123,6 +124,10 @@ def test_frame_vector(vec: dict[str, Any]) -> None:
     expected = {k: v for k, v in meaning["payload"].items() if k != "error_code"}
     assert _typed(frame) == expected
     reencoded = encode_frame(frame.type, frame.flags, frame.stream_id, frame.payload)
+    if frame.type == FrameType.SETTINGS and not frame.flags & 0x1:
+        # The core's own encoder produces the canonical payload (ascending ids).
+        canonical = encode_settings(decode_settings(frame.payload))
+        assert (canonical == frame.payload) == vec["canonical"]
     if vec["canonical"]:
         assert reencoded == raw
     else:  # the reserved stream-id bit is dropped on re-encoding, nothing else

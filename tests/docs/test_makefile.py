@@ -29,7 +29,7 @@ def test_make_run_installs_the_runtime_only_and_says_so(tmp_path: Path) -> None:
     plan = _make("-n", "run", f"VENV={tmp_path / 'venv'}").stdout.splitlines()
     installs = [line for line in plan if "pip install" in line]
     assert installs == [f"{tmp_path / 'venv'}/bin/python -m pip install -q -e ."]
-    for step in ("-m venv", "pip install", "mux serve"):
+    for step in ("-m venv", "pip install", "mux gateway"):
         at = next(i for i, line in enumerate(plan) if step in line)
         assert plan[at - 1].startswith('echo "make: '), step  # announced before it runs
 

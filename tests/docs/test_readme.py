@@ -16,8 +16,10 @@ import trio
 
 import mux_client
 from mux.config import ServerConfig
+from mux.gateway import errormap
 from mux.server import Server
 from mux.server.demo import app as demo_app
+from tests.gateway.gwkit import start_embedded_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,25 +144,34 @@ def _shell_commands() -> list[str]:
     return [line for line in lines if line.startswith((".venv/bin/mux call", "curl "))]
 
 
-async def test_README_shell_calls_work_as_written(nursery: trio.Nursery) -> None:
-    """Every `mux call` and curl line of the README, against the demo on a free port."""
-    server: Server = await nursery.start(
-        Server(demo_app, ServerConfig(host="127.0.0.1", port=0)).serve
-    )
-    commands = _shell_commands()
-    assert len([c for c in commands if "mux call" in c]) >= 3
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'python'}"}
-    for command in commands:
-        argv = shlex.split(command.replace("127.0.0.1:8080", f"127.0.0.1:{server.port}"))
-        if argv[0] == "curl":
-            if shutil.which("curl") is None:
-                continue
-        else:
-            argv = [sys.executable, "-m", "mux", *argv[1:]]
-        with trio.fail_after(30):
-            done = await trio.run_process(
-                argv, capture_stdout=True, capture_stderr=True, check=False, env=env
-            )
-        assert done.returncode == 0, (command, done.stderr)
-        assert done.stdout, command
-    server.shutdown()
+async def test_README_shell_calls_work_as_written(tmp_path: Path) -> None:
+    """Every `mux call` and curl line of the README, against what `make run` runs: the
+    gateway's embedded default (on free ports), so each goes through the forwarding path."""
+    gateway, listen, admin = await start_embedded_gateway(tmp_path)
+    try:
+        commands = _shell_commands()
+        assert len([c for c in commands if "mux call" in c]) >= 3
+        assert any("9901" in c for c in commands)
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'clients' / 'python'}"}
+        for command in commands:
+            command = command.replace("127.0.0.1:8080", listen)
+            argv = shlex.split(command.replace("127.0.0.1:9901", admin))
+            if argv[0] == "curl":
+                if shutil.which("curl") is None:
+                    continue
+            else:
+                argv = [sys.executable, "-m", "mux", *argv[1:]]
+            with trio.fail_after(30):
+                done = await trio.run_process(
+                    argv, capture_stdout=True, capture_stderr=True, check=False, env=env
+                )
+            assert done.returncode == 0, (command, done.stderr)
+            assert done.stdout, command
+    finally:
+        gateway.kill()
+        await gateway.wait()
+
+
+def test_README_error_table_is_the_code_s() -> None:
+    """The gateway's failure table in README is the one errormap renders."""
+    assert errormap.render_markdown().strip() in (ROOT / "README.md").read_text()

@@ -15,29 +15,13 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 import trio.testing
-from upstream_procs import hypercorn
+from upstream_procs import CountingListener, hypercorn
 
 import mux_client
 from mux.config import ConnectionTimeouts, ServerConfig
 from mux.server import Server
 from mux.server.demo import app as demo_app
 from mux_client import ChannelOptions
-
-
-class CountingListener(trio.abc.Listener[trio.abc.Stream]):
-    """Counts the connections a server accepts."""
-
-    def __init__(self, inner: trio.SocketListener) -> None:
-        self.inner = inner
-        self.accepted = 0
-
-    async def accept(self) -> trio.abc.Stream:
-        stream = await self.inner.accept()
-        self.accepted += 1
-        return stream
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 @pytest.fixture
@@ -184,3 +168,49 @@ async def test_reset_closes_the_connection_instead_of_reusing_it(
         response = await client.request("POST", "/echo", body=b"b")
         assert response.body == b"b"
         assert listener.accepted == 2  # the reset one was closed, not reused
+
+
+async def test_reuse_check_sees_a_peer_close_the_reader_has_not_seen_yet() -> None:
+    """The pool's check before reusing an HTTP/1.1 connection polls the socket:
+    EOF (or any unsolicited byte) pending means "do not write a request here"."""
+    from mux.core.h11client import H11ClientEngine
+    from mux.driver.connection import ConnectionDriver
+    from mux_client.channel import _peer_closed
+
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listener.accept()
+    driver = ConnectionDriver(client, H11ClientEngine())  # not running: nobody reads
+    assert not _peer_closed(driver)
+    await server.aclose()  # the server's keep-alive timer fired
+    with trio.fail_after(5):
+        while not _peer_closed(driver):  # noqa: ASYNC110 (the FIN is in flight)
+            await trio.sleep(0.01)
+    await client.aclose()
+    await listener.aclose()
+
+
+async def test_slow_reader_bounds_what_an_http1_response_buffers(
+    mux_h1: tuple[str, CountingListener],
+) -> None:
+    """No flow control in HTTP/1.1: the driver stops reading while the caller has
+    not consumed what is buffered, so TCP pushes back on the server."""
+    from mux.driver.tuning import MAX_RECEIVE_SIZE, RECEIVE_SIZE
+
+    target, _ = mux_h1
+    async with (
+        mux_client.connect(target, options=h1(1)) as client,
+        client.stream("GET", "/bytes/50000000") as call,
+    ):
+        (conn,) = client.channel.connections
+        assert conn.driver is not None
+        got = len(await call.receive())
+        peak = 0
+        for _ in range(10):
+            await trio.sleep(0.03)  # a slow reader
+            buffered = sum(s.buffered_bytes for s in conn.driver._streams.values())
+            peak = max(peak, buffered)
+            got += len(await call.receive())
+        assert peak <= RECEIVE_SIZE + MAX_RECEIVE_SIZE
+        assert got < 50_000_000

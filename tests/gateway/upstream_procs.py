@@ -146,3 +146,26 @@ async def hypercorn(*extra: str) -> AsyncIterator[int]:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+async def eventually(predicate: Callable[[], bool]) -> None:
+    """Wait until ``predicate()`` holds (state kept by background tasks), at most 10 s."""
+    with trio.fail_after(10):
+        while not predicate():  # noqa: ASYNC110 (no event to wait on: polled state)
+            await trio.sleep(0.02)
+
+
+class CountingListener(trio.abc.Listener[trio.abc.Stream]):
+    """Counts the connections a server accepts."""
+
+    def __init__(self, inner: trio.SocketListener) -> None:
+        self.inner = inner
+        self.accepted = 0
+
+    async def accept(self) -> trio.abc.Stream:
+        stream = await self.inner.accept()
+        self.accepted += 1
+        return stream
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

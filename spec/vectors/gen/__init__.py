@@ -11,7 +11,8 @@ mux, so a bug in mux's own codec cannot leak into the vectors.
   (preface/version, frame size, unknown types, stream 0, fixed sizes), :mod:`.headers`
   (HEADERS, msgpack shape, semantics, field rules), :mod:`.control` (RST_STREAM, SETTINGS,
   PING, GOAWAY), :mod:`.flow` (WINDOW_UPDATE, flow control), :mod:`.streams` (DATA, stream
-  life cycle), :mod:`.order` (order of HEADERS checks, field count).
+  life cycle), :mod:`.order` (order of HEADERS checks, field count), :mod:`.rev11` (the
+  points spec revision 1.1 resolved).
 
 :data:`BUILDERS` lists the builders in the order they run; vectors keep that order in
 their files, so it is part of the (deterministic) output.
@@ -34,10 +35,12 @@ from .framing import (
 from .headers import header_rule_sessions, headers_sessions, msgpack_sessions, semantics_sessions
 from .order import field_count_sessions, order_sessions
 from .registry import FRAME_FILES, SESSION_FILES
+from .rev11 import rev11_frame_vectors, rev11_sessions
 from .streams import data_sessions, stream_sessions
 
 BUILDERS: tuple[Callable[[], None], ...] = (
     frame_vectors,
+    rev11_frame_vectors,
     preface_sessions,
     frame_size_sessions,
     unknown_sessions,
@@ -57,6 +60,7 @@ BUILDERS: tuple[Callable[[], None], ...] = (
     order_sessions,
     field_count_sessions,
     header_rule_sessions,
+    rev11_sessions,
 )
 
 __all__ = ["BUILDERS", "FRAME_FILES", "SESSION_FILES"]

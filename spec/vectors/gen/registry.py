@@ -130,6 +130,10 @@ def add_session(
         "steps": steps,
         "expect": expect,
     }
+    if role == "server" and not first.startswith(PREFACE[:4]):
+        # Not mux at all: on a listener that also speaks HTTP, these bytes rightly
+        # select another protocol (spec/README.md, "mux_only").
+        vec["mux_only"] = True
     if local_settings:
         vec["local_settings"] = local_settings
     if heavy:

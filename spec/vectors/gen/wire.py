@@ -87,10 +87,11 @@ def hlist(pairs: list[tuple[str, str]], as_str: bool = False) -> bytes:
     return packed
 
 
-def settings_payload(values: dict[str, int] | dict[int, int]) -> bytes:
-    packed: bytes = msgpack.packb(
-        {SETTINGS.get(k, k) if isinstance(k, str) else k: v for k, v in values.items()}
-    )
+def settings_payload(values: dict[str, int] | dict[int, int], ordered: bool = True) -> bytes:
+    """A SETTINGS map; ``ordered``: entries in ascending id order (the canonical encoding,
+    spec 1.2/6), else in the order of ``values``."""
+    ids = {SETTINGS.get(k, k) if isinstance(k, str) else k: v for k, v in values.items()}
+    packed: bytes = msgpack.packb(dict(sorted(ids.items())) if ordered else ids)
     return packed
 
 
@@ -112,8 +113,8 @@ def rst(sid: int, code: int | str) -> bytes:
     )
 
 
-def settings(values: dict[Any, int] | None = None, flags: int = 0) -> bytes:
-    return frame(0x3, flags, 0, settings_payload(values or {}))
+def settings(values: dict[Any, int] | None = None, flags: int = 0, ordered: bool = True) -> bytes:
+    return frame(0x3, flags, 0, settings_payload(values or {}, ordered))
 
 
 SETTINGS_ACK = frame(0x3, ACK, 0)
@@ -132,8 +133,11 @@ def window_update(sid: int, inc: int) -> bytes:
     return frame(0x6, 0, sid, struct.pack(">I", inc))
 
 
-REQ = [(":method", "GET"), (":path", "/")]
-POST = [(":method", "POST"), (":path", "/upload")]
+#: Requests go to ``/sink``: a server under test routes it to a handler that reads the
+#: whole request body and answers only after END_STREAM (spec/README.md, "What the
+#: application does"), so no early response or reset mixes into the expected frames.
+REQ = [(":method", "GET"), (":path", "/sink")]
+POST = [(":method", "POST"), (":path", "/sink")]
 RESP = [(":status", "200")]
 CLIENT_START = PREFACE + settings()
 SERVER_START = PREFACE + settings()

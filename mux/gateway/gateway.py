@@ -1,0 +1,272 @@
+"""Wiring: clusters, listeners, the forwarder, the admin listener, the embedded demo.
+
+Theory of operation
+-------------------
+:func:`run_gateway` runs one validated :class:`~mux.gateway.model.GatewayConfig`:
+
+1. ``open_clusters`` starts every cluster (pools, health checks) in its own
+   nursery;
+2. one :class:`~mux.gateway.forward.Forwarder` (route table + clusters) is the
+   handler of a ``mux.server.Server`` per listener (each serving mux, HTTP/2
+   and, unless disabled, HTTP/1.1 on its port; TLS with ALPN when configured);
+3. the admin listener (:mod:`mux.gateway.admin`), when configured, is one more
+   ``Server``.
+
+``task_status.started`` receives the :class:`Gateway` (its bound addresses,
+:meth:`Gateway.shutdown`). Shutdown drains like ``mux serve``: every listener
+stops accepting and sends a graceful GOAWAY (new streams are refused with a
+retryable code), in-flight forwarded streams finish within ``drain_timeout``,
+and only then do the clusters close their upstream connections.
+
+The embedded default (:func:`run_embedded`) starts three demo upstreams in
+the same process (``mux.server.demo`` served by mux's own ``Server`` on free
+loopback ports), one cluster per upstream protocol in front of them (mux,
+h2c and HTTP/1.1 keep-alive), and routes by the ``x-upstream`` request header
+(``mux``, ``h2`` or ``http1``; without it, the mux cluster), so ``/echo``,
+``/bytes/{n}``, ... work through the gateway as they do on ``mux serve``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from mux.config import ServerConfig
+from mux.gateway.admin import admin_app
+from mux.gateway.cluster import open_clusters
+from mux.gateway.config import ConfigError, parse_address
+from mux.gateway.forward import Cluster, Forwarder
+from mux.gateway.model import (
+    ClusterConfig,
+    Endpoint,
+    GatewayConfig,
+    HeaderMatch,
+    ListenerConfig,
+    RouteConfig,
+    UpstreamProtocol,
+)
+from mux.gateway.routes import build_table
+from mux.server.server import Server
+
+logger = logging.getLogger("mux.gateway")
+
+#: Where the embedded default listens.
+DEFAULT_LISTEN = ("127.0.0.1", 8080)
+DEFAULT_ADMIN = "127.0.0.1:9901"
+#: The request header that picks a demo upstream in the embedded default.
+DEMO_HEADER = "x-upstream"
+
+
+def _address(server: Server) -> str:
+    for listener in server.listeners:
+        if isinstance(listener, trio.SocketListener):
+            host, port = listener.socket.getsockname()[:2]
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return "?"
+
+
+@attrs.define
+class Gateway:
+    """A running gateway."""
+
+    config: GatewayConfig
+    forwarder: Forwarder
+    clusters: Mapping[str, Cluster]
+    servers: list[Server] = attrs.field(factory=list)
+    admin: Server | None = None
+
+    @property
+    def addresses(self) -> list[str]:
+        """``host:port`` each listener is bound to."""
+        return [_address(s) for s in self.servers]
+
+    @property
+    def admin_address(self) -> str | None:
+        return None if self.admin is None else _address(self.admin)
+
+    def shutdown(self) -> None:
+        """Start draining (see the module docstring)."""
+        for server in self.servers:
+            server.shutdown()
+        if self.admin is not None:
+            self.admin.shutdown()
+
+    @property
+    def is_shutting_down(self) -> bool:
+        return any(s.is_shutting_down for s in self.servers)
+
+    def readiness_problems(self) -> list[str]:
+        """Why the gateway is not ready (empty: ready)."""
+        problems = []
+        if len(self.servers) < len(self.config.listeners) or self.is_shutting_down:
+            problems.append("listeners not serving")
+        for name, cluster in self.clusters.items():
+            if not cluster.has_healthy_endpoint():
+                problems.append(f"cluster {name} has no healthy endpoint")
+        return problems
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.forwarder.requests,
+            "failures": dict(self.forwarder.failures),
+            "connections": sum(s.connection_count for s in self.servers),
+            "clusters": {name: c.snapshot() for name, c in self.clusters.items()},
+        }
+
+
+def server_config(
+    listener: ListenerConfig, drain_timeout: float, *, reuse_port: bool = False
+) -> ServerConfig:
+    """The ``mux.server`` config of one listener (``reuse_port``: see :mod:`mux.workers`).
+
+    Raises:
+        ConfigError: the listener asks for something this build cannot do.
+    """
+    extra: dict[str, Any] = {}
+    if listener.proxy_protocol:
+        if "proxy_protocol" not in attrs.fields_dict(ServerConfig):
+            raise ConfigError(
+                [f"listener {listener.host}:{listener.port}: proxy_protocol is not supported yet"]
+            )
+        extra["proxy_protocol"] = True
+    return ServerConfig(
+        host=listener.host,
+        port=listener.port,
+        drain_timeout=drain_timeout,
+        tls_cert=listener.tls.cert_file if listener.tls else None,
+        tls_key=listener.tls.key_file if listener.tls else None,
+        http1="http1" in listener.protocols,
+        reuse_port=reuse_port,
+        **extra,
+    )
+
+
+async def _start_server(nursery: trio.Nursery, server: Server) -> None:
+    """Start ``server``; a failure to listen names the address."""
+    try:
+        await nursery.start(server.serve)
+    except OSError as exc:
+        where = f"{server.config.host}:{server.config.port}"
+        raise OSError(exc.errno, f"{where}: {exc.strerror or exc}") from exc
+
+
+async def run_gateway(
+    config: GatewayConfig,
+    *,
+    drain_timeout: float = 30.0,
+    reuse_port: bool = False,
+    task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``config`` until :meth:`Gateway.shutdown` has drained it.
+
+    ``reuse_port``: every listener (admin included) sets SO_REUSEPORT, so that
+    the worker processes of ``--workers`` share them (:mod:`mux.workers`).
+    """
+    configs = [
+        server_config(listener, drain_timeout, reuse_port=reuse_port)
+        for listener in config.listeners
+    ]
+    async with open_clusters(config.clusters) as clusters:
+        forwarder = Forwarder(build_table(config.routes), clusters)
+        gateway = Gateway(config, forwarder, clusters)
+        async with trio.open_nursery() as nursery:
+            for server_conf in configs:
+                server = Server(forwarder, server_conf)
+                await _start_server(nursery, server)
+                gateway.servers.append(server)
+            if config.admin is not None:
+                address = parse_address(config.admin)
+                assert not isinstance(address, str)
+                admin = Server(
+                    admin_app(gateway),
+                    ServerConfig(
+                        host=address[0], port=address[1], drain_timeout=1.0, reuse_port=reuse_port
+                    ),
+                )
+                await _start_server(nursery, admin)
+                gateway.admin = admin
+            task_status.started(gateway)
+        logger.info("gateway drained; closing upstream connections")
+
+
+# ----------------------------------------------------------- embedded default
+
+
+@asynccontextmanager
+async def demo_upstreams(count: int = 3) -> AsyncIterator[list[int]]:
+    """``count`` demo servers (``mux.server.demo``) on free loopback ports."""
+    from mux.server.demo import app
+
+    async with trio.open_nursery() as nursery:
+        servers = []
+        for _ in range(count):
+            config = ServerConfig(host="127.0.0.1", port=0, drain_timeout=1.0)
+            servers.append(await nursery.start(Server(app, config).serve))
+        try:
+            yield [s.port for s in servers]
+        finally:
+            for server in servers:
+                server.shutdown()
+
+
+def embedded_config(
+    ports: list[int],
+    *,
+    listen: tuple[str, int] = DEFAULT_LISTEN,
+    admin: str | None = DEFAULT_ADMIN,
+) -> GatewayConfig:
+    """The embedded default's config in front of demo upstreams on ``ports``."""
+    kinds = [
+        ("mux", UpstreamProtocol.MUX),
+        ("h2", UpstreamProtocol.H2),
+        ("http1", UpstreamProtocol.HTTP1),
+    ]
+    clusters: dict[str, ClusterConfig] = {}
+    routes = []
+    for (name, protocol), port in zip(kinds, ports, strict=True):
+        cluster = f"demo-{name}"
+        clusters[cluster] = ClusterConfig(cluster, (Endpoint("127.0.0.1", port),), protocol)
+        routes.append(
+            RouteConfig(cluster, headers=(HeaderMatch(DEMO_HEADER, name),), name=f"to-{name}")
+        )
+    routes.append(RouteConfig("demo-mux", path_prefix="/", name="default"))
+    return GatewayConfig(
+        (ListenerConfig(listen[0], listen[1]),), tuple(routes), clusters, admin, "embedded default"
+    )
+
+
+async def run_embedded(
+    *,
+    listen: tuple[str, int] = DEFAULT_LISTEN,
+    admin: str | None = DEFAULT_ADMIN,
+    drain_timeout: float = 30.0,
+    reuse_port: bool = False,
+    task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The embedded default: demo upstreams and a gateway in front of them."""
+    async with demo_upstreams() as ports:
+        config = embedded_config(ports, listen=listen, admin=admin)
+        async with trio.open_nursery() as nursery:
+            gateway: Gateway = await nursery.start(
+                functools.partial(
+                    run_gateway, config, drain_timeout=drain_timeout, reuse_port=reuse_port
+                )
+            )
+            task_status.started(gateway)
+
+
+__all__ = [
+    "DEMO_HEADER",
+    "Gateway",
+    "demo_upstreams",
+    "embedded_config",
+    "run_embedded",
+    "run_gateway",
+    "server_config",
+]
