@@ -221,7 +221,8 @@ def check(machine: Machine, sessions: int, protocol: str = "mux") -> list[Check]
                 "WARN",
                 _fmt(machine.fd_soft),
                 f"{_fmt(need_fds)} in one process",
-                f"ulimit -n {target}  (in the shell that starts mux)"
+                f"ulimit -n {target}  (mux serve and mux bench raise their soft limit to the "
+                "hard one at start; other programs need this)"
                 if machine.fd_soft < target
                 else "already at the hard limit: see fd hard limit",
             )
