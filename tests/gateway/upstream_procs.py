@@ -23,6 +23,8 @@ from typing import Any
 
 import trio
 
+from tests.subprocs import start_mux_serve
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,18 +41,8 @@ class Upstream:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'clients' / 'python'}")
-        argv = [sys.executable, "-m", "mux", "serve", "--listen", f"127.0.0.1:{self.port}"]
-        argv += ["--log-level", "WARNING", "--no-tune-allocator", *self.extra]
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-        )
-        stdout = self.proc.stdout
-        assert stdout is not None
-        with trio.fail_after(30):
-            line = await trio.to_thread.run_sync(stdout.readline)
-        assert line.startswith("mux: serving on 127.0.0.1:"), line
-        self.port = int(line.rsplit(":", 1)[1])
+        flags = ["--log-level", "WARNING", "--no-tune-allocator", *self.extra]
+        self.proc, self.port = await start_mux_serve(*flags, port=self.port)
 
     def kill(self) -> None:
         """SIGKILL: connections die without GOAWAY."""
