@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from tests.asgi_echo import lifespan, read_body
 from tests.subprocs import start_mux_serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,17 +99,9 @@ async def peer_app(
 ) -> None:
     """ASGI: echo the body; ``x-client-port`` names the connection it came on."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            kind = message["type"].rsplit(".", 1)[-1]
-            await send({"type": message["type"] + ".complete"})
-            if kind == "shutdown":
-                return
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+        await lifespan(receive, send)
+        return
+    body = await read_body(receive)
     status = 200 if scope["path"] in ("/echo", "/healthz") else 404
     port = str(scope["client"][1]).encode() if scope.get("client") else b"0"
     headers = [(b"x-client-port", port), (b"content-length", str(len(body)).encode())]
