@@ -25,24 +25,17 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 import attrs
 
+from mux.conformance.verdicts import CaseFailed, CaseSkipped
+
 if TYPE_CHECKING:
     from mux.conformance.context import CaseContext
 
 Protocol = Literal["mux", "h2"]
 Run = Callable[["CaseContext"], Awaitable[None]]
 
-
-class CaseFailed(Exception):
-    """The target broke the rule: carries what was expected and what arrived."""
-
-    def __init__(self, expected: str, actual: str) -> None:
-        super().__init__(f"expected {expected}, got {actual}")
-        self.expected = expected
-        self.actual = actual
-
-
-class CaseSkipped(Exception):
-    """The rule cannot be exercised against this target (the reason says why)."""
+#: The verdicts live in :mod:`mux.conformance.verdicts` (below the wire, which raises them);
+#: re-exported here, where the case modules import them.
+__all__ = ["CaseFailed", "CaseResult", "CaseSkipped", "Group", "Protocol", "Run", "TestCase"]
 
 
 @attrs.frozen

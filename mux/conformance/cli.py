@@ -29,6 +29,7 @@ import trio
 from mux.conformance import report
 from mux.conformance.case import CaseResult
 from mux.conformance.groups import all_cases
+from mux.conformance.helpformat import HelpFormatter
 from mux.conformance.runner import TargetUnusable, check_target, run_cases, select_cases
 from mux.conformance.wire import Target
 
@@ -44,21 +45,6 @@ def _jobs(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return int(text)
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's layout and shows each option's default.
-
-    A default already named in the help text, and the non-values None, False
-    and [], are not repeated.
-    """
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if "default" in text or default in (None, False, [], argparse.SUPPRESS):
-            return text
-        return f"{text} (default: %(default)s)"
 
 
 _DESCRIPTION = """\

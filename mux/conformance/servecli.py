@@ -28,8 +28,8 @@ import trio
 
 from mux.conformance import report
 from mux.conformance.case import CaseResult
-from mux.conformance.cli import HelpFormatter
 from mux.conformance.clientmode import Scenario, serve
+from mux.conformance.helpformat import HelpFormatter
 
 
 def _listen(text: str) -> tuple[str, int]:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from mux.conformance.case import CaseFailed
+from mux.conformance.verdicts import CaseFailed
 from mux.errors import code_from_int, code_name
 
 #: Bytes read per receive call.

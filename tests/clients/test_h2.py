@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,17 +24,12 @@ from mux.config import ServerConfig
 from mux.server import Server, serve
 from mux_client import ConnectError, DeadlineExceeded
 from mux_client.transport import Protocol
+from tests.subprocs import free_port, wait_listening
 
 from .serverkit import Observed, build_app
 
 ROOT = Path(__file__).resolve().parents[2]
 HYPERCORN = Path(sys.executable).parent / "hypercorn"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +46,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Pat
 
 
 def _hypercorn(*extra: str) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     cmd = [str(HYPERCORN), "--worker-class", "trio", "--bind", f"127.0.0.1:{port}", *extra]
     proc = subprocess.Popen(
         [*cmd, "tests.asgi_echo:app"],
@@ -63,15 +56,7 @@ def _hypercorn(*extra: str) -> Iterator[int]:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("hypercorn did not start") from None
-                time.sleep(0.05)
+        wait_listening(port, proc, limit=20)
         yield port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -20,7 +20,7 @@ from mux.conformance.cli import main
 from mux.conformance.groups import all_cases
 from mux.conformance.runner import TargetUnusable, check_target, run_cases, select_cases
 from mux.conformance.wire import Target
-from tests.conformance.conftest import _ROOT, free_port
+from tests.subprocs import ROOT, free_port
 
 
 def _args(port: int, *extra: str) -> list[str]:
@@ -154,7 +154,7 @@ def test_list_into_a_closed_pipe_prints_no_traceback() -> None:
     command = [sys.executable, "-m", "mux", "conformance", "--list", "--protocol", "h2"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=_ROOT
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT
     ) as process:
         assert process.stdout is not None and process.stderr is not None
         first = process.stdout.readline()

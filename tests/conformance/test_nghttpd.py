@@ -21,7 +21,7 @@ from mux.conformance.case import CaseResult
 from mux.conformance.groups import all_cases
 from mux.conformance.runner import run_cases, select_cases
 from mux.conformance.wire import Target
-from tests.conformance.conftest import _wait_listening, free_port
+from tests.subprocs import free_port, running
 
 #: h2spec's failures against nghttpd (every nghttp2 release since 2019).
 H2SPEC_FAILURES = {"http2/5.1.1/2"}
@@ -48,21 +48,9 @@ def nghttpd_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int
         pytest.skip("nghttpd not installed (apt-get install nghttp2-server)")
     root: Path = tmp_path_factory.mktemp("htdocs")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--no-tls", "--address", "127.0.0.1", "-d", str(root), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, process)
+    command = [binary, "--no-tls", "--address", "127.0.0.1", "-d", str(root), str(port)]
+    with running(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
         yield port, _version(binary)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 async def _run(port: int) -> list[CaseResult]:

@@ -22,8 +22,9 @@ from mux.conformance.runner import run_cases, select_cases
 from mux.conformance.wire import Target
 from mux.server.app import Request, Response, Router
 from mux.server.server import Server
-from tests.conformance.conftest import _serve, _wait_listening, free_port
+from tests.conformance.conftest import _serve
 from tests.conformance.test_mux_suite import KNOWN_SERVER_BUGS
+from tests.subprocs import free_port, running
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP = 20.0
@@ -257,21 +258,9 @@ def gateway_port(
     port = free_port()
     config.write_text(config.read_text().replace("{port}", str(port)))
     command = [sys.executable, "-m", "mux", "gateway", "--config", str(config)]
-    process = subprocess.Popen(
-        [*command, "--log-level", "WARNING", "--drain-timeout", "1"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port, process)
+    argv = [*command, "--log-level", "WARNING", "--drain-timeout", "1"]
+    with running(argv, port, stop_timeout=10, cwd=ROOT, stdout=subprocess.DEVNULL):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 async def _conformance(port: int, protocol: str, hold_path: str) -> dict[str, str]:

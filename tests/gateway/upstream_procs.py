@@ -23,6 +23,9 @@ from typing import Any
 
 import trio
 
+from tests.asgi_echo import lifespan, read_body
+from tests.subprocs import start_mux_serve
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -39,18 +42,8 @@ class Upstream:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'clients' / 'python'}")
-        argv = [sys.executable, "-m", "mux", "serve", "--listen", f"127.0.0.1:{self.port}"]
-        argv += ["--log-level", "WARNING", "--no-tune-allocator", *self.extra]
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-        )
-        stdout = self.proc.stdout
-        assert stdout is not None
-        with trio.fail_after(30):
-            line = await trio.to_thread.run_sync(stdout.readline)
-        assert line.startswith("mux: serving on 127.0.0.1:"), line
-        self.port = int(line.rsplit(":", 1)[1])
+        flags = ["--log-level", "WARNING", "--no-tune-allocator", *self.extra]
+        self.proc, self.port = await start_mux_serve(*flags, port=self.port)
 
     def kill(self) -> None:
         """SIGKILL: connections die without GOAWAY."""
@@ -106,17 +99,9 @@ async def peer_app(
 ) -> None:
     """ASGI: echo the body; ``x-client-port`` names the connection it came on."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            kind = message["type"].rsplit(".", 1)[-1]
-            await send({"type": message["type"] + ".complete"})
-            if kind == "shutdown":
-                return
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
+        await lifespan(receive, send)
+        return
+    body = await read_body(receive)
     status = 200 if scope["path"] in ("/echo", "/healthz") else 404
     port = str(scope["client"][1]).encode() if scope.get("client") else b"0"
     headers = [(b"x-client-port", port), (b"content-length", str(len(body)).encode())]

@@ -1,6 +1,10 @@
-"""A raw HTTP/2 client for the h2sem socket tests: frames out, parsed frames in."""
+"""A raw HTTP/2 client for the socket tests (h2sem, h2 threats): frames out, parsed frames in."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Self
 
 import trio
 from hpack import Encoder
@@ -30,11 +34,15 @@ class RawH2:
         self.closed = False
 
     @classmethod
-    async def open(cls, port: int, settings: dict[int, int] | None = None) -> RawH2:
+    async def open(
+        cls, port: int, settings: dict[int, int] | None = None, *, ack_settings: bool = True
+    ) -> Self:
+        """Connect and send the preface, our SETTINGS and (unless ``ack_settings``
+        is False) an ACK of the server's SETTINGS ahead of it."""
         peer = cls(await trio.open_tcp_stream("127.0.0.1", port))
         frame = SettingsFrame(0)
         frame.settings = settings or {}
-        await peer.send(PREFACE + frame.serialize() + _ack())
+        await peer.send(PREFACE + frame.serialize() + (_ack() if ack_settings else b""))
         return peer
 
     def headers(
@@ -72,6 +80,12 @@ class RawH2:
                     self.closed = True
                     return None
                 self._buffer += data
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        """Frames from the server until it closes the connection (no time limit of
+        its own: bound the loop with ``trio.fail_after``)."""
+        while (frame := await self.next_frame(math.inf)) is not None:
+            yield frame
 
     async def collect(self, quiet: float) -> list[Frame]:
         """Every frame until the server closes or is silent for ``quiet`` s."""

@@ -9,14 +9,13 @@ opened before the attack, keeps being served.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Self
 
 import pytest
 import trio
-from hpack import Encoder
 from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
-    Frame,
     GoAwayFrame,
     HeadersFrame,
     PingFrame,
@@ -32,61 +31,20 @@ from mux.driver import ConnectionDriver
 from mux.errors import ErrorCode
 from mux.server.demo import app as demo_app
 from mux.server.server import Server
+from tests.integration.h2sem_peer import REACTION, RawH2
 
-#: Upper bound on waiting for the server's reaction to one attack (seconds).
-REACTION = 5.0
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x")]
 
 
-class RawPeer:
-    """A hostile client: raw frames out, parsed frames in."""
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
-        self.encoder = Encoder()
-        self._buffer = b""
-        self.closed = False
+class RawPeer(RawH2):
+    """A hostile client: raw frames out, parsed frames in; it never ACKs the
+    server's SETTINGS."""
 
     @classmethod
-    async def open(cls, port: int, *, settings: dict[int, int] | None = None) -> RawPeer:
-        peer = cls(await trio.open_tcp_stream("127.0.0.1", port))
-        frame = SettingsFrame(0)
-        frame.settings = settings or {}
-        await peer.send(PREFACE + frame.serialize())
-        return peer
-
-    def headers(self, sid: int, path: bytes, *, end_stream: bool = True) -> bytes:
-        frame = HeadersFrame(sid)
-        frame.data = bytes(self.encoder.encode([*GET, (b":path", path)]))
-        frame.flags.add("END_HEADERS")
-        if end_stream:
-            frame.flags.add("END_STREAM")
-        return frame.serialize()
-
-    async def send(self, data: bytes) -> None:
-        try:
-            await self.stream.send_all(data)
-        except trio.BrokenResourceError:
-            self.closed = True  # the server already closed: fine for an attacker
-
-    async def frames(self) -> AsyncIterator[Frame]:
-        """Frames from the server until it closes the connection."""
-        while True:
-            while len(self._buffer) >= 9:
-                frame, length = Frame.parse_frame_header(memoryview(self._buffer[:9]))
-                if len(self._buffer) < 9 + length:
-                    break
-                frame.parse_body(memoryview(self._buffer[9 : 9 + length]))
-                self._buffer = self._buffer[9 + length :]
-                yield frame
-            try:
-                data = await self.stream.receive_some(65536)
-            except trio.BrokenResourceError:
-                data = b""
-            if not data:
-                self.closed = True
-                return
-            self._buffer += data
+    async def open(
+        cls, port: int, settings: dict[int, int] | None = None, *, ack_settings: bool = False
+    ) -> Self:
+        return await super().open(port, settings, ack_settings=ack_settings)
 
     async def goaway(self) -> GoAwayFrame:
         """Read until GOAWAY with an error (or NO_ERROR) and the close that follows."""

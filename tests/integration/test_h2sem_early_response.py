@@ -30,7 +30,12 @@ async def server(harness: Harness) -> Server:
     return await harness.server(demo_app, ServerConfig(host="127.0.0.1", port=0))
 
 
-async def _h2(nursery: trio.Nursery, port: int) -> ConnectionDriver:
+async def _client(
+    protocol: str, port: int, harness: Harness, nursery: trio.Nursery
+) -> ConnectionDriver:
+    """A client driver speaking ``protocol`` ("h2" or "mux") to the server."""
+    if protocol != "h2":
+        return await harness.client(port)
     transport = await trio.open_tcp_stream("127.0.0.1", port)
     driver = ConnectionDriver(transport, H2Engine(client_side=True))
     await nursery.start(driver.run)
@@ -51,10 +56,7 @@ async def _early_404_then_body(driver: ConnectionDriver, body_size: int) -> None
 async def test_body_after_an_early_response_is_read_not_reset(
     protocol: str, server: Server, harness: Harness, nursery: trio.Nursery
 ) -> None:
-    if protocol == "h2":
-        driver = await _h2(nursery, server.port)
-    else:
-        driver = await harness.client(server.port)
+    driver = await _client(protocol, server.port, harness, nursery)
     with trio.fail_after(10):
         # Before: RST_STREAM(NO_ERROR) as soon as the 404 was out, so this raised.
         await _early_404_then_body(driver, 600_000)
@@ -69,10 +71,7 @@ async def test_body_after_an_early_response_is_read_not_reset(
 async def test_body_beyond_the_discard_bound_is_reset_with_no_error(
     protocol: str, server: Server, harness: Harness, nursery: trio.Nursery
 ) -> None:
-    if protocol == "h2":
-        driver = await _h2(nursery, server.port)
-    else:
-        driver = await harness.client(server.port)
+    driver = await _client(protocol, server.port, harness, nursery)
     stream = await driver.open_stream([*POST, (b":path", b"/missing")])
     sent = 0
     with trio.fail_after(10), pytest.raises(StreamReset) as info:

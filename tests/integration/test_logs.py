@@ -16,6 +16,7 @@ from hpack import Encoder
 from mux.config import ServerConfig
 from mux.logs import PEER_ERRORS, QUIET_LIBRARIES, setup_logging
 from mux.server.app import Request, Response, Router
+from tests.loopback import exchange
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S+")
 
@@ -50,20 +51,6 @@ def app() -> Router:
     return router
 
 
-async def _exchange(port: int, data: bytes) -> bytes:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await stream.send_all(data)
-    received = b""
-    with trio.fail_after(5):
-        try:
-            while chunk := await stream.receive_some(65536):
-                received += chunk
-        except trio.BrokenResourceError:
-            pass
-    await stream.aclose()
-    return received
-
-
 async def test_handler_lines_carry_time_level_peer_protocol_and_stream(
     harness: Harness, log_lines: io.StringIO
 ) -> None:
@@ -89,8 +76,8 @@ async def test_peer_protocol_errors_are_debug_and_summarised(
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes((0, 0, 0, 4, 0, 0, 0, 0, 0))
     data_on_idle = bytes((0, 0, 1, 0, 1, 0, 0, 0, 1)) + b"x"
     for _ in range(3):
-        await _exchange(server.port, preface + data_on_idle)
-    await _exchange(server.port, b"INVALID CONNECTION PREFACE\r\n\r\n")
+        await exchange(server.port, preface + data_on_idle)
+    await exchange(server.port, b"INVALID CONNECTION PREFACE\r\n\r\n")
     text = log_lines.getvalue()
     errors = [line for line in text.splitlines() if "peer error" in line]
     assert len(errors) == 3, text

@@ -7,27 +7,12 @@ import logging
 import re
 
 import pytest
-import trio
 from conftest import Harness
 
 from mux.server.demo import app as demo_app
+from tests.loopback import exchange
 
 BYTES_REPR = re.compile(r"""bytearray\(|(?<![\\\w])b['"]|StreamInputs|ConnectionState|in state""")
-
-
-async def _exchange(port: int, data: bytes) -> bytes:
-    """Send ``data``, read until the server closes (bounded)."""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await stream.send_all(data)
-    received = b""
-    with trio.fail_after(5):
-        try:
-            while chunk := await stream.receive_some(65536):
-                received += chunk
-        except trio.BrokenResourceError:  # reset: closed without a word, too
-            pass
-    await stream.aclose()
-    return received
 
 
 @pytest.mark.parametrize(
@@ -46,7 +31,7 @@ async def test_not_a_protocol_is_closed_without_a_reply(
     """No HTTP/1.1 400 to bytes that are no request line: just the close."""
     server = await harness.server(demo_app)
     with caplog.at_level(logging.DEBUG, logger="mux"):
-        assert await _exchange(server.port, garbage) == b""
+        assert await exchange(server.port, garbage) == b""
     for record in caplog.records:
         assert not BYTES_REPR.search(record.getMessage()), record.getMessage()
 
@@ -67,7 +52,7 @@ async def test_malformed_http1_request_gets_a_plain_400(
     """A malformed request carrying HTTP/1.x still gets a 400 whose body is plain words."""
     server = await harness.server(demo_app)
     with caplog.at_level(logging.DEBUG, logger="mux"):
-        reply = await _exchange(server.port, request_bytes)
+        reply = await exchange(server.port, request_bytes)
     assert reply.startswith(b"HTTP/1.1 400 "), reply[:80]
     body = reply.split(b"\r\n\r\n", 1)[1].decode("latin-1")
     assert body.startswith("400 Bad Request: "), body
@@ -81,7 +66,7 @@ async def test_h2_state_error_goaway_names_the_reason_over_a_socket(harness: Har
     server = await harness.server(demo_app)
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes((0, 0, 0, 4, 0, 0, 0, 0, 0))
     data_on_idle = bytes((0, 0, 1, 0, 1, 0, 0, 0, 1)) + b"x"
-    reply = await _exchange(server.port, preface + data_on_idle)
+    reply = await exchange(server.port, preface + data_on_idle)
     goaway = reply.rfind(bytes((7, 0, 0, 0, 0, 0)))  # type GOAWAY, flags 0, stream 0
     assert goaway >= 3, reply
     length = int.from_bytes(reply[goaway - 3 : goaway], "big")
@@ -94,7 +79,7 @@ async def test_h2_state_error_goaway_names_the_reason_over_a_socket(harness: Har
 async def test_invalid_mux_timeout_400_body_quotes_the_value_as_text(harness: Harness) -> None:
     """The framework's own 400 bodies quote offending bytes as text, never as b'...'."""
     server = await harness.server(demo_app)
-    reply = await _exchange(
+    reply = await exchange(
         server.port,
         b"GET /echo HTTP/1.1\r\nhost: x\r\nmux-timeout: soon\r\nconnection: close\r\n\r\n",
     )

@@ -6,10 +6,8 @@ Includes a real ``mux serve`` subprocess receiving SIGTERM.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from mux.core.connection import MuxConnection
 from mux.errors import ConnectionClosed
 from mux.server.demo import app as demo_app
 from mux.server.server import Server
+from tests.subprocs import start_mux_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,26 +98,9 @@ async def test_drain_timeout_bounds_shutdown(harness: Harness) -> None:
     assert 0.25 < trio.current_time() - start < 3
 
 
-def _start_cli() -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'clients' / 'python'}")
-    return subprocess.Popen(
-        [sys.executable, "-m", "mux", "serve", "--listen", "127.0.0.1:0", "--log-level", "WARNING"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-
-
 async def test_cli_serve_sigterm_drains(harness: Harness) -> None:
-    proc = _start_cli()
+    proc, port = await start_mux_serve("--log-level", "WARNING", stderr=subprocess.PIPE, limit=20)
     try:
-        assert proc.stdout is not None
-        with trio.fail_after(20):
-            line = await trio.to_thread.run_sync(proc.stdout.readline)
-        assert line.startswith("mux: serving on 127.0.0.1:"), line
-        port = int(line.rsplit(":", 1)[1])
         client = await harness.client(port)
         assert (await harness.request(client, "/echo", b"hi"))[2] == b"hi"
         stream = await client.open_stream([(b":method", b"GET"), (b":path", b"/delay/400")], True)

@@ -11,9 +11,6 @@ still reads the GOAWAY that came before it.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import trio
 
 import mux_client
 from mux import cli
+from tests.subprocs import start_mux_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,23 +27,10 @@ CONCURRENCY = 32
 REQUESTS = 2000
 
 
-async def _start_serve(*flags: str) -> tuple[subprocess.Popen[str], str]:
-    """``mux serve`` on a free loopback port: the process and its ``host:port``."""
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'clients' / 'python'}")
-    argv = [sys.executable, "-m", "mux", "serve", "--listen", "127.0.0.1:0"]
-    argv += ["--log-level", "WARNING", "--no-tune-allocator", *flags]
-    proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-    )
-    assert proc.stdout is not None
-    with trio.fail_after(30):
-        line = await trio.to_thread.run_sync(proc.stdout.readline)
-    assert line.startswith("mux: serving on 127.0.0.1:"), line
-    return proc, line.split("serving on ", 1)[1].strip()
-
-
 async def test_sdk_through_many_stream_cap_goaways_sees_no_error() -> None:
-    proc, address = await _start_serve("--max-streams-per-connection", str(CAP))
+    flags = ["--log-level", "WARNING", "--no-tune-allocator"]
+    proc, port = await start_mux_serve(*flags, "--max-streams-per-connection", str(CAP))
+    address = f"127.0.0.1:{port}"
     errors: list[BaseException] = []
     done = 0
     try:
