@@ -210,6 +210,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
     )
+    p.add_argument(
+        "--admin",
+        type=_admin_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="admin listener (/healthz, /readyz, /metrics, /stats): its own address, "
+        "loopback when HOST is omitted (':9901'); 'off' (the default) disables it",
+    )
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -228,6 +236,12 @@ _TIMEOUT_FLAGS: dict[str, float | None] = {
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,
 }
+
+
+def _admin_address(value: str) -> tuple[str, int] | None:
+    if value == "off":
+        return None
+    return parse_listen(value)
 
 
 def _seconds(value: str) -> float | None:
@@ -302,21 +316,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(handler: Handler, config: ServerConfig) -> None:
+async def _serve(
+    handler: Handler, config: ServerConfig, admin: tuple[str, int] | None = None
+) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
+    admin_server: Server | None = None
+
+    async def run_public(task_status: trio.TaskStatus[Server]) -> None:
+        await server.serve(task_status=task_status)
+        if admin_server is not None:  # drained: the admin listener goes too
+            admin_server.shutdown()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, server, nursery.cancel_scope)
         async with trio.open_nursery() as serving:
-            await serving.start(server.serve)
-            names = [
-                lst.socket.getsockname()
-                for lst in server.listeners
-                if isinstance(lst, trio.SocketListener)
-            ]
-            print("mux: serving on " + ", ".join(f"{n[0]}:{n[1]}" for n in names), flush=True)
+            await serving.start(run_public)
+            print("mux: serving on " + ", ".join(_bound(server)), flush=True)
+            if admin is not None:
+                from mux.admin.app import start_admin
+                from mux.admin.serve import serve_sources
+
+                admin_server = await start_admin(serving, serve_sources(server), admin)
+                print("mux: admin on " + ", ".join(_bound(admin_server)), flush=True)
         nursery.cancel_scope.cancel()
+
+
+def _bound(server: Server) -> list[str]:
+    """``host:port`` of each socket listener of ``server``."""
+    names = [
+        lst.socket.getsockname() for lst in server.listeners if isinstance(lst, trio.SocketListener)
+    ]
+    return [f"{n[0]}:{n[1]}" for n in names]
 
 
 async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
@@ -349,12 +381,19 @@ def _run_serve(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if args.admin is not None:
+        from mux.admin.app import check_admin_address
+
+        problem = check_admin_address(args.admin, [(host, port)])
+        if problem is not None:
+            print(f"mux serve: invalid configuration: {problem}", file=sys.stderr)
+            return 2
     if not args.no_tune_allocator:
         from mux.allocator import tune_allocator
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config)
+        trio.run(_serve, handler, config, args.admin)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:

@@ -9,8 +9,8 @@ Theory of operation
 2. one :class:`~mux.gateway.forward.Forwarder` (route table + clusters) is the
    handler of a ``mux.server.Server`` per listener (each serving mux, HTTP/2
    and, unless disabled, HTTP/1.1 on its port; TLS with ALPN when configured);
-3. the admin listener (:mod:`mux.gateway.admin`), when configured, is one more
-   ``Server``.
+3. the admin listener (:mod:`mux.admin.app`, shared with ``mux serve``), when
+   configured, is one more ``Server`` on its own address.
 
 ``task_status.started`` receives the :class:`Gateway` (its bound addresses,
 :meth:`Gateway.shutdown`). Shutdown drains like ``mux serve``: every listener
@@ -37,8 +37,8 @@ from typing import Any
 import attrs
 import trio
 
+from mux.admin.app import AdminSources, check_admin_address, config_json, start_admin
 from mux.config import ServerConfig
-from mux.gateway.admin import admin_app
 from mux.gateway.cluster import open_clusters
 from mux.gateway.config import ConfigError, parse_address
 from mux.gateway.forward import Cluster, Forwarder
@@ -111,6 +111,16 @@ class Gateway:
                 problems.append(f"cluster {name} has no healthy endpoint")
         return problems
 
+    def admin_sources(self) -> AdminSources:
+        """What the admin listener reports (see :mod:`mux.admin.app`)."""
+        return AdminSources(
+            kind="gateway",
+            servers=lambda: self.servers,
+            stats=self.stats,
+            ready=self.readiness_problems,
+            config=lambda: config_json(self.config),
+        )
+
     def stats(self) -> dict[str, Any]:
         return {
             "requests": self.forwarder.requests,
@@ -144,6 +154,20 @@ def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfi
     )
 
 
+def admin_address(config: GatewayConfig) -> tuple[str, int] | None:
+    """Where the admin listener goes (None: nowhere). Raises ConfigError when it
+    would share a public listener's address."""
+    if config.admin is None:
+        return None
+    address = parse_address(config.admin)
+    assert not isinstance(address, str)  # validated with the config
+    public = [(lst.host, lst.port) for lst in config.listeners]
+    problem = check_admin_address(address, public)
+    if problem is not None:
+        raise ConfigError([f"{config.source or 'config'}: admin: {problem}"])
+    return address
+
+
 async def _start_server(nursery: trio.Nursery, server: Server) -> None:
     """Start ``server``; a failure to listen names the address."""
     try:
@@ -161,6 +185,7 @@ async def run_gateway(
 ) -> None:
     """Serve ``config`` until :meth:`Gateway.shutdown` has drained it."""
     configs = [server_config(listener, drain_timeout) for listener in config.listeners]
+    address = admin_address(config)
     async with open_clusters(config.clusters) as clusters:
         forwarder = Forwarder(build_table(config.routes), clusters)
         gateway = Gateway(config, forwarder, clusters)
@@ -169,15 +194,8 @@ async def run_gateway(
                 server = Server(forwarder, server_conf)
                 await _start_server(nursery, server)
                 gateway.servers.append(server)
-            if config.admin is not None:
-                address = parse_address(config.admin)
-                assert not isinstance(address, str)
-                admin = Server(
-                    admin_app(gateway),
-                    ServerConfig(host=address[0], port=address[1], drain_timeout=1.0),
-                )
-                await _start_server(nursery, admin)
-                gateway.admin = admin
+            if address is not None:
+                gateway.admin = await start_admin(nursery, gateway.admin_sources(), address)
             task_status.started(gateway)
         logger.info("gateway drained; closing upstream connections")
 

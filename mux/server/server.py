@@ -57,7 +57,7 @@ import os
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import trio
 
@@ -73,6 +73,9 @@ from mux.driver.stream import Stream
 from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
 from mux.logs import set_stream as _set_stream
 from mux.server.app import Handler, stream_handler
+
+if TYPE_CHECKING:
+    from mux.ops.observer import Observer
 
 logger = logging.getLogger("mux.server")
 
@@ -146,6 +149,8 @@ class Server:
         )
         #: The listeners being served (set once serving starts).
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
+        #: Metrics and access log hooks (:mod:`mux.ops.observer`); None: off.
+        self.ops: Observer | None = None
 
     @property
     def port(self) -> int:
@@ -160,6 +165,16 @@ class Server:
     def connection_count(self) -> int:
         """Connections currently open."""
         return self._connections
+
+    @property
+    def open_stream_count(self) -> int:
+        """Streams currently open on the running (not parked) connections."""
+        return sum(len(driver._streams) for driver in self._drivers)
+
+    @property
+    def drivers(self) -> frozenset[ConnectionDriver]:
+        """The connections being served (parked ones included)."""
+        return frozenset(self._drivers)
 
     @property
     def parked_count(self) -> int:
