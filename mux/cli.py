@@ -37,6 +37,7 @@ from mux.config import (
 from mux.server.app import Handler
 
 if TYPE_CHECKING:
+    from mux.ops.accesslog import AccessLog
     from mux.server.server import Server
 
 #: Subcommands implemented elsewhere: name → module whose ``main(argv) -> int`` runs them.
@@ -218,6 +219,19 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="admin listener (/healthz, /readyz, /metrics, /stats): its own address, "
         "loopback when HOST is omitted (':9901'); 'off' (the default) disables it",
     )
+    p.add_argument(
+        "--access-log",
+        default="off",
+        metavar="FILE|-|off",
+        help="one line per finished request to FILE or '-' (stdout); written by a thread, "
+        "dropped and counted when it falls behind",
+    )
+    p.add_argument(
+        "--access-log-format",
+        choices=("text", "json"),
+        default="text",
+        help="access log lines: readable text or one JSON object per line",
+    )
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -317,11 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _serve(
-    handler: Handler, config: ServerConfig, admin: tuple[str, int] | None = None
+    handler: Handler,
+    config: ServerConfig,
+    admin: tuple[str, int] | None = None,
+    access_log: AccessLog | None = None,
 ) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
+    if admin is not None or access_log is not None:
+        from mux.ops.metrics import Ops
+
+        server.ops = Ops(lambda: [server], access_log=access_log)
     admin_server: Server | None = None
 
     async def run_public(task_status: trio.TaskStatus[Server]) -> None:
@@ -388,18 +409,32 @@ def _run_serve(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"mux serve: invalid configuration: {problem}", file=sys.stderr)
             return 2
+    access_log = None
+    if args.access_log != "off":
+        from mux.ops.accesslog import AccessLog
+
+        access_log = AccessLog(args.access_log, json_format=args.access_log_format == "json")
+        try:
+            access_log.start()
+        except OSError as exc:
+            print(f"mux serve: cannot open --access-log {args.access_log}: {exc}", file=sys.stderr)
+            return 2
     if not args.no_tune_allocator:
         from mux.allocator import tune_allocator
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config, args.admin)
+        trio.run(_serve, handler, config, args.admin, access_log)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:
             raise
-        print(f"mux serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        where = "" if error.startswith("admin ") else f" on {host}:{port}"
+        print(f"mux serve: cannot listen{where}: {error}", file=sys.stderr)
         return 1
+    finally:
+        if access_log is not None:
+            access_log.close()
     return 0
 
 

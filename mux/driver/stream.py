@@ -145,11 +145,11 @@ class Stream:
         self._discard_left = -1
         #: Operations (mux.ops): body bytes handed to the engine / received,
         #: the ``:status`` we sent (b"" before), and the gateway's upstream
-        #: endpoint and attempts when it forwarded the stream.
+        #: (cluster, endpoint, attempts) when it forwarded the stream.
         self.sent_bytes = 0
         self.received_bytes = 0
         self.status = b""
-        self.upstream: tuple[str, int] | None = None
+        self.upstream: tuple[str, str, int] | None = None
 
     def __repr__(self) -> str:
         return (
