@@ -9,7 +9,15 @@ Usage::
 
 Every configuration is validated before anything listens; errors name the
 file, the key path and the problem (exit status 1). SIGTERM or SIGINT drain the
-gateway like ``mux serve``; a second signal stops it at once.
+gateway like ``mux serve``; a second signal stops it at once. SIGHUP (or
+``POST /reload`` on the admin listener) reloads the configuration
+(:mod:`mux.ops.reload`): a valid one applies to new requests, an invalid one
+is refused with the same errors and the running one keeps serving.
+
+The access log (one line per finished request, :mod:`mux.ops.accesslog`)
+goes to standard output by default, as a proxy's log usually does
+(``--access-log FILE`` or ``off``; startup lines also go to standard output,
+errors to standard error).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import trio
 from mux.gateway.config import ConfigError, load_config, one_line_config, parse_address
 from mux.gateway.gateway import DEFAULT_ADMIN, DEFAULT_LISTEN, Gateway, run_embedded, run_gateway
 from mux.gateway.model import GatewayConfig
+from mux.ops.accesslog import AccessLog
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -66,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin",
         metavar="HOST:PORT",
         help=f"admin listener (embedded default: {DEFAULT_ADMIN}; 'off' disables)",
+    )
+    p.add_argument(
+        "--access-log",
+        default="-",
+        metavar="FILE|-|off",
+        help="one line per finished request to FILE, '-' (stdout, the default) or 'off'",
+    )
+    p.add_argument(
+        "--access-log-format",
+        choices=("text", "json"),
+        default="text",
+        help="access log lines: readable text (default) or one JSON object per line",
     )
     p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
     p.add_argument("--log-level", type=_log_level, default="INFO", help="logging level (INFO)")
@@ -111,8 +132,15 @@ async def _main(start: Callable[..., Awaitable[None]]) -> None:
 
 async def _watch_signals(gateway: Gateway, scope: trio.CancelScope) -> None:
     log = logging.getLogger("mux.gateway")
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                if gateway.reloader is None:
+                    log.warning("SIGHUP: nothing to reload (no --config or --to)")
+                else:
+                    log.info("SIGHUP: reloading the configuration")
+                    await gateway.reloader.reload()  # logs the outcome
+                continue
             if gateway.is_shutting_down:
                 log.warning("second signal: stopping now")
                 scope.cancel()
@@ -140,6 +168,26 @@ def main(argv: Sequence[str]) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
+    access_log = None
+    if args.access_log != "off":
+        access_log = AccessLog(args.access_log, json_format=args.access_log_format == "json")
+        try:
+            access_log.start()
+        except OSError as exc:
+            print(
+                f"mux gateway: cannot open --access-log {args.access_log}: {exc}", file=sys.stderr
+            )
+            return 1
+    try:
+        return _run(args, config, access_log)
+    finally:
+        if access_log is not None:
+            access_log.close()
+
+
+def _run(
+    args: argparse.Namespace, config: GatewayConfig | None, access_log: AccessLog | None
+) -> int:
     start: Callable[..., Awaitable[None]]
     if config is None:
         admin = (
@@ -150,9 +198,22 @@ def main(argv: Sequence[str]) -> int:
             listen=args.listen or DEFAULT_LISTEN,
             admin=admin,
             drain_timeout=args.drain_timeout,
+            access_log=access_log,
         )
     else:
-        start = functools.partial(run_gateway, config, drain_timeout=args.drain_timeout)
+
+        def reload() -> GatewayConfig:
+            new = _config(args)
+            assert new is not None  # --config or --to, as at startup
+            return new
+
+        start = functools.partial(
+            run_gateway,
+            config,
+            drain_timeout=args.drain_timeout,
+            access_log=access_log,
+            reload=reload,
+        )
     try:
         trio.run(_main, start)
     except (ConfigError, OSError, BaseExceptionGroup) as exc:
