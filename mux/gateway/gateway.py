@@ -147,7 +147,7 @@ class Gateway:
             "failures": dict(self.forwarder.failures),
             "connections": sum(s.connection_count for s in self.servers),
             "clusters": {name: c.snapshot() for name, c in self.clusters.items()},
-            "generations": len(self.switch.generations),
+            "generations": len(self.switch.open_generations()),
         }
         if self.reloader is not None:
             result["reloads"] = {"applied": self.reloader.applied, "refused": self.reloader.refused}

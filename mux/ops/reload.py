@@ -58,18 +58,26 @@ class Generation:
     #: Set when retired and the last in-flight request finished.
     idle: trio.Event = attrs.field(factory=trio.Event)
     inflight: int = 0
+    #: True once its clusters closed.
+    closed: bool = False
 
 
 async def run_generation(
     config: GatewayConfig, *, task_status: trio.TaskStatus[Generation] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Open ``config``'s clusters; close them once retired and idle."""
-    async with open_clusters(config.clusters) as clusters:
-        generation = Generation(config, Forwarder(build_table(config.routes), clusters), clusters)
-        task_status.started(generation)
-        await generation.retired.wait()
-        if generation.inflight:
-            await generation.idle.wait()
+    generation = None
+    try:
+        async with open_clusters(config.clusters) as clusters:
+            forwarder = Forwarder(build_table(config.routes), clusters)
+            generation = Generation(config, forwarder, clusters)
+            task_status.started(generation)
+            await generation.retired.wait()
+            if generation.inflight:
+                await generation.idle.wait()
+    finally:
+        if generation is not None:
+            generation.closed = True
 
 
 class Switch:
@@ -94,9 +102,13 @@ class Switch:
         """Make ``generation`` current; retire the others."""
         old = self.current
         self.current = generation
-        self.generations = [g for g in self.generations if not g.retired.is_set()]
+        self.generations = [g for g in self.generations if not g.closed]
         self.generations.append(generation)
         old.retired.set()
+
+    def open_generations(self) -> list[Generation]:
+        """The generations whose clusters are still open (retired ones draining)."""
+        return [g for g in self.generations if not g.closed]
 
     def retire_all(self) -> None:
         for generation in self.generations:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -63,3 +63,10 @@ async def run_mux(
                 process.kill()
                 await process.wait()
         log.close()
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds (polled: it reads state no event announces)."""
+    with trio.fail_after(seconds):
+        while not predicate():  # noqa: ASYNC110
+            await trio.sleep(0.01)
