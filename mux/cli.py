@@ -35,6 +35,15 @@ from mux.config import (
     ServerConfig,
 )
 from mux.server.app import Handler
+from mux.workers import (
+    WORKER_HEADER,
+    NofileLimit,
+    WorkerRole,
+    add_worker_arguments,
+    effective_workers,
+    raise_nofile_limit,
+    run_supervisor,
+)
 
 if TYPE_CHECKING:
     from mux.ops.accesslog import AccessLog
@@ -206,6 +215,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             metavar="N",
             help=f"{text}; {low}..{high} (default: {defaults[name]})",
         )
+    add_worker_arguments(p)
     p.add_argument(
         "--no-tune-allocator",
         action="store_true",
@@ -333,16 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
 async def _serve(
     handler: Handler,
     config: ServerConfig,
+    role: WorkerRole | None = None,
+    nofile: NofileLimit | None = None,
     admin: tuple[str, int] | None = None,
     access_log: AccessLog | None = None,
 ) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
+    # A worker among several: the supervisor serves the admin API and sums
+    # every worker's metrics (PROMETHEUS_MULTIPROC_DIR, see mux.admin.supervisor).
+    worker = role is not None and role.count > 1
+    ops = None
     if admin is not None or access_log is not None:
         from mux.ops.metrics import Ops
 
-        server.ops = Ops(lambda: [server], access_log=access_log)
+        server.ops = ops = Ops(lambda: [server], access_log=access_log)
     admin_server: Server | None = None
 
     async def run_public(task_status: trio.TaskStatus[Server]) -> None:
@@ -354,13 +370,27 @@ async def _serve(
         nursery.start_soon(_watch_signals, server, nursery.cancel_scope)
         async with trio.open_nursery() as serving:
             await serving.start(run_public)
-            print("mux: serving on " + ", ".join(_bound(server)), flush=True)
-            if admin is not None:
+            addresses = _bound(server)
+            lines = ["mux: serving on " + ", ".join(addresses)]
+            if admin is not None and not worker:
                 from mux.admin.app import start_admin
                 from mux.admin.serve import serve_sources
 
                 admin_server = await start_admin(serving, serve_sources(server), admin)
-                print("mux: admin on " + ", ".join(_bound(admin_server)), flush=True)
+                lines.append("mux: admin on " + ", ".join(_bound(admin_server)))
+            if worker and ops is not None:
+                from mux.ops.metrics import flush_periodically
+
+                nursery.start_soon(flush_periodically, ops)
+            if role is None:
+                print("\n".join(lines), flush=True)
+                if nofile is not None:
+                    nofile.log("mux serve")
+            else:
+                role.ready(addresses, lines, nofile)
+                nursery.start_soon(role.watch_supervisor, server.shutdown)
+        if ops is not None:
+            ops.flush()  # the last figures, for a supervisor still scraping
         nursery.cancel_scope.cancel()
 
 
@@ -385,10 +415,15 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
             server.shutdown()
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     from mux.logs import setup_logging
 
     setup_logging(args.log_level)
+    try:
+        role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
+    except ValueError as exc:
+        print(f"mux serve: {exc}", file=sys.stderr)
+        return 2
     try:
         handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:
@@ -409,6 +444,20 @@ def _run_serve(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"mux serve: invalid configuration: {problem}", file=sys.stderr)
             return 2
+    workers = 1 if role is not None else effective_workers(args.workers, "mux serve")
+    if workers > 1:
+        from mux.admin.supervisor import supervised_admin
+
+        with supervised_admin(args.admin, "mux") as (tasks, on_exit):
+            return run_supervisor(
+                argv,
+                workers,
+                listen=args.listen,
+                drain_timeout=args.drain_timeout,
+                prog="mux serve",
+                tasks=tasks,
+                on_exit=on_exit,
+            )
     access_log = None
     if args.access_log != "off":
         from mux.ops.accesslog import AccessLog
@@ -419,12 +468,20 @@ def _run_serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"mux serve: cannot open --access-log {args.access_log}: {exc}", file=sys.stderr)
             return 2
+    nofile = raise_nofile_limit()
+    if role is not None:
+        config = attrs.evolve(config, reuse_port=True)
+    if args.worker_header or (role is not None and role.count > 1):
+        from mux.server.workertag import tag_responses
+
+        index = "1" if role is None else str(role.index)
+        handler = tag_responses(handler, WORKER_HEADER, index.encode())
     if not args.no_tune_allocator:
         from mux.allocator import tune_allocator
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config, args.admin, access_log)
+        trio.run(_serve, handler, config, role, nofile, args.admin, access_log)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:
@@ -471,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _delegate(args_list[0], args_list[1:])
     args = build_parser().parse_args(args_list)
     if args.command == "serve":
-        return _run_serve(args)
+        return _run_serve(args, args_list)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -151,6 +151,9 @@ class ServerConfig:
         park_delay: an idle connection (no stream, nothing buffered) is parked
             after this long: it then holds no task, only its objects (see
             :mod:`mux.driver.parker`). ``None`` disables parking.
+        reuse_port: set ``SO_REUSEPORT`` on the listening sockets, so that
+            several processes listen on one port (``--workers``, see
+            :mod:`mux.workers`).
     """
 
     host: str = DEFAULT_HOST
@@ -171,6 +174,7 @@ class ServerConfig:
     http1: bool = True
     park_delay: float | None = attrs.field(default=0.25, validator=_positive_or_none)
     h2_max_frame_size: int = attrs.field(default=H2_DEFAULT_FRAME_SIZE)
+    reuse_port: bool = False
 
     @h2_max_frame_size.validator
     def _check_h2_frame_size(self, attribute: attrs.Attribute[int], value: int) -> None:

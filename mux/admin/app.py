@@ -179,10 +179,15 @@ async def start_admin(
     sources: AdminSources,
     address: tuple[str, int],
     extra: Sequence[Extension] | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> Server:
     """Serve the admin API of ``sources`` on ``address`` (a Server of its own)."""
     router = admin_router(sources, EXTENSIONS if extra is None else extra)
-    server = Server(router, ServerConfig(host=address[0], port=address[1], drain_timeout=1.0))
+    config = ServerConfig(
+        host=address[0], port=address[1], drain_timeout=1.0, reuse_port=reuse_port
+    )
+    server = Server(router, config)
     try:
         await nursery.start(server.serve)
     except OSError as exc:

@@ -35,6 +35,14 @@ from mux.gateway.config import ConfigError, load_config, one_line_config, parse_
 from mux.gateway.gateway import DEFAULT_ADMIN, DEFAULT_LISTEN, Gateway, run_embedded, run_gateway
 from mux.gateway.model import GatewayConfig
 from mux.ops.accesslog import AccessLog
+from mux.workers import (
+    NofileLimit,
+    WorkerRole,
+    add_worker_arguments,
+    effective_workers,
+    raise_nofile_limit,
+    run_supervisor,
+)
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -90,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
     p.add_argument("--log-level", type=_log_level, default="INFO", help="logging level (INFO)")
+    add_worker_arguments(p, header=False)
     return p
 
 
@@ -116,7 +125,11 @@ def _config(args: argparse.Namespace) -> GatewayConfig | None:
     return None
 
 
-async def _main(start: Callable[..., Awaitable[None]]) -> None:
+async def _main(
+    start: Callable[..., Awaitable[None]],
+    role: WorkerRole | None = None,
+    nofile: NofileLimit | None = None,
+) -> None:
     async with trio.open_nursery() as nursery:
 
         async def run(task_status: trio.TaskStatus[Gateway]) -> None:
@@ -124,9 +137,16 @@ async def _main(start: Callable[..., Awaitable[None]]) -> None:
             nursery.cancel_scope.cancel()  # drained: stop watching signals
 
         gateway: Gateway = await nursery.start(run)
-        print("mux gateway: listening on " + ", ".join(gateway.addresses), flush=True)
+        announce = ["mux gateway: listening on " + ", ".join(gateway.addresses)]
         if gateway.admin_address:
-            print(f"mux gateway: admin on {gateway.admin_address}", flush=True)
+            announce.append(f"mux gateway: admin on {gateway.admin_address}")
+        if role is None:
+            print("\n".join(announce), flush=True)
+            if nofile is not None:
+                nofile.log("mux gateway")
+        else:  # a worker of --workers: the supervisor prints the lines
+            role.ready(gateway.addresses, announce, nofile)
+            nursery.start_soon(role.watch_supervisor, gateway.shutdown)
         nursery.start_soon(_watch_signals, gateway, nursery.cancel_scope)
 
 
@@ -164,10 +184,17 @@ def main(argv: Sequence[str]) -> int:
         return 0
     try:
         config = _config(args)
+        role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
+    except ValueError as exc:
+        print(f"mux gateway: {exc}", file=sys.stderr)
+        return 2
+    workers = 1 if role is not None else effective_workers(args.workers, "mux gateway")
+    if workers > 1:
+        return _supervise(args, argv, config, workers)
     access_log = None
     if args.access_log != "off":
         access_log = AccessLog(args.access_log, json_format=args.access_log_format == "json")
@@ -179,15 +206,19 @@ def main(argv: Sequence[str]) -> int:
             )
             return 1
     try:
-        return _run(args, config, access_log)
+        return _run(args, config, access_log, role)
     finally:
         if access_log is not None:
             access_log.close()
 
 
 def _run(
-    args: argparse.Namespace, config: GatewayConfig | None, access_log: AccessLog | None
+    args: argparse.Namespace,
+    config: GatewayConfig | None,
+    access_log: AccessLog | None,
+    role: WorkerRole | None,
 ) -> int:
+    nofile = raise_nofile_limit()
     start: Callable[..., Awaitable[None]]
     if config is None:
         admin = (
@@ -199,6 +230,7 @@ def _run(
             admin=admin,
             drain_timeout=args.drain_timeout,
             access_log=access_log,
+            reuse_port=role is not None,
         )
     else:
 
@@ -213,9 +245,10 @@ def _run(
             drain_timeout=args.drain_timeout,
             access_log=access_log,
             reload=reload,
+            reuse_port=role is not None,
         )
     try:
-        trio.run(_main, start)
+        trio.run(_main, start, role, nofile)
     except (ConfigError, OSError, BaseExceptionGroup) as exc:
         found = _leaf(exc, (ConfigError, OSError))
         if isinstance(found, ConfigError):
@@ -227,6 +260,35 @@ def _run(
             return 1
         raise
     return 0
+
+
+def _supervise(
+    args: argparse.Namespace, argv: Sequence[str], config: GatewayConfig | None, workers: int
+) -> int:
+    """Run ``workers`` gateway processes sharing the listeners (see :mod:`mux.workers`)."""
+    listen = None
+    if config is None or args.config is None:  # embedded default or one-line mode
+        listen = args.listen or DEFAULT_LISTEN
+    elif any(listener.port == 0 for listener in config.listeners):
+        print(
+            f"mux gateway: --workers {workers} needs fixed listener ports in {args.config} "
+            "(port 0 would give each worker its own port)",
+            file=sys.stderr,
+        )
+        return 1
+    from mux.admin.supervisor import supervised_admin
+
+    # Each worker serves the admin API (SO_REUSEPORT); /metrics sums every worker's.
+    with supervised_admin(None, "mux gateway") as (tasks, on_exit):
+        return run_supervisor(
+            ["gateway", *argv],
+            workers,
+            listen=listen,
+            drain_timeout=args.drain_timeout,
+            prog="mux gateway",
+            tasks=tasks,
+            on_exit=on_exit,
+        )
 
 
 def _leaf(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:

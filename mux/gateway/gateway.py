@@ -56,7 +56,7 @@ from mux.gateway.model import (
     UpstreamProtocol,
 )
 from mux.ops.accesslog import AccessLog
-from mux.ops.metrics import Ops
+from mux.ops.metrics import Ops, flush_periodically
 from mux.ops.reload import Reloader, Switch, run_generation
 from mux.ops.upstream import UpstreamCollector
 from mux.server.server import Server
@@ -156,8 +156,10 @@ class Gateway:
         return result
 
 
-def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfig:
-    """The ``mux.server`` config of one listener.
+def server_config(
+    listener: ListenerConfig, drain_timeout: float, *, reuse_port: bool = False
+) -> ServerConfig:
+    """The ``mux.server`` config of one listener (``reuse_port``: see :mod:`mux.workers`).
 
     Raises:
         ConfigError: the listener asks for something this build cannot do.
@@ -176,6 +178,7 @@ def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfi
         tls_cert=listener.tls.cert_file if listener.tls else None,
         tls_key=listener.tls.key_file if listener.tls else None,
         http1="http1" in listener.protocols,
+        reuse_port=reuse_port,
         **extra,
     )
 
@@ -209,14 +212,20 @@ async def run_gateway(
     drain_timeout: float = 30.0,
     access_log: AccessLog | None = None,
     reload: Callable[[], GatewayConfig] | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``config`` until :meth:`Gateway.shutdown` has drained it.
 
     ``access_log``: where finished requests are logged; ``reload``: reads the
     configuration again for :meth:`Gateway.reloader` (SIGHUP, ``POST /reload``).
+    ``reuse_port``: every listener (admin included) sets SO_REUSEPORT, so that
+    the worker processes of ``--workers`` share them (:mod:`mux.workers`).
     """
-    configs = [server_config(listener, drain_timeout) for listener in config.listeners]
+    configs = [
+        server_config(listener, drain_timeout, reuse_port=reuse_port)
+        for listener in config.listeners
+    ]
     address = admin_address(config)
     async with trio.open_nursery() as generations:
         switch = Switch(await generations.start(run_generation, config))
@@ -238,7 +247,11 @@ async def run_gateway(
                 await _start_server(nursery, server)
                 gateway.servers.append(server)
             if address is not None:
-                gateway.admin = await start_admin(nursery, gateway.admin_sources(), address)
+                gateway.admin = await start_admin(
+                    nursery, gateway.admin_sources(), address, reuse_port=reuse_port
+                )
+                if reuse_port and gateway.ops is not None:  # a worker: see mux.ops.metrics
+                    nursery.start_soon(flush_periodically, gateway.ops)
             task_status.started(gateway)
         logger.info("gateway drained; closing upstream connections")
         switch.retire_all()
@@ -296,6 +309,7 @@ async def run_embedded(
     admin: str | None = DEFAULT_ADMIN,
     drain_timeout: float = 30.0,
     access_log: AccessLog | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """The embedded default: demo upstreams and a gateway in front of them."""
@@ -304,7 +318,11 @@ async def run_embedded(
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(
                 functools.partial(
-                    run_gateway, config, drain_timeout=drain_timeout, access_log=access_log
+                    run_gateway,
+                    config,
+                    drain_timeout=drain_timeout,
+                    access_log=access_log,
+                    reuse_port=reuse_port,
                 )
             )
             task_status.started(gateway)

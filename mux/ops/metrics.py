@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
+import trio
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -118,6 +119,7 @@ class Ops:
         self.access_log = access_log
         self.registry = registry if registry is not None else CollectorRegistry()
         self._define(self.registry)
+        self._collectors = list(collectors)
         for collector in collectors:
             self.registry.register(collector)
         # Pending deltas, flushed into the prometheus-client objects.
@@ -332,10 +334,11 @@ class Ops:
                 self._flushed_drops = dropped
 
     def render_metrics(self) -> tuple[bytes, str]:
-        """``/metrics``: flush, then the registry in the Prometheus text format."""
+        """``/metrics``: flush, then the registry in the Prometheus text format
+        (multi-process: every worker's sum, plus this process's collectors)."""
         self.flush()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            return render_multiprocess()
+            return render_multiprocess(self._collectors)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def stats(self) -> dict[str, Any]:
@@ -346,13 +349,33 @@ class Ops:
         return result
 
 
-def render_multiprocess() -> tuple[bytes, str]:
-    """Every process's figures summed from ``PROMETHEUS_MULTIPROC_DIR``."""
+def render_multiprocess(collectors: Sequence[Collector] = ()) -> tuple[bytes, str]:
+    """Every process's figures summed from ``PROMETHEUS_MULTIPROC_DIR`` (and ``collectors``)."""
     from prometheus_client import multiprocess
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    for collector in collectors:
+        registry.register(collector)
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-__all__ = ["FLUSH_INTERVAL", "LATENCY_BUCKETS", "Ops", "close_reason", "render_multiprocess"]
+async def flush_periodically(ops: Ops) -> None:
+    """A worker of ``--workers``: flush into the multi-process files every
+    :data:`FLUSH_INTERVAL` seconds (the supervisor's scrape reads them)."""
+    try:
+        while True:
+            ops.flush()
+            await trio.sleep(FLUSH_INTERVAL)
+    finally:
+        ops.flush()
+
+
+__all__ = [
+    "FLUSH_INTERVAL",
+    "LATENCY_BUCKETS",
+    "Ops",
+    "close_reason",
+    "flush_periodically",
+    "render_multiprocess",
+]

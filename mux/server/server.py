@@ -77,6 +77,7 @@ from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
 from mux.driver.stream import Stream
 from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
 from mux.logs import set_stream as _set_stream
+from mux.reuseport import open_reuseport_listeners
 from mux.server.app import Handler, stream_handler
 
 if TYPE_CHECKING:
@@ -217,7 +218,10 @@ class Server:
     ) -> None:
         """Accept and serve connections until :meth:`shutdown` completes."""
         if listeners is None:
-            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            if self.config.reuse_port:
+                listeners = await open_reuseport_listeners(self.config.host, self.config.port)
+            else:
+                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.listeners = list(listeners)
         try:
             await self._serve(task_status)

@@ -50,7 +50,8 @@ async def run_mux(
                 assert data, log_path.read_text()
                 out += data
         lines = out.decode().splitlines()
-        listen = next(li for li in lines if " on " in li).split(" on ")[1].split(",")[0].strip()
+        public = next(li for li in lines if "serving on" in li or "listening on" in li)
+        listen = public.split(" on ")[1].split(",")[0].strip()
         admin_lines = [li for li in lines if "admin on" in li]
         admin = admin_lines[0].split("admin on ")[1].strip() if admin_lines else None
         yield Running(process, listen, admin, lines, log_path)
