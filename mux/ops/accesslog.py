@@ -71,17 +71,34 @@ def _field(value: bytes) -> str:
     return text
 
 
-def _fields(entry: Entry) -> dict[str, Any]:
-    at, conn, protocol, method, headers, status, got, sent, duration, sid, upstream, error = entry
-    peer = conn.rsplit(" ", 1)[0] if conn else "-"
+_SECOND: list[Any] = [-1, ""]
+
+
+def _stamp(at: float) -> str:
+    """``2026-12-07T15:03:02.123Z`` (the seconds part formatted once per second)."""
+    second = int(at)
+    if second != _SECOND[0]:
+        _SECOND[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_SECOND[1]}.{int(at % 1 * 1000):03d}Z"
+
+
+def _target(headers: Any) -> tuple[bytes, bytes]:
+    """``(path, authority)`` of request ``headers``."""
     path = authority = b""
     for name, value in headers or ():
         if name == b":path":
             path = value
         elif name == b":authority" or (name == b"host" and not authority):
             authority = value
+    return path, authority
+
+
+def _fields(entry: Entry) -> dict[str, Any]:
+    at, conn, protocol, method, headers, status, got, sent, duration, sid, upstream, error = entry
+    peer = conn.rsplit(" ", 1)[0] if conn else "-"
+    path, authority = _target(headers)
     fields: dict[str, Any] = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z",
+        "time": _stamp(at),
         "peer": peer,
         "protocol": protocol,
         "method": method.decode("latin-1") or "-",
@@ -107,18 +124,18 @@ def format_json(entry: Entry) -> str:
 
 def format_text(entry: Entry) -> str:
     """The readable default (see the module docstring)."""
-    f = _fields(entry)
-    status = "-" if f["status"] is None else str(f["status"])
-    path = json.dumps(f["path"])  # quoted, with control characters escaped
+    at, conn, protocol, method, headers, status, got, sent, duration, sid, upstream, error = entry
+    path, authority = _target(headers)
     line = (
-        f"{f['time']} {f['peer']} {f['protocol']} {f['method']} {f['authority']} {path} "
-        f"{status} {f['bytes_in']} {f['bytes_out']} {f['duration_s'] * 1000:.1f}ms "
-        f"sid={f['stream_id']}"
+        f"{_stamp(at)} {conn.rsplit(' ', 1)[0] if conn else '-'} {protocol} "
+        f"{method.decode('latin-1') or '-'} {_field(authority) or '-'} "
+        f"{json.dumps(_field(path))} {status.decode('latin-1') or '-'} {got} {sent} "
+        f"{duration * 1000:.1f}ms sid={sid}"
     )
-    if "upstream" in f:
-        line += f" upstream={f['upstream'] or '-'} attempts={f['attempts']}"
-    if "error" in f:
-        line += f" error={f['error']}"
+    if upstream is not None:
+        line += f" upstream={upstream[1] or '-'} attempts={upstream[2]}"
+    if error is not None:
+        line += f" error={error}"
     return line
 
 
