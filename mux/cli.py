@@ -448,7 +448,15 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     if workers > 1:
         from mux.admin.supervisor import supervised_admin
 
-        with supervised_admin(args.admin, "mux") as (tasks, on_exit):
+        supervised = supervised_admin(args.admin, "mux")
+        try:
+            tasks, on_exit = supervised.__enter__()
+        except OSError as exc:  # the admin address is busy: before any worker starts
+            assert args.admin is not None
+            where = f"{args.admin[0]}:{args.admin[1]}"
+            print(f"mux serve: cannot listen: admin {where}: {exc.strerror}", file=sys.stderr)
+            return 1
+        try:
             return run_supervisor(
                 argv,
                 workers,
@@ -458,6 +466,8 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
                 tasks=tasks,
                 on_exit=on_exit,
             )
+        finally:
+            supervised.__exit__(None, None, None)
     access_log = None
     if args.access_log != "off":
         from mux.ops.accesslog import AccessLog

@@ -137,6 +137,7 @@ async def _main(
             nursery.cancel_scope.cancel()  # drained: stop watching signals
 
         gateway: Gateway = await nursery.start(run)
+        await nursery.start(_watch_signals, gateway, nursery.cancel_scope)
         announce = ["mux gateway: listening on " + ", ".join(gateway.addresses)]
         if gateway.admin_address:
             announce.append(f"mux gateway: admin on {gateway.admin_address}")
@@ -147,12 +148,16 @@ async def _main(
         else:  # a worker of --workers: the supervisor prints the lines
             role.ready(gateway.addresses, announce, nofile)
             nursery.start_soon(role.watch_supervisor, gateway.shutdown)
-        nursery.start_soon(_watch_signals, gateway, nursery.cancel_scope)
 
 
-async def _watch_signals(gateway: Gateway, scope: trio.CancelScope) -> None:
+async def _watch_signals(
+    gateway: Gateway,
+    scope: trio.CancelScope,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     log = logging.getLogger("mux.gateway")
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        task_status.started()  # handlers installed: now the addresses may be announced
         async for signum in signals:
             if signum == signal.SIGHUP:
                 if gateway.reloader is None:

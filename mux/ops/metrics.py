@@ -219,7 +219,10 @@ class Ops:
             self._accepted["none"] += 1
             self._closed["none", "no_protocol"] += 1
             return
-        protocol = driver.engine.protocol
+        engine = driver.engine
+        # counted by the protocol it was accepted with (an h2c upgrade says "h2" now)
+        upgraded = getattr(engine, "upgraded_to", None) is not None
+        protocol = "http/1.1" if upgraded else engine.protocol
         self._open[protocol] -= 1
         self._closed[protocol, close_reason(driver)] += 1
 

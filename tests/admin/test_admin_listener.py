@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import trio
 
 from tests.admin.opskit import ROOT, run_mux
 
@@ -69,3 +71,39 @@ def test_gateway_refuses_an_admin_address_equal_to_the_public_listener() -> None
     )
     assert result.returncode == 1
     assert "would share the public listener 127.0.0.1:8124" in result.stderr
+
+
+async def test_gateway_reloads_on_sighup(tmp_path: Path) -> None:
+    from tests.conformance.conftest import free_port
+
+    admin, upstream = free_port(), free_port()
+    config = tmp_path / "gw.toml"
+    template = (
+        'admin = "127.0.0.1:{admin}"\n[[listeners]]\naddress = "127.0.0.1:0"\n'
+        '[[routes]]\ncluster = "{name}"\npath_prefix = "/"\n'
+        '[clusters.{name}]\nendpoints = ["127.0.0.1:{upstream}"]\n'
+    )
+    config.write_text(template.format(admin=admin, name="first", upstream=upstream))
+    async with run_mux(["gateway", "--config", str(config)], tmp_path) as mux:
+        config.write_text(template.format(admin=admin, name="second", upstream=upstream))
+        mux.process.send_signal(signal.SIGHUP)
+        async with httpx.AsyncClient(timeout=10) as http:
+            with trio.fail_after(10):
+                while True:
+                    stats = (await http.get(f"http://{mux.admin}/stats")).json()
+                    if stats["reloads"]["applied"]:
+                        break
+                    await trio.sleep(0.05)
+            assert set(stats["clusters"]) == {"second"}
+            config.write_text("listeners = 3\n")
+            mux.process.send_signal(signal.SIGHUP)
+            with trio.fail_after(10):
+                while True:
+                    stats = (await http.get(f"http://{mux.admin}/stats")).json()
+                    if stats["reloads"]["refused"]:
+                        break
+                    await trio.sleep(0.05)
+            assert set(stats["clusters"]) == {"second"}
+    log = mux.log.read_text()
+    assert "reload refused; the running configuration keeps serving" in log
+    assert "gw.toml: listeners:" in log
