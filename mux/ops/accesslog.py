@@ -126,15 +126,28 @@ def format_json(entry: Entry) -> str:
     return json.dumps(_fields(entry), separators=(",", ":"))
 
 
+def _quoted(value: bytes) -> str:
+    """``value`` in double quotes; escaped as JSON when it holds quotes, backslashes,
+    control or non-ASCII bytes (a log line never carries raw control characters)."""
+    text = _field(value)
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text)
+
+
 def format_text(entry: Entry) -> str:
     """The readable default (see the module docstring)."""
     at, conn, protocol, method, headers, status, got, sent, duration, sid, upstream, error = entry
-    path, authority = _target(headers)
+    path = authority = b""
+    for name, value in headers or ():
+        if name == b":path":
+            path = value
+        elif name == b":authority" or (name == b"host" and not authority):
+            authority = value
     line = (
         f"{_stamp(at)} {conn.rsplit(' ', 1)[0] if conn else '-'} {protocol} "
-        f"{method.decode('latin-1') or '-'} {_field(authority) or '-'} "
-        f"{json.dumps(_field(path))} {status.decode('latin-1') or '-'} {got} {sent} "
-        f"{duration * 1000:.1f}ms sid={sid}"
+        f"{method.decode('latin-1') or '-'} {_field(authority) or '-'} {_quoted(path)} "
+        f"{status.decode('latin-1') or '-'} {got} {sent} {duration * 1000:.1f}ms sid={sid}"
     )
     if upstream is not None:
         line += f" upstream={upstream[1] or '-'} attempts={upstream[2]}"
