@@ -279,6 +279,7 @@ def run_supervisor(
     prog: str,
     tasks: Sequence[Callable[[], Awaitable[None]]] = (),
     on_exit: Callable[[int], None] | None = None,
+    forward: Sequence[signal.Signals] = (),
 ) -> int:
     """Run ``workers`` copies of ``python -m mux COMMAND`` until SIGTERM/SIGINT; exit status.
 
@@ -294,6 +295,7 @@ def run_supervisor(
         tasks: more tasks of the supervisor (its admin listener), cancelled
             once every worker stopped.
         on_exit: called with the pid of each worker that exited.
+        forward: signals passed on to every worker (the gateway's SIGHUP: reload).
     """
     nofile = raise_nofile_limit()
     hold: socket.socket | None = None
@@ -309,7 +311,7 @@ def run_supervisor(
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         argv += ["--listen", address]
     nofile.log("supervisor")
-    supervisor = _Supervisor(argv, workers, drain_timeout, prog, tasks, on_exit)
+    supervisor = _Supervisor(argv, workers, drain_timeout, prog, tasks, on_exit, forward)
     try:
         return trio.run(supervisor.run)
     finally:
@@ -339,7 +341,9 @@ class _Supervisor:
         prog: str,
         tasks: Sequence[Callable[[], Awaitable[None]]] = (),
         on_exit: Callable[[int], None] | None = None,
+        forward: Sequence[signal.Signals] = (),
     ) -> None:
+        self._forward = frozenset(forward)
         self._tasks = tasks
         self._on_exit = on_exit
         self._argv = argv
@@ -363,7 +367,7 @@ class _Supervisor:
                 pass
 
     async def run(self) -> int:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, *self._forward) as signals:
             async with trio.open_nursery() as outer:
                 self._nursery = outer
                 outer.start_soon(self._watch_signals, signals)
@@ -382,6 +386,10 @@ class _Supervisor:
     async def _watch_signals(self, signals: AsyncIterator[int]) -> None:
         async for signum in signals:
             name = signal.Signals(signum).name
+            if signum in self._forward:
+                logger.info("supervisor: %s: passed on to every worker", name)
+                self._signal_all(signum)
+                continue
             if not self._stopping.is_set():
                 logger.info("supervisor: %s: draining %d worker(s)", name, len(self._procs))
                 self._stop()

@@ -293,6 +293,7 @@ def _supervise(
             prog="mux gateway",
             tasks=tasks,
             on_exit=on_exit,
+            forward=(signal.SIGHUP,),  # each worker reloads its configuration
         )
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -143,6 +144,7 @@ class Gateway:
 
     def stats(self) -> dict[str, Any]:
         result = {
+            "pid": os.getpid(),  # which worker answered, with --workers
             "requests": self.forwarder.requests,
             "failures": dict(self.forwarder.failures),
             "connections": sum(s.connection_count for s in self.servers),

@@ -4,6 +4,7 @@ figures (prometheus-client multi-process mode), proven by requests each worker t
 from __future__ import annotations
 
 import collections
+import signal
 import sys
 from pathlib import Path
 
@@ -45,3 +46,40 @@ async def test_supervisor_metrics_sum_every_worker(tmp_path: Path) -> None:
             stats = (await http.get(url + "/stats")).json()
             assert stats["requests"] == 40
             assert (await http.get(url + "/healthz")).text == "ok\n"
+
+
+async def test_gateway_workers_reload_on_sighup_and_sum_metrics(tmp_path: Path) -> None:
+    from tests.conformance.conftest import free_port
+
+    admin, listen, upstream = free_port(), free_port(), free_port()
+    config = tmp_path / "gw.toml"
+    template = (
+        'admin = "127.0.0.1:{admin}"\n[[listeners]]\naddress = "127.0.0.1:{listen}"\n'
+        '[[routes]]\ncluster = "{name}"\npath_prefix = "/"\n'
+        '[clusters.{name}]\nendpoints = ["127.0.0.1:{upstream}"]\n'
+    )
+    values = {"admin": admin, "listen": listen, "upstream": upstream}
+    config.write_text(template.format(name="first", **values))
+    args = ["gateway", "--config", str(config), "--workers", "2", "--access-log", "off"]
+    async with run_mux(args, tmp_path) as mux:
+        config.write_text(template.format(name="second", **values))
+        mux.process.send_signal(signal.SIGHUP)  # the supervisor passes it on to each worker
+        seen: dict[int, set[str]] = {}
+        with trio.fail_after(15):
+            while len(seen) < 2 or any(c != {"second"} for c in seen.values()):
+                # a new connection each time: the kernel picks a worker
+                async with httpx.AsyncClient(timeout=10) as one:
+                    stats = (await one.get(f"http://{mux.admin}/stats")).json()
+                seen[stats["pid"]] = set(stats["clusters"])
+                await trio.sleep(0.05)
+        # no upstream listens: each request fails (503) and is counted by its worker
+        for _ in range(10):
+            async with httpx.AsyncClient(timeout=10) as one:
+                assert (await one.get(f"http://{mux.listen}/x")).status_code == 503
+        with trio.fail_after(10):
+            while True:
+                total = value(await scrape(f"http://{mux.admin}"), "mux_requests_total")
+                if total >= 10:
+                    break
+                await trio.sleep(0.2)
+        assert total == 10
