@@ -34,6 +34,12 @@ from mux.config import (
     LIMIT_RANGES,
     ServerConfig,
 )
+from mux.ops.cliopts import (
+    add_access_log_arguments,
+    add_admin_argument,
+    open_access_log,
+    supervise,
+)
 from mux.server.app import Handler
 from mux.workers import (
     WORKER_HEADER,
@@ -221,27 +227,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
     )
-    p.add_argument(
-        "--admin",
-        type=_admin_address,
-        default=None,
-        metavar="HOST:PORT",
-        help="admin listener (/healthz, /readyz, /metrics, /stats): its own address, "
-        "loopback when HOST is omitted (':9901'); 'off' (the default) disables it",
-    )
-    p.add_argument(
-        "--access-log",
-        default="off",
-        metavar="FILE|-|off",
-        help="one line per finished request to FILE or '-' (stdout); written by a thread, "
-        "dropped and counted when it falls behind",
-    )
-    p.add_argument(
-        "--access-log-format",
-        choices=("text", "json"),
-        default="text",
-        help="access log lines: readable text or one JSON object per line",
-    )
+    add_admin_argument(p, parse_listen)
+    add_access_log_arguments(p, default="off")
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -260,12 +247,6 @@ _TIMEOUT_FLAGS: dict[str, float | None] = {
     "keepalive_interval": 60.0,
     "send_stall_timeout": 30.0,
 }
-
-
-def _admin_address(value: str) -> tuple[str, int] | None:
-    if value == "off":
-        return None
-    return parse_listen(value)
 
 
 def _seconds(value: str) -> float | None:
@@ -446,18 +427,10 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
             return 2
     workers = 1 if role is not None else effective_workers(args.workers, "mux serve")
     if workers > 1:
-        from mux.admin.supervisor import supervised_admin
-
-        supervised = supervised_admin(args.admin, "mux")
-        try:
-            tasks, on_exit = supervised.__enter__()
-        except OSError as exc:  # the admin address is busy: before any worker starts
-            assert args.admin is not None
-            where = f"{args.admin[0]}:{args.admin[1]}"
-            print(f"mux serve: cannot listen: admin {where}: {exc.strerror}", file=sys.stderr)
-            return 1
-        try:
-            return run_supervisor(
+        return supervise(
+            args.admin,
+            "mux serve",
+            lambda tasks, on_exit: run_supervisor(
                 argv,
                 workers,
                 listen=args.listen,
@@ -465,19 +438,12 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
                 prog="mux serve",
                 tasks=tasks,
                 on_exit=on_exit,
-            )
-        finally:
-            supervised.__exit__(None, None, None)
-    access_log = None
-    if args.access_log != "off":
-        from mux.ops.accesslog import AccessLog
-
-        access_log = AccessLog(args.access_log, json_format=args.access_log_format == "json")
-        try:
-            access_log.start()
-        except OSError as exc:
-            print(f"mux serve: cannot open --access-log {args.access_log}: {exc}", file=sys.stderr)
-            return 2
+            ),
+        )
+    access_log = open_access_log(args, "mux serve")
+    if isinstance(access_log, str):
+        print(access_log, file=sys.stderr)
+        return 2
     nofile = raise_nofile_limit()
     if role is not None:
         config = attrs.evolve(config, reuse_port=True)

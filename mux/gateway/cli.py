@@ -35,6 +35,7 @@ from mux.gateway.config import ConfigError, load_config, one_line_config, parse_
 from mux.gateway.gateway import DEFAULT_ADMIN, DEFAULT_LISTEN, Gateway, run_embedded, run_gateway
 from mux.gateway.model import GatewayConfig
 from mux.ops.accesslog import AccessLog
+from mux.ops.cliopts import add_access_log_arguments, open_access_log, supervise
 from mux.workers import (
     NofileLimit,
     WorkerRole,
@@ -84,18 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"admin listener (embedded default: {DEFAULT_ADMIN}; 'off' disables)",
     )
-    p.add_argument(
-        "--access-log",
-        default="-",
-        metavar="FILE|-|off",
-        help="one line per finished request to FILE, '-' (stdout, the default) or 'off'",
-    )
-    p.add_argument(
-        "--access-log-format",
-        choices=("text", "json"),
-        default="text",
-        help="access log lines: readable text (default) or one JSON object per line",
-    )
+    add_access_log_arguments(p, default="-")
     p.add_argument("--drain-timeout", type=float, default=30.0, help="graceful shutdown (s)")
     p.add_argument("--log-level", type=_log_level, default="INFO", help="logging level (INFO)")
     add_worker_arguments(p, header=False)
@@ -200,16 +190,10 @@ def main(argv: Sequence[str]) -> int:
     workers = 1 if role is not None else effective_workers(args.workers, "mux gateway")
     if workers > 1:
         return _supervise(args, argv, config, workers)
-    access_log = None
-    if args.access_log != "off":
-        access_log = AccessLog(args.access_log, json_format=args.access_log_format == "json")
-        try:
-            access_log.start()
-        except OSError as exc:
-            print(
-                f"mux gateway: cannot open --access-log {args.access_log}: {exc}", file=sys.stderr
-            )
-            return 1
+    access_log = open_access_log(args, "mux gateway")
+    if isinstance(access_log, str):
+        print(access_log, file=sys.stderr)
+        return 1
     try:
         return _run(args, config, access_log, role)
     finally:
@@ -281,11 +265,11 @@ def _supervise(
             file=sys.stderr,
         )
         return 1
-    from mux.admin.supervisor import supervised_admin
-
     # Each worker serves the admin API (SO_REUSEPORT); /metrics sums every worker's.
-    with supervised_admin(None, "mux gateway") as (tasks, on_exit):
-        return run_supervisor(
+    return supervise(
+        None,
+        "mux gateway",
+        lambda tasks, on_exit: run_supervisor(
             ["gateway", *argv],
             workers,
             listen=listen,
@@ -294,7 +278,8 @@ def _supervise(
             tasks=tasks,
             on_exit=on_exit,
             forward=(signal.SIGHUP,),  # each worker reloads its configuration
-        )
+        ),
+    )
 
 
 def _leaf(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
