@@ -17,7 +17,7 @@ BENCH_PEERS := nginx:nginx
 # Whether missing peers may be installed: root with apt-get (`make test CAN_APT=` never tries).
 CAN_APT ?= $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test lint typecheck unit node-test peers bench-peers bench clean
+.PHONY: run test lint typecheck unit node-test peers bench-peers bench build-fast clean
 
 $(BIN)/python:
 	@echo "make: creating the virtual environment $(VENV) with $(PY)"
@@ -87,6 +87,13 @@ bench-peers:
 
 bench: $(DEV_STAMP) bench-peers
 	$(BIN)/python bench/run.py
+
+# Optional: the mux/msgpack protocol core compiled with mypyc into build/fast (the installed
+# package stays pure Python); runs the core tests against the compiled copy.
+build-fast: $(DEV_STAMP)
+	@echo "make: compiling the mux/msgpack protocol core with mypyc into build/fast (needs a C compiler and the Python headers)"
+	@$(BIN)/python -m pip install -q -e '.[fast]'
+	@$(BIN)/python scripts/build_fast.py --dest build/fast --check
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info clients/node/node_modules clients/node/dist

@@ -165,6 +165,11 @@ _LIMIT_FLAGS: dict[str, tuple[str, str]] = {
         "SETTINGS_MAX_FRAME_SIZE HTTP/2 connections advertise and accept, bytes "
         "(16384 is RFC 9113's initial value; h2 buffers frames whole, hence the cap)",
     ),
+    "max_streams_per_connection": (
+        "max_streams_per_connection",
+        "streams a client may open on one mux/msgpack connection; the last one is served, "
+        "then GOAWAY(NO_ERROR) sends the client to a new connection",
+    ),
 }
 
 
@@ -222,6 +227,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             help=f"{text}; {low}..{high} (default: {defaults[name]})",
         )
     add_worker_arguments(p)
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol v1/v2 header on every connection (from a trusted proxy)",
+    )
     p.add_argument(
         "--no-tune-allocator",
         action="store_true",
@@ -301,6 +311,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         h2_max_frame_size=h2_frame_size,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        proxy_protocol=args.proxy_protocol,
         **timeouts,
     )
 

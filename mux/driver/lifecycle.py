@@ -9,7 +9,9 @@ for at most ``close_flush`` seconds, then cancel the nursery.
 
 **Lingering close** (as nginx and Apache do it): when the connection closes
 because of the peer (a protocol error or a frame/handshake timeout: a GOAWAY
-with an error code) and that GOAWAY went to the kernel whole, closing the TCP
+with an error code), or once a server's streams-per-connection cap sent its
+final GOAWAY and the streams are done (the client may still be sending streams
+it opened before it read the GOAWAY), and that GOAWAY went to the kernel whole, closing the TCP
 socket at once would find the peer's unread bytes in our receive buffer, and
 the kernel would answer with RST. An RST discards what we sent and the peer
 did not read yet (our own kernel drops its unsent tail at once), so the peer
@@ -240,7 +242,7 @@ class LifecycleMixin(WriterMixin):
         return (
             LINGER > 0
             and code is not None
-            and code != ErrorCode.NO_ERROR
+            and (code != ErrorCode.NO_ERROR or self._streams_exhausted())
             and not self._shutting_down
             and self._goaway is None  # the peer ended it: nothing of ours to protect
             and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
@@ -248,6 +250,16 @@ class LifecycleMixin(WriterMixin):
             # EOF until the linger ran out (the conformance suite over TLS
             # waits for one after the GOAWAY).
             and type(self._transport) is trio.SocketStream
+        )
+
+    def _streams_exhausted(self) -> bool:
+        """A server closing after the final GOAWAY of its streams-per-connection
+        cap: the client may still be sending streams it opened before it read
+        the GOAWAY, and closing on them would reset what we sent last."""
+        return (
+            not self._engine.client_side
+            and self._final_goaway_sent
+            and getattr(self._engine, "streams_exhausted", False)
         )
 
     async def _linger(self) -> None:

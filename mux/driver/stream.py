@@ -160,6 +160,11 @@ class Stream:
     # ----------------------------------------------------------------- state
 
     @property
+    def client_address(self) -> tuple[str, int] | None:
+        """Server side: the connection's client ``(host, port)``, if known."""
+        return self._driver.client_address
+
+    @property
     def is_done(self) -> bool:
         """True once both halves ended, or the stream was reset or failed."""
         return (self._local_ended and self._remote_ended) or self._error is not None

@@ -13,7 +13,11 @@ in :class:`trio.SSLStream`; the handshake must finish within the handshake
 timeout; the ALPN protocol it negotiated (``mux/1``, ``h2``, ``http/1.1``)
 chooses the engine, and without ALPN the decrypted bytes are sniffed as in
 cleartext. HTTP/1.1 requests see ``:scheme`` ``https`` and cannot upgrade to
-h2c there.
+h2c there. With :attr:`ServerConfig.proxy_protocol` a PROXY protocol header
+(:mod:`mux.server.proxyhead`) is read first, before TLS, within the handshake
+timeout; its source becomes the connection's client address
+(``ConnectionDriver.client_address``: ``Request.client``, the log context),
+otherwise the socket's peer is.
 
 Idle connections park (:mod:`mux.driver.parker`): after
 :attr:`ServerConfig.park_delay` seconds without a stream, a connection's task
@@ -71,6 +75,7 @@ from mux.core.connection import MuxConnection
 from mux.core.engine import Engine
 from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
+from mux.core.proxyproto import signature_state
 from mux.core.sniff import NotAProtocol, Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
 from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
@@ -79,6 +84,7 @@ from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, s
 from mux.logs import set_stream as _set_stream
 from mux.reuseport import open_reuseport_listeners
 from mux.server.app import Handler, stream_handler
+from mux.server.proxyhead import ProxyHeaderMissing, peer_address, read_proxy_header
 
 if TYPE_CHECKING:
     from mux.ops.observer import Observer
@@ -293,17 +299,24 @@ class Server:
         self._connections += 1
         driver: ConnectionDriver | None = None
         parked = False
-        _set_connection_context(transport, "tls" if self._ssl_context is not None else "tcp")
+        client, prefix = peer_address(transport), b""
+        _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
         try:
+            if self.config.proxy_protocol:
+                proxied = await self._read_proxy_header(transport)
+                if proxied is None:
+                    return
+                client, prefix = proxied[0] or client, proxied[1]
+                _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
                 if tls is None:
                     return
                 transport = tls
-            prefix, engine = await self._choose_engine(transport)
-            if engine is None or self._shutting_down:
+            prefix, engine = await self._choose_engine(transport, prefix)
+            if engine is None:
                 return
-            _set_connection_context(transport, engine.protocol)
+            _set_connection_context(transport, engine.protocol, client)
             if self.ops is not None:
                 self.ops.connection_opened(engine.protocol)
             park_delay = self._park_delay
@@ -317,6 +330,11 @@ class Server:
                 can_park=None if park_delay is None else can_park,
                 park_delay=park_delay or 0.0,
             )
+            driver.client_address = client
+            if self._shutting_down:
+                # Its first bytes arrived as the drain began: serve what the
+                # peer sent, then close (GOAWAY; HTTP/1.1: Connection: close).
+                driver.start_graceful_shutdown()
             self._drivers.add(driver)
             parked = await self._drive(driver)
         except Exception:
@@ -325,6 +343,25 @@ class Server:
             if not parked:
                 await self._release(driver, transport)
 
+    async def _read_proxy_header(
+        self, transport: trio.abc.Stream
+    ) -> tuple[tuple[str, int] | None, bytes] | None:
+        """The PROXY header's client and the bytes after it (None: closed, logged)."""
+        timeout = self.config.handshake_timeout
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            try:
+                header, rest = await read_proxy_header(
+                    transport, exact=self._ssl_context is not None
+                )
+            except ProxyHeaderMissing as exc:
+                peer_error(logger, "PROXY header", "closing connection: %s", exc)
+                return None
+            return header.client, rest
+        peer_error(
+            logger, "timeout (PROXY header)", "closing connection: no PROXY header in %s s", timeout
+        )
+        return None
+
     def _resume(self, driver: ConnectionDriver) -> None:
         """Parker callback: continue a parked connection in a new task."""
         assert self._connection_nursery is not None
@@ -332,7 +369,7 @@ class Server:
 
     async def _resume_connection(self, driver: ConnectionDriver) -> None:
         parked = False
-        _set_connection_context(driver.transport, driver.engine.protocol)
+        _set_connection_context(driver.transport, driver.engine.protocol, driver.client_address)
         try:
             parked = await self._drive(driver)
         except Exception:
@@ -378,31 +415,45 @@ class Server:
         peer_error(logger, "TLS handshake timeout", "TLS handshake timed out")
         return None
 
-    async def _choose_engine(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
+    async def _choose_engine(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
         """ALPN decides over TLS when it was negotiated; otherwise sniff."""
         if isinstance(transport, trio.SSLStream):
             protocol = protocol_for_alpn(transport.selected_alpn_protocol())
             if protocol is not None:
                 return b"", build_engine(protocol, self.config, tls=True)
-        return await self._sniff(transport)
+        return await self._sniff(transport, prefix)
 
-    async def _sniff(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
-        """Read the first bytes and choose an engine (None: peer left or too slow)."""
+    async def _sniff(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
+        """Read the first bytes and choose an engine (None: peer left or too slow).
+
+        ``prefix``: bytes already received (after a PROXY header). A PROXY
+        header here (a listener without ``proxy_protocol``, or a second one) is
+        not a protocol like any other; the log line says what it was.
+        """
         tls = isinstance(transport, trio.SSLStream)
-        prefix = b""
         timeout = self.config.handshake_timeout
+        read = not prefix
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
             while True:  # detect() decides within MAX_REQUEST_LINE bytes
-                try:
-                    data = await transport.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return prefix, None
-                if not data:
-                    return prefix, None
-                prefix += data
+                if read:
+                    try:
+                        data = await transport.receive_some(RECEIVE_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return prefix, None
+                    if not data:
+                        return prefix, None
+                    prefix += data
+                read = True
                 engine = select_engine(prefix, self.config, tls=tls)
                 if isinstance(engine, NotAProtocol):
-                    peer_error(logger, "not a protocol", "closing connection: %s", engine.reason)
+                    reason = engine.reason
+                    if signature_state(prefix):
+                        reason = "a PROXY protocol header where none is expected"
+                    peer_error(logger, "not a protocol", "closing connection: %s", reason)
                     return prefix, None
                 if engine is not None:
                     return prefix, engine
