@@ -205,3 +205,30 @@ async def test_graceful_shutdown_counts_goaway_no_error() -> None:
         m = await scrape(s.admin_url)
     assert value(m, "mux_goaway_sent_total", code="NO_ERROR") >= before + 1
     assert value(m, "mux_connections_closed_total", protocol="mux", reason="graceful") == 1
+
+
+async def test_an_h2c_upgrade_is_counted_as_the_http1_connection_it_began_as() -> None:
+    async with served() as s:
+        host, port = s.address.rsplit(":", 1)
+        sock = await trio.open_tcp_stream(host, int(port))
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        settings = conn.initiate_upgrade_connection()
+        await sock.send_all(
+            b"GET /bytes/4 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: " + settings + b"\r\n\r\n"
+        )
+        head = b""
+        with trio.fail_after(5):
+            while b"\r\n\r\n" not in head:
+                head += await sock.receive_some(65536)
+        assert head.startswith(b"HTTP/1.1 101")
+        await sock.send_all(conn.data_to_send())  # the client preface, after the 101
+        await eventually(lambda: s.server.open_stream_count == 0)
+        await sock.aclose()
+        await eventually(lambda: not s.server.connection_count)
+        m = await scrape(s.admin_url)
+    assert value(m, "mux_requests_total", protocol="h2", status="2xx") == 1  # upgraded request
+    assert value(m, "mux_connections_accepted_total", protocol="http/1.1") == 1
+    assert value(m, "mux_connections_closed_total", protocol="http/1.1") == 1
+    assert value(m, "mux_connections_open", protocol="http/1.1") == 0
+    assert value(m, "mux_connections_open", protocol="h2") == 0
