@@ -27,7 +27,7 @@ $(BIN)/python:
 	  && $(PY) -m venv $(VENV); }
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	@echo "make: installing mux and its runtime dependencies (trio, h2, h11, msgpack, attrs) into $(VENV)"
+	@echo "make: installing mux and its runtime dependencies (trio, h2, h11, msgpack, attrs, prometheus-client) into $(VENV)"
 	@$(BIN)/python -m pip install -q -e .
 	@touch $@
 

@@ -34,6 +34,12 @@ from mux.config import (
     LIMIT_RANGES,
     ServerConfig,
 )
+from mux.ops.cliopts import (
+    add_access_log_arguments,
+    add_admin_argument,
+    open_access_log,
+    supervise,
+)
 from mux.server.app import Handler
 from mux.workers import (
     WORKER_HEADER,
@@ -46,6 +52,7 @@ from mux.workers import (
 )
 
 if TYPE_CHECKING:
+    from mux.ops.accesslog import AccessLog
     from mux.server.server import Server
 
 #: Subcommands implemented elsewhere: name → module whose ``main(argv) -> int`` runs them.
@@ -234,6 +241,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
     )
+    add_admin_argument(p, parse_listen)
+    add_access_log_arguments(p, default="off")
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -332,29 +341,61 @@ async def _serve(
     config: ServerConfig,
     role: WorkerRole | None = None,
     nofile: NofileLimit | None = None,
+    admin: tuple[str, int] | None = None,
+    access_log: AccessLog | None = None,
 ) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
+    # A worker among several: the supervisor serves the admin API and sums
+    # every worker's metrics (PROMETHEUS_MULTIPROC_DIR, see mux.admin.supervisor).
+    worker = role is not None and role.count > 1
+    ops = None
+    if admin is not None or access_log is not None:
+        from mux.ops.metrics import Ops
+
+        server.ops = ops = Ops(lambda: [server], access_log=access_log)
+    admin_server: Server | None = None
+
+    async def run_public(task_status: trio.TaskStatus[Server]) -> None:
+        await server.serve(task_status=task_status)
+        if admin_server is not None:  # drained: the admin listener goes too
+            admin_server.shutdown()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, server, nursery.cancel_scope)
         async with trio.open_nursery() as serving:
-            await serving.start(server.serve)
-            names = [
-                lst.socket.getsockname()
-                for lst in server.listeners
-                if isinstance(lst, trio.SocketListener)
-            ]
-            addresses = [f"{n[0]}:{n[1]}" for n in names]
-            announce = "mux: serving on " + ", ".join(addresses)
+            await serving.start(run_public)
+            addresses = _bound(server)
+            lines = ["mux: serving on " + ", ".join(addresses)]
+            if admin is not None and not worker:
+                from mux.admin.app import start_admin
+                from mux.admin.serve import serve_sources
+
+                admin_server = await start_admin(serving, serve_sources(server), admin)
+                lines.append("mux: admin on " + ", ".join(_bound(admin_server)))
+            if worker and ops is not None:
+                from mux.ops.metrics import flush_periodically
+
+                nursery.start_soon(flush_periodically, ops)
             if role is None:
-                print(announce, flush=True)
+                print("\n".join(lines), flush=True)
                 if nofile is not None:
                     nofile.log("mux serve")
             else:
-                role.ready(addresses, [announce], nofile)
+                role.ready(addresses, lines, nofile)
                 nursery.start_soon(role.watch_supervisor, server.shutdown)
+        if ops is not None:
+            ops.flush()  # the last figures, for a supervisor still scraping
         nursery.cancel_scope.cancel()
+
+
+def _bound(server: Server) -> list[str]:
+    """``host:port`` of each socket listener of ``server``."""
+    names = [
+        lst.socket.getsockname() for lst in server.listeners if isinstance(lst, trio.SocketListener)
+    ]
+    return [f"{n[0]}:{n[1]}" for n in names]
 
 
 async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
@@ -392,11 +433,32 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if args.admin is not None:
+        from mux.admin.app import check_admin_address
+
+        problem = check_admin_address(args.admin, [(host, port)])
+        if problem is not None:
+            print(f"mux serve: invalid configuration: {problem}", file=sys.stderr)
+            return 2
     workers = 1 if role is not None else effective_workers(args.workers, "mux serve")
     if workers > 1:
-        return run_supervisor(
-            argv, workers, listen=args.listen, drain_timeout=args.drain_timeout, prog="mux serve"
+        return supervise(
+            args.admin,
+            "mux serve",
+            lambda tasks, on_exit: run_supervisor(
+                argv,
+                workers,
+                listen=args.listen,
+                drain_timeout=args.drain_timeout,
+                prog="mux serve",
+                tasks=tasks,
+                on_exit=on_exit,
+            ),
         )
+    access_log = open_access_log(args, "mux serve")
+    if isinstance(access_log, str):
+        print(access_log, file=sys.stderr)
+        return 2
     nofile = raise_nofile_limit()
     if role is not None:
         config = attrs.evolve(config, reuse_port=True)
@@ -410,13 +472,17 @@ def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config, role, nofile)
+        trio.run(_serve, handler, config, role, nofile, args.admin, access_log)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:
             raise
-        print(f"mux serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        where = "" if error.startswith("admin ") else f" on {host}:{port}"
+        print(f"mux serve: cannot listen{where}: {error}", file=sys.stderr)
         return 1
+    finally:
+        if access_log is not None:
+            access_log.close()
     return 0
 
 

@@ -71,7 +71,7 @@ import resource
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import attrs
 import trio
@@ -277,6 +277,9 @@ def run_supervisor(
     listen: tuple[str, int] | None,
     drain_timeout: float,
     prog: str,
+    tasks: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_exit: Callable[[int], None] | None = None,
+    forward: Sequence[signal.Signals] = (),
 ) -> int:
     """Run ``workers`` copies of ``python -m mux COMMAND`` until SIGTERM/SIGINT; exit status.
 
@@ -289,6 +292,10 @@ def run_supervisor(
             (port 0: chosen here); None when the command names its own.
         drain_timeout: the workers' drain timeout (bounds the wait at shutdown).
         prog: the program name used in messages (``mux serve``).
+        tasks: more tasks of the supervisor (its admin listener), cancelled
+            once every worker stopped.
+        on_exit: called with the pid of each worker that exited.
+        forward: signals passed on to every worker (the gateway's SIGHUP: reload).
     """
     nofile = raise_nofile_limit()
     hold: socket.socket | None = None
@@ -304,7 +311,7 @@ def run_supervisor(
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         argv += ["--listen", address]
     nofile.log("supervisor")
-    supervisor = _Supervisor(argv, workers, drain_timeout, prog)
+    supervisor = _Supervisor(argv, workers, drain_timeout, prog, tasks, on_exit, forward)
     try:
         return trio.run(supervisor.run)
     finally:
@@ -326,7 +333,19 @@ def describe_exit(returncode: int) -> str:
 class _Supervisor:
     """The supervisor's state; :meth:`run` is its Trio main (see the module docstring)."""
 
-    def __init__(self, argv: list[str], count: int, drain_timeout: float, prog: str) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        count: int,
+        drain_timeout: float,
+        prog: str,
+        tasks: Sequence[Callable[[], Awaitable[None]]] = (),
+        on_exit: Callable[[int], None] | None = None,
+        forward: Sequence[signal.Signals] = (),
+    ) -> None:
+        self._forward = frozenset(forward)
+        self._tasks = tasks
+        self._on_exit = on_exit
         self._argv = argv
         self._count = count
         self._drain_timeout = drain_timeout
@@ -348,10 +367,12 @@ class _Supervisor:
                 pass
 
     async def run(self) -> int:
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, *self._forward) as signals:
             async with trio.open_nursery() as outer:
                 self._nursery = outer
                 outer.start_soon(self._watch_signals, signals)
+                for task in self._tasks:
+                    outer.start_soon(task)
                 async with trio.open_nursery() as slots:
                     for index in range(1, self._count + 1):
                         slots.start_soon(self._keep, index)
@@ -365,6 +386,10 @@ class _Supervisor:
     async def _watch_signals(self, signals: AsyncIterator[int]) -> None:
         async for signum in signals:
             name = signal.Signals(signum).name
+            if signum in self._forward:
+                logger.info("supervisor: %s: passed on to every worker", name)
+                self._signal_all(signum)
+                continue
             if not self._stopping.is_set():
                 logger.info("supervisor: %s: draining %d worker(s)", name, len(self._procs))
                 self._stop()
@@ -455,6 +480,8 @@ class _Supervisor:
                 proc.kill()
                 with trio.CancelScope(shield=True):
                     await proc.wait()
+            if self._on_exit is not None:
+                self._on_exit(proc.pid)
         returncode = proc.returncode
         assert returncode is not None  # waited for above
         return proc.pid, returncode, ready

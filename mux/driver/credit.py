@@ -20,6 +20,9 @@ flow-control attacks of threats.md:
   driver's ``send_stall`` seconds resets the stream with CANCEL; when every
   unfinished stream of a server connection is held so, the connection is
   closed with GOAWAY too (``_every_stream_held`` / ``_send_stall_timeout``).
+
+Each wait for credit is counted with its duration
+(:data:`mux.ops.counters.DRIVER_COUNTERS`, ``mux_flow_control_stall*`` metrics).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from mux.errors import ErrorCode
+from mux.ops.counters import DRIVER_COUNTERS
 
 if TYPE_CHECKING:
     from mux.driver.stream import Stream
@@ -77,8 +81,10 @@ async def wait_for_credit(stream: Stream, want: int) -> int:
                 driver._send_stall_timeout(stall)
             stream._check_sendable()  # raises the StreamReset just recorded
         driver._add_window_waiter(stream)
+        waited_from = trio.current_time()
         try:
             with trio.move_on_at(stalled_at):
                 await stream._park()
         finally:
             driver._discard_window_waiter(stream)
+            DRIVER_COUNTERS.stalled(trio.current_time() - waited_from)

@@ -44,6 +44,9 @@ in-flight streams: they complete and PINGs are answered; then we send our own
 GOAWAY (NO_ERROR, the last stream processed: RFC 9113 §6.8) and close, naming
 the peer's error code if it carried one. An engine that the peer's GOAWAY
 closed at once (mux with an error code, spec 9.1) closes the driver at once.
+
+Every GOAWAY handed to the engine is counted by code
+(:data:`mux.ops.counters.DRIVER_COUNTERS`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import trio
 from mux.driver.tuning import LINGER, LINGER_BYTES, MAX_STREAM_ID, RECEIVE_SIZE, SHUTDOWN_PING
 from mux.driver.writer import WriterMixin
 from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError, StreamError, code_name
+from mux.ops.counters import DRIVER_COUNTERS
 
 if TYPE_CHECKING:
     from mux.driver.stream import Stream
@@ -95,9 +99,11 @@ class LifecycleMixin(WriterMixin):
         if self._engine.client_side:
             self._engine.close_connection(ErrorCode.NO_ERROR)
             self._final_goaway_sent = True
+            DRIVER_COUNTERS.goaway_sent["NO_ERROR"] += 1
         else:
             try:
                 self._engine.close_connection(ErrorCode.NO_ERROR, last_stream_id=MAX_STREAM_ID)
+                DRIVER_COUNTERS.goaway_sent["NO_ERROR"] += 1
                 self._engine.ping(SHUTDOWN_PING)
             except LocalProtocolError:
                 # The engine is past GOAWAY (e.g. h2 after the peer's GOAWAY):
@@ -165,6 +171,7 @@ class LifecycleMixin(WriterMixin):
         self._final_goaway_sent = True
         try:
             self._engine.close_connection(ErrorCode.NO_ERROR)
+            DRIVER_COUNTERS.goaway_sent["NO_ERROR"] += 1
         except LocalProtocolError:
             pass  # the engine is already past GOAWAY
         self._wake_writer()
@@ -207,6 +214,7 @@ class LifecycleMixin(WriterMixin):
         if goaway is not None:
             try:
                 self._engine.close_connection(goaway, debug_data=debug)
+                DRIVER_COUNTERS.goaway_sent[code_name(goaway)] += 1
             except LocalProtocolError:
                 pass
         for stream in list(self._streams.values()):

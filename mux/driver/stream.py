@@ -103,8 +103,12 @@ class Stream:
         "_unacked",
         "deadline",
         "headers",
+        "received_bytes",
+        "sent_bytes",
+        "status",
         "stream_id",
         "trailers",
+        "upstream",
     )
 
     def __init__(
@@ -139,6 +143,13 @@ class Stream:
         self._head = head
         #: Request body bytes still discarded after an early response (-1: not discarding).
         self._discard_left = -1
+        #: Operations (mux.ops): body bytes handed to the engine / received,
+        #: the ``:status`` we sent (b"" before), and the gateway's upstream
+        #: (cluster, endpoint, attempts) when it forwarded the stream.
+        self.sent_bytes = 0
+        self.received_bytes = 0
+        self.status = b""
+        self.upstream: tuple[str, str, int] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -203,6 +214,8 @@ class Stream:
         self._check_sendable()
         if self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: headers already sent")
+        if headers and headers[0][0] == b":status":
+            self.status = headers[0][1]
         if end_stream or self._head:
             self._driver._engine.send_headers(self.stream_id, headers, end_stream=True)
             self._headers_sent = True
@@ -244,6 +257,7 @@ class Stream:
             size = min(window, total - offset, MAX_SEND_PIECE)
             piece = data if size == total else bytes(view[offset : offset + size])
             offset += size
+            self.sent_bytes += size
             driver = self._driver
             inline = size >= INLINE_SEND and driver._can_flush_inline()
             if size == total and not end_stream and not inline:
@@ -373,6 +387,7 @@ class Stream:
                 self._chunks = deque()
             self._chunks.append((data, flow))
             self._buffered += len(data)
+            self.received_bytes += len(data)
         elif flow:
             self._driver._acknowledge(self.stream_id, flow)
         if end_stream:

@@ -310,6 +310,7 @@ class Forwarder:
             await self._fail(stream, FailureKind.NO_ROUTE, f"no route for {request.path}")
             return
         cluster = self.clusters[route.config.cluster]
+        stream.upstream = (route.config.cluster, "", 0)  # for metrics and the access log
         deadline = trio.current_effective_deadline()
         overall = cluster.config.timeouts.overall
         if overall is not None:
@@ -395,6 +396,7 @@ class Forwarder:
             scheme="https" if config.tls is not None else "http",
         )
         async with cluster.open_call(upstream) as opened:
+            stream.upstream = (route.config.cluster, opened.endpoint, opened.attempts)
             if end_stream or body is not None:  # the cluster sent the whole request
                 failure = await _pump_response(stream, opened, config.protocol)
             else:

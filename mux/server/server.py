@@ -31,6 +31,10 @@ one) sets the logging context (:mod:`mux.logs`: peer address, protocol; each
 handler task adds its stream id); closes caused by the peer are logged at
 DEBUG and summarised at INFO every minute by one server task.
 
+With :attr:`Server.ops` set (:mod:`mux.ops.observer`: metrics, access log)
+the server reports each connection's protocol and close, and each request
+when its handler task ends; ``None`` (the default) costs one attribute test.
+
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
 
@@ -61,7 +65,8 @@ import os
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import cast
+from time import perf_counter
+from typing import TYPE_CHECKING, cast
 
 import trio
 
@@ -80,6 +85,9 @@ from mux.logs import set_stream as _set_stream
 from mux.reuseport import open_reuseport_listeners
 from mux.server.app import Handler, stream_handler
 from mux.server.proxyhead import ProxyHeaderMissing, peer_address, read_proxy_header
+
+if TYPE_CHECKING:
+    from mux.ops.observer import Observer
 
 logger = logging.getLogger("mux.server")
 
@@ -153,6 +161,8 @@ class Server:
         )
         #: The listeners being served (set once serving starts).
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
+        #: Metrics and access log hooks (:mod:`mux.ops.observer`); None: off.
+        self.ops: Observer | None = None
 
     @property
     def port(self) -> int:
@@ -167,6 +177,16 @@ class Server:
     def connection_count(self) -> int:
         """Connections currently open."""
         return self._connections
+
+    @property
+    def open_stream_count(self) -> int:
+        """Streams currently open on the running (not parked) connections."""
+        return sum(len(driver._streams) for driver in self._drivers)
+
+    @property
+    def drivers(self) -> frozenset[ConnectionDriver]:
+        """The connections being served (parked ones included)."""
+        return frozenset(self._drivers)
 
     @property
     def parked_count(self) -> int:
@@ -215,6 +235,8 @@ class Server:
             for driver in self._parker.close_all():
                 self._drivers.discard(driver)
                 self._connections -= 1
+                if self.ops is not None:
+                    self.ops.connection_closed(driver)
 
     async def _serve(self, task_status: trio.TaskStatus[Server]) -> None:
         async with trio.open_nursery() as connections:
@@ -262,7 +284,16 @@ class Server:
     async def _on_stream(self, stream: Stream) -> None:
         """The request handler, with the stream id in the logging context."""
         _set_stream(stream.stream_id)
-        await self._handle_stream(stream)
+        ops = self.ops
+        if ops is None:
+            await self._handle_stream(stream)
+            return
+        ops.request_started(stream)
+        started = perf_counter()
+        try:
+            await self._handle_stream(stream)
+        finally:
+            ops.request_done(stream, started)
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
@@ -286,6 +317,8 @@ class Server:
             if engine is None:
                 return
             _set_connection_context(transport, engine.protocol, client)
+            if self.ops is not None:
+                self.ops.connection_opened(engine.protocol)
             park_delay = self._park_delay
             driver = ConnectionDriver(
                 transport,
@@ -357,6 +390,8 @@ class Server:
     async def _release(self, driver: ConnectionDriver | None, transport: trio.abc.Stream) -> None:
         if driver is not None:
             self._drivers.discard(driver)
+        if self.ops is not None:
+            self.ops.connection_closed(driver)
         self._connections -= 1
         if self._shutting_down and not self._connections:
             self._drained.set()
