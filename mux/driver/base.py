@@ -87,6 +87,7 @@ class DriverBase:
         "_unyielded",
         "_upgraded_request",
         "_window_waiters",
+        "bytes_received",
         "bytes_sent",
         "park_token",
     )
@@ -170,6 +171,8 @@ class DriverBase:
         self._shutdown_ping_at: float | None = None
         #: Total bytes handed to the transport's send path (statistics).
         self.bytes_sent = 0
+        #: Total bytes read from the transport (statistics).
+        self.bytes_received = 0
 
     if TYPE_CHECKING:
 

@@ -20,6 +20,9 @@ flow-control attacks of threats.md:
   driver's ``send_stall`` seconds resets the stream with CANCEL; when every
   unfinished stream of a server connection is held so, the connection is
   closed with GOAWAY too (``_every_stream_held`` / ``_send_stall_timeout``).
+
+While parked, the stream records which window holds it
+(:func:`mux.driver.waits.send_wait`) for the admin API.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from mux.driver.waits import Wait, send_wait
 from mux.errors import ErrorCode
 
 if TYPE_CHECKING:
@@ -77,8 +81,11 @@ async def wait_for_credit(stream: Stream, want: int) -> int:
                 driver._send_stall_timeout(stall)
             stream._check_sendable()  # raises the StreamReset just recorded
         driver._add_window_waiter(stream)
+        stream._send_wait = send_wait(driver._engine, stream.stream_id, driver._send_backlogged)
+        stream._send_since = trio.current_time()
         try:
             with trio.move_on_at(stalled_at):
                 await stream._park()
         finally:
+            stream._send_wait = Wait.NONE
             driver._discard_window_waiter(stream)

@@ -52,6 +52,7 @@ import trio
 
 from mux.core.events import Headers
 from mux.driver.credit import SEND_FLOOR, wait_for_credit
+from mux.driver.waits import Wait
 from mux.errors import ErrorCode, LocalProtocolError, StreamRefused, StreamReset
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Stream:
         "_discard_left",
         "_driver",
         "_error",
+        "_filled_since",
         "_handler_scope",
         "_head",
         "_headers_sent",
@@ -99,12 +101,20 @@ class Stream:
         "_peak_window",
         "_pending_data",
         "_pending_headers",
+        "_recv_since",
         "_remote_ended",
+        "_send_since",
+        "_send_wait",
         "_unacked",
+        "bytes_in",
+        "bytes_out",
         "deadline",
         "headers",
+        "opened_at",
         "stream_id",
         "trailers",
+        "wait",
+        "wait_since",
     )
 
     def __init__(
@@ -139,6 +149,14 @@ class Stream:
         self._head = head
         #: Request body bytes still discarded after an early response (-1: not discarding).
         self._discard_left = -1
+        # What it waits for (mux.driver.waits): the time a wait began, 0.0: none.
+        self.opened_at = trio.current_time()
+        self._send_wait = Wait.NONE
+        self._send_since = self._recv_since = self.wait_since = self._filled_since = 0.0
+        #: Set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.
+        self.wait = Wait.NONE
+        #: Body bytes received / handed to the engine (statistics).
+        self.bytes_in = self.bytes_out = 0
 
     def __repr__(self) -> str:
         return (
@@ -177,6 +195,13 @@ class Stream:
     def buffered_bytes(self) -> int:
         """Received body bytes waiting for the application."""
         return self._buffered
+
+    def set_wait(self, reason: Wait) -> None:
+        """Say what the application waits for on this stream's behalf
+        (:attr:`Wait.NONE`: nothing); shown by the admin API."""
+        if reason is not self.wait:
+            self.wait = reason
+            self.wait_since = trio.current_time() if reason else 0.0
 
     # ------------------------------------------------------------------ send
 
@@ -239,6 +264,7 @@ class Stream:
             size = min(window, total - offset, MAX_SEND_PIECE)
             piece = data if size == total else bytes(view[offset : offset + size])
             offset += size
+            self.bytes_out += size
             driver = self._driver
             inline = size >= INLINE_SEND and driver._can_flush_inline()
             if size == total and not end_stream and not inline:
@@ -311,7 +337,7 @@ class Stream:
         while self.headers is None:
             if self._error is not None:
                 raise self._error.with_traceback(None)
-            await self._park()
+            await self._park_receiving()
         await trio.lowlevel.checkpoint_if_cancelled()
         return self.headers
 
@@ -340,7 +366,7 @@ class Stream:
                 return b""
             if self._error is not None:
                 raise self._error.with_traceback(None)
-            await self._park()
+            await self._park_receiving()
 
     async def receive_trailers(self) -> Headers | None:
         """Drain the body and return the trailers (None if there were none)."""
@@ -366,8 +392,11 @@ class Stream:
         if data:
             if self._chunks is None:
                 self._chunks = deque()
+            if not self._buffered:  # since when the application has data to take
+                self._filled_since = self._driver._last_received
             self._chunks.append((data, flow))
             self._buffered += len(data)
+            self.bytes_in += len(data)
         elif flow:
             self._driver._acknowledge(self.stream_id, flow)
         if end_stream:
@@ -497,6 +526,14 @@ class Stream:
     async def _wait_for_credit(self, want: int) -> int:
         """Wait for send credit (:func:`mux.driver.credit.wait_for_credit`)."""
         return await wait_for_credit(self, want)
+
+    async def _park_receiving(self) -> None:
+        """Park until the peer's next frame (:attr:`Wait.PEER` meanwhile)."""
+        self._recv_since = trio.current_time()
+        try:
+            await self._park()
+        finally:
+            self._recv_since = 0.0
 
     async def _park(self) -> None:
         if self._lot is None:

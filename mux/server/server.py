@@ -132,7 +132,9 @@ class Server:
         self.config = config if config is not None else ServerConfig()
         self._handle_stream = stream_handler(handler)
         self._timeouts = self.config.connection_timeouts()
-        self._drivers: set[ConnectionDriver] = set()
+        #: The connection registry: every live driver (parked ones too) and
+        #: when its connection was accepted; read by the admin API.
+        self._drivers: dict[ConnectionDriver, float] = {}
         self._connections = 0
         self._connection_nursery: trio.Nursery | None = None
         self._parker = Parker(self._resume)
@@ -160,6 +162,12 @@ class Server:
     def connection_count(self) -> int:
         """Connections currently open."""
         return self._connections
+
+    @property
+    def drivers(self) -> dict[ConnectionDriver, float]:
+        """The live connections (parked ones too) → when each was accepted
+        (``trio.current_time()``); read-only use, please."""
+        return self._drivers
 
     @property
     def parked_count(self) -> int:
@@ -203,7 +211,7 @@ class Server:
             await self._serve(task_status)
         finally:
             for driver in self._parker.close_all():
-                self._drivers.discard(driver)
+                self._drivers.pop(driver, None)
                 self._connections -= 1
 
     async def _serve(self, task_status: trio.TaskStatus[Server]) -> None:
@@ -256,6 +264,7 @@ class Server:
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
+        accepted = trio.current_time()
         driver: ConnectionDriver | None = None
         parked = False
         _set_connection_context(transport, "tls" if self._ssl_context is not None else "tcp")
@@ -280,7 +289,7 @@ class Server:
                 can_park=None if park_delay is None else can_park,
                 park_delay=park_delay or 0.0,
             )
-            self._drivers.add(driver)
+            self._drivers[driver] = accepted
             parked = await self._drive(driver)
         except Exception:
             logger.exception("connection failed; closing it (the server keeps serving)")
@@ -315,7 +324,7 @@ class Server:
 
     async def _release(self, driver: ConnectionDriver | None, transport: trio.abc.Stream) -> None:
         if driver is not None:
-            self._drivers.discard(driver)
+            self._drivers.pop(driver, None)
         self._connections -= 1
         if self._shutting_down and not self._connections:
             self._drained.set()

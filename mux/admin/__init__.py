@@ -1,0 +1,1 @@
+"""The admin listener of ``mux serve`` and ``mux gateway`` (see :mod:`mux.admin.app`)."""
