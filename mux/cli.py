@@ -44,12 +44,14 @@ DELEGATED = {
     "call": "mux_client.cli",
     "conformance": "mux.conformance.cli",
     "gateway": "mux.gateway.cli",
+    "top": "mux.admin.top",
 }
 #: One-line descriptions of the delegated subcommands (``mux --help``).
 _DELEGATED_HELP = {
     "call": "send one request and print the response (a curl for mux, HTTP/2 and HTTP/1.1)",
     "conformance": "check a server or a client against the mux spec or RFC 9113/7541",
     "gateway": "run the mux gateway: route requests to upstream servers over pooled connections",
+    "top": "live view of a server's admin API: connections, streams, req/s, why streams wait",
 }
 DEFAULT_APP = "mux.server.demo:app"
 

@@ -10,8 +10,10 @@ fetches ``/streams`` every second and redraws: the totals by reason at the top
 way, the send windows of the stream and the connection, the receive window,
 the reason and how long it has waited). Clicking a column header sorts by it
 (again: reverse); the connection and reason selectors and the text box
-filter. A failed fetch shows the error and the next refresh tries again.
-The server side only serves the bytes; everything else runs in the browser.
+filter; a link may preset them in the fragment
+(``/#reason=handler&connection=CID&sort=age&desc=0``). A failed fetch shows
+the error and the next refresh tries again. The server side only serves the
+bytes; everything else runs in the browser.
 """
 
 from __future__ import annotations
@@ -112,6 +114,12 @@ async function refresh(){
 }
 for(const id of ["conn","reason"])$(id).onchange=draw;
 $("text").oninput=draw;
+// A link may preset the view: #reason=handler&connection=d-...&sort=age&desc=0
+const preset=new URLSearchParams(location.hash.slice(1));
+for(const [key,id] of [["reason","reason"],["connection","conn"]]){
+  const v=preset.get(key);if(v){options($(id),[v]);$(id).value=v;}}
+if(preset.get("text"))$("text").value=preset.get("text");
+if(COLS.some(c=>c[0]===preset.get("sort"))){sortKey=preset.get("sort");sortDesc=preset.get("desc")!=="0";}
 refresh();setInterval(refresh,1000);
 </script></body></html>
 """

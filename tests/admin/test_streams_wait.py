@@ -7,32 +7,10 @@ from functools import partial
 
 import trio
 from conftest import Harness
-from waitkit import RawH2Client, get_json, start_admin, wait_for_rows
+from waitkit import RawH2Client, app, get_json, start_admin, wait_for_rows
 
 from mux.config import ServerConfig
-from mux.server.app import Request, Response, Router
 from mux.server.server import Server
-
-BIG = 300_000
-
-
-def app() -> Router:
-    router = Router()
-
-    @router.route("/big")
-    async def big(request: Request) -> Response:
-        return Response(200, [], b"x" * BIG)
-
-    @router.route("/never")
-    async def never(request: Request) -> Response:
-        await trio.sleep_forever()
-        raise AssertionError
-
-    @router.route("/read")
-    async def read(request: Request) -> Response:
-        return Response(200, [], await request.body())
-
-    return router
 
 
 async def setup(harness: Harness, **config: object) -> tuple[Server, int]:

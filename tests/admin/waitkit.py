@@ -6,6 +6,7 @@ plain HTTP/1.1 GET, a raw HTTP/2 client whose windows the test controls.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,8 +20,68 @@ import trio
 from mux.admin.registry import Upstreams
 from mux.admin.streams import add_routes
 from mux.config import ServerConfig
-from mux.server.app import Router
+from mux.server.app import Request, Response, Router
 from mux.server.server import Server
+
+BIG = 300_000
+
+
+def app() -> Router:
+    """``/big`` (a 300 kB answer), ``/never`` (never answers nor reads), ``/read`` (echo)."""
+    router = Router()
+
+    @router.route("/big")
+    async def big(request: Request) -> Response:
+        return Response(200, [], b"x" * BIG)
+
+    @router.route("/never")
+    async def never(request: Request) -> Response:
+        await trio.sleep_forever()
+        raise AssertionError
+
+    @router.route("/read")
+    async def read(request: Request) -> Response:
+        return Response(200, [], await request.body())
+
+    return router
+
+
+async def stuck_streams(harness: Any) -> int:
+    """A server holding streams in six waits and one parked connection; its admin port.
+
+    ``harness``: the ``tests/conftest.py`` Harness of the test.
+    """
+    nursery: trio.Nursery = harness.nursery
+    server = await harness.server(app(), ServerConfig(host="127.0.0.1", port=0, park_delay=0.05))
+    admin = await start_admin(nursery, lambda: [server])
+    zero = await RawH2Client.open(nursery, server.port, initial_window=0)
+    await zero.get("/big")
+    wide = await RawH2Client.open(nursery, server.port, initial_window=1 << 20)
+    await wide.get("/big")
+    client = await harness.client(server.port)
+    await client.open_stream([(b":method", b"GET"), (b":path", b"/never")], True)
+    await client.open_stream([(b":method", b"POST"), (b":path", b"/read")])
+    unread = await client.open_stream([(b":method", b"POST"), (b":path", b"/never")])
+    nursery.start_soon(functools.partial(unread.send_data, b"y" * 4_000_000, end_stream=True))
+    await harness.client(server.port)  # idle: parks
+    for reason in REASONS:
+        await wait_for_rows(admin.port, reason)
+    with trio.fail_after(10):
+        while True:
+            if (await get_json(admin.port, "/streams"))["parked"] >= 1:
+                break
+            await trio.sleep(0.05)
+    return admin.port
+
+
+#: The stream reasons :func:`stuck_streams` produces.
+REASONS = [
+    "peer stream window",
+    "connection window",
+    "handler",
+    "peer",
+    "downstream reader",
+]
 
 
 async def start_admin(
