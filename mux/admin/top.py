@@ -146,19 +146,20 @@ def render(current: Poll, previous: Poll | None, where: str, width: int, height:
     lines.append("waiting for  " + (waiting or "nothing"))
     lines.append("")
     header = (
-        f"{'CONN':<14} {'PEER':<21} {'PROTO':<8} {'ID':>5} {'METHOD':<6} {'PATH':<18} "
-        f"{'AGE':>6} {'IN':>6} {'OUT':>6} {'SWIN':>6} {'CSWIN':>6} {'RWIN':>6}  "
-        f"{'WAITING FOR':<22} {'FOR':>6}"
+        f"{'CONN':<14} {'PROTO':<8} {'ID':>5} {'METHOD':<6} {'PATH':<16} "
+        f"{'WAITING FOR':<22} {'FOR s':>6} {'AGE s':>6} {'IN':>6} {'OUT':>6} "
+        f"{'SWIN':>6} {'CSWIN':>6} {'RWIN':>6}  PEER"
     )
     lines.append(header)
     rows = sorted(streams, key=lambda r: -float(r.get("waiting") or 0))
     for r in rows[: max(height - len(lines), 0)]:
         lines.append(
-            f"{r['cid'][:14]:<14} {r['peer'][:21]:<21} {r['protocol'][:8]:<8} "
-            f"{r['stream_id']:>5} {(r['method'] or '-')[:6]:<6} {(r['path'] or '-')[:18]:<18} "
-            f"{_secs(r['age']):>6} {_size(r['bytes_in']):>6} {_size(r['bytes_out']):>6} "
+            f"{r['cid'][:14]:<14} {r['protocol'][:8]:<8} {r['stream_id']:>5} "
+            f"{(r['method'] or '-')[:6]:<6} {(r['path'] or '-')[:16]:<16} "
+            f"{r['reason'][:22]:<22} {_secs(r['waiting']):>6} {_secs(r['age']):>6} "
+            f"{_size(r['bytes_in']):>6} {_size(r['bytes_out']):>6} "
             f"{_size(r['send_window']):>6} {_size(r['send_connection_window']):>6} "
-            f"{_size(r['receive_window']):>6}  {r['reason'][:22]:<22} {_secs(r['waiting']):>6}"
+            f"{_size(r['receive_window']):>6}  {r['peer']}"
         )
     return [line[:width] for line in lines[:height]]
 
