@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Nothing here runs per request. Each :class:`~mux.server.server.Server` keeps
-its live drivers in a dict (``Server.drivers``: driver → accept time; added
+its live drivers in a dict (``Server.registry``: driver → accept time; added
 when the connection's engine is chosen, removed when it closes; a parked
 connection stays in it), which costs one dict insert and one delete per
 connection. A gateway also holds its upstream connections in its clusters'
@@ -78,7 +78,7 @@ def live_connections(
     refs = []
     for server in servers:
         where = _listener_name(server)
-        for driver, since in list(server.drivers.items()):
+        for driver, since in list(server.registry.items()):
             refs.append(ConnRef("downstream", where, driver, since))
     if upstreams is not None:
         for name, driver in upstreams():

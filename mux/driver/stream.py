@@ -150,7 +150,8 @@ class Stream:
         #: Request body bytes still discarded after an early response (-1: not discarding).
         self._discard_left = -1
         # What it waits for (mux.driver.waits): the time a wait began, 0.0: none.
-        self.opened_at = trio.current_time()
+        # A request arrives in a read: that read's time costs no clock call.
+        self.opened_at = driver._last_received if headers is not None else trio.current_time()
         self._send_wait = Wait.NONE
         self._send_since = self._recv_since = self.wait_since = self._filled_since = 0.0
         #: Set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.

@@ -164,7 +164,7 @@ class Server:
         return self._connections
 
     @property
-    def drivers(self) -> dict[ConnectionDriver, float]:
+    def registry(self) -> dict[ConnectionDriver, float]:
         """The live connections (parked ones too) → when each was accepted
         (``trio.current_time()``); read-only use, please."""
         return self._drivers
