@@ -19,7 +19,7 @@ can filter by one across refreshes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -57,11 +57,12 @@ def _listener_name(server: Server) -> str:
         return f"{server.config.host}:{server.config.port}"
 
 
-def cluster_upstreams(clusters: Any) -> Upstreams:
-    """The upstream connections of a gateway's ``clusters`` (name → Cluster)."""
+def cluster_upstreams(clusters: Callable[[], Mapping[str, Any]]) -> Upstreams:
+    """The upstream connections of a gateway's ``clusters()`` (name → Cluster;
+    called at each request, so a reloaded configuration's clusters are seen)."""
 
     def upstreams() -> Iterable[tuple[str, ConnectionDriver]]:
-        for name, cluster in list(clusters.items()):
+        for name, cluster in list(clusters().items()):
             for ep in list(getattr(cluster, "endpoints", ())):
                 channel = getattr(ep, "channel", None)
                 for conn in channel.connections if channel is not None else ():

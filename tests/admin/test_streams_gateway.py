@@ -47,7 +47,7 @@ async def setup(
     config = attrs.evolve(config, clusters={"up": cluster})
     gateway = await start_gateway(harness.nursery, config)
     admin: Server = await start_admin(
-        harness.nursery, lambda: gateway.servers, cluster_upstreams(gateway.clusters)
+        harness.nursery, lambda: gateway.servers, cluster_upstreams(lambda: gateway.clusters)
     )
     return gateway, admin.port
 
