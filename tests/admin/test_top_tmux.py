@@ -87,3 +87,20 @@ async def test_top_names_an_unreachable_admin_api() -> None:
         )
     assert done.returncode == 1
     assert f"cannot read the admin API at 127.0.0.1:{port}" in done.stdout.decode()
+
+
+def test_rate_and_errors_come_from_stats_counters() -> None:
+    from mux.admin.top import Poll, rate, render
+
+    before = Poll(10.0, {"streams": [], "totals": {}}, {"connections": []}, {"requests": 100})
+    after = Poll(
+        12.0,
+        {"streams": [], "totals": {}, "parked": 0},
+        {"connections": []},
+        {"requests": 160, "failures": {"timeout": 2, "reset": 1}},
+    )
+    assert rate(before, after) == 30.0
+    assert "req/s 30.0  errors 3" in render(after, before, "x:1", 200, 50)[1]
+    # Without a counter: the streams that appeared since the previous poll.
+    row = {"cid": "d-1", "stream_id": 1}
+    assert rate(Poll(0.0, {"streams": []}), Poll(0.5, {"streams": [row]})) == 2.0
