@@ -104,6 +104,7 @@ def stream_row(ref: ConnRef, stream: Stream, now: float, peer: str) -> dict[str,
     send_stream, send_conn = send_windows(engine, stream.stream_id)
     recv_stream, recv_conn = receive_windows(engine, stream.stream_id)
     server_side = not driver.is_client
+    request = stream.headers if server_side else stream.request_headers
     return {
         "cid": ref.cid,
         "side": ref.side,
@@ -111,8 +112,8 @@ def stream_row(ref: ConnRef, stream: Stream, now: float, peer: str) -> dict[str,
         "peer": peer,
         "protocol": engine.protocol,
         "stream_id": stream.stream_id,
-        "method": _pseudo(stream.headers, b":method") if server_side else "",
-        "path": _pseudo(stream.headers, b":path") if server_side else "",
+        "method": _pseudo(request, b":method"),
+        "path": _pseudo(request, b":path"),
         "status": "" if server_side else _pseudo(stream.headers, b":status"),
         "age": round(now - stream.opened_at, 3),
         "bytes_in": stream.bytes_in,

@@ -111,6 +111,7 @@ class Stream:
         "deadline",
         "headers",
         "opened_at",
+        "request_headers",
         "stream_id",
         "trailers",
         "wait",
@@ -152,6 +153,8 @@ class Stream:
         # What it waits for (mux.driver.waits): the time a wait began, 0.0: none.
         # A request arrives in a read: that read's time costs no clock call.
         self.opened_at = driver._last_received if headers is not None else trio.current_time()
+        #: Client side: the request headers sent (for the admin API).
+        self.request_headers: Headers | None = None
         self._send_wait = Wait.NONE
         self._send_since = self._recv_since = self.wait_since = self._filled_since = 0.0
         #: Set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.

@@ -62,6 +62,7 @@ async def test_stalled_upstream_shows_upstream(harness: Harness) -> None:
     # The upstream leg: the gateway's call waits for the upstream's response.
     [leg] = await wait_for_rows(admin, "peer")
     assert leg["side"] == "upstream" and leg["where"] == "up" and leg["protocol"] == "mux"
+    assert leg["method"] == "GET" and leg["path"] == "/hold"  # the request it carries
 
 
 async def test_full_max_concurrent_streams_shows_stream_slot(harness: Harness) -> None:
