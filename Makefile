@@ -10,13 +10,14 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 # Third-party peers the interop tests talk to, as command:debian-package pairs.
 # Missing ones are installed with apt-get when possible; otherwise their tests skip.
-PEERS := nghttp:nghttp2-client h2load:nghttp2-client curl:curl
+PEERS := nghttp:nghttp2-client h2load:nghttp2-client nghttpd:nghttp2-server curl:curl \
+  haproxy:haproxy
 # Peers only the benchmarks need.
-BENCH_PEERS := nghttpd:nghttp2-server
+BENCH_PEERS := nginx:nginx
 # Whether missing peers may be installed: root with apt-get (`make test CAN_APT=` never tries).
 CAN_APT ?= $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test lint typecheck unit peers bench-peers bench clean
+.PHONY: run test lint typecheck unit node-test peers bench-peers bench build-fast clean
 
 $(BIN)/python:
 	@echo "make: creating the virtual environment $(VENV) with $(PY)"
@@ -71,14 +72,28 @@ typecheck: $(DEV_STAMP)
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -rs
 
-test: $(DEV_STAMP) peers lint typecheck unit
+# The Node.js client (clients/node): installs Node.js with apt-get when missing and root
+# (else skipped, saying so), then npm ci, tsc, node --test (vectors + interop with mux serve).
+node-test: $(DEV_STAMP)
+	@echo "make: testing the Node.js client (clients/node)"
+	MUX_PYTHON=$(abspath $(BIN))/python clients/node/run-tests.sh
 
-# nghttpd (C) is the reference HTTP/2 server of the h2load benchmark.
+test: $(DEV_STAMP) peers lint typecheck unit node-test
+
+# nghttpd (C) is the reference HTTP/2 server of the h2load benchmark; nginx and HAProxy the
+# reference gateways of bench/gateway.py.
 bench-peers:
 	$(call check_peers,$(PEERS) $(BENCH_PEERS))
 
 bench: $(DEV_STAMP) bench-peers
 	$(BIN)/python bench/run.py
 
+# Optional: the mux/msgpack protocol core compiled with mypyc into build/fast (the installed
+# package stays pure Python); runs the core tests against the compiled copy.
+build-fast: $(DEV_STAMP)
+	@echo "make: compiling the mux/msgpack protocol core with mypyc into build/fast (needs a C compiler and the Python headers)"
+	@$(BIN)/python -m pip install -q -e '.[fast]'
+	@$(BIN)/python scripts/build_fast.py --dest build/fast --check
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info clients/node/node_modules clients/node/dist

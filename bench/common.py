@@ -72,7 +72,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def mux_server_cmd(port: int, *extra: str) -> list[str]:
-    return [str(BIN / "mux"), "serve", "--listen", f"127.0.0.1:{port}", *extra]
+    """``mux serve`` with the per-connection stream cap lifted (as hypercorn's request cap
+    is in ``peers/hypercorn.toml``): ``peers/mux_nocap.py``."""
+    launcher = str(ROOT / "bench" / "peers" / "mux_nocap.py")
+    return [sys.executable, launcher, "serve", "--listen", f"127.0.0.1:{port}", *extra]
 
 
 def hypercorn_cmd(port: int, *extra: str) -> list[str]:

@@ -4,7 +4,10 @@ mux SDK -> ``mux serve`` (mux/msgpack, /echo) beside httpx (http2=True, prior kn
 -> hypercorn (trio worker, the same echo). Each client runs in this process under Trio;
 the server runs in its own process, so the two share the machine's 2 cores.
 
-Usage: ``python bench/unary.py [--seconds 5] [--inflight 100] [--only mux|hypercorn]``
+Usage: ``python bench/unary.py [--seconds 5] [--inflight 100] [--only mux|hypercorn|h2|sdk]``
+
+CPU per request is the server's (``/proc``, its process tree) and this process's (the
+client's, ``time.process_time``), both including the warm-up half second's requests.
 """
 
 from __future__ import annotations
@@ -76,15 +79,18 @@ def measure(
 ) -> float:
     with server(cmd, port) as proc:
         cpu0 = cpu_seconds(proc.pid)
+        own0 = time.process_time()
         t0 = time.monotonic()
         done = trio.run(fn, port, inflight, seconds)
         elapsed = time.monotonic() - t0
+        own = time.process_time() - own0
         cpu = cpu_seconds(proc.pid) - cpu0
     # the warm-up half second is inside elapsed and cpu; count its requests out of neither
     rate = done / seconds
     print(
         f"{name:<36} {rate:>9.0f} req/s   server CPU {cpu * 1e6 / max(done, 1):6.0f} us/req"
-        f" (incl. warm-up; elapsed {elapsed:.1f}s)",
+        f"   client CPU {own * 1e6 / max(done, 1):6.0f} us/req (incl. warm-up; elapsed"
+        f" {elapsed:.1f}s)",
         flush=True,
     )
     return rate
@@ -96,8 +102,9 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=100)
     parser.add_argument(
         "--only",
-        choices=["mux", "hypercorn", "h2"],
-        help="h2: the SDK over HTTP/2 (h2c) to mux serve and to hypercorn",
+        choices=["mux", "hypercorn", "h2", "sdk"],
+        help="h2: the SDK over HTTP/2 (h2c) to mux serve and to hypercorn; "
+        "sdk: the SDK over mux and over h2c to mux serve",
     )
     args = parser.parse_args()
     print(f"## (a) unary req/s, one connection, {args.inflight} in flight, {args.seconds}s")
@@ -112,7 +119,7 @@ def main() -> None:
             args.inflight,
             args.seconds,
         )
-    if args.only in (None, "mux"):
+    if args.only in (None, "mux", "sdk"):
         port = free_port()
         rates["mux"] = measure(
             "mux_client -> mux serve (mux/msgpack)",
@@ -122,9 +129,9 @@ def main() -> None:
             args.inflight,
             args.seconds,
         )
-    if args.only == "h2":
+    if args.only in ("h2", "sdk"):
         port = free_port()
-        measure(
+        rates["h2"] = measure(
             "mux_client (h2c) -> mux serve",
             mux_server_cmd(port),
             port,
@@ -132,6 +139,7 @@ def main() -> None:
             args.inflight,
             args.seconds,
         )
+    if args.only == "h2":
         port = free_port()
         measure(
             "mux_client (h2c) -> hypercorn -k trio",
@@ -141,8 +149,10 @@ def main() -> None:
             args.inflight,
             args.seconds,
         )
-    if len(rates) == 2:
+    if "mux" in rates and "hypercorn" in rates:
         print(f"ratio mux / hypercorn: {rates['mux'] / rates['hypercorn']:.1f}x")
+    if "mux" in rates and "h2" in rates:
+        print(f"ratio SDK over h2c / SDK over mux: {rates['h2'] / rates['mux']:.2f}x")
 
 
 if __name__ == "__main__":

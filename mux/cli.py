@@ -34,9 +34,25 @@ from mux.config import (
     LIMIT_RANGES,
     ServerConfig,
 )
+from mux.ops.cliopts import (
+    add_access_log_arguments,
+    add_admin_argument,
+    open_access_log,
+    supervise,
+)
 from mux.server.app import Handler
+from mux.workers import (
+    WORKER_HEADER,
+    NofileLimit,
+    WorkerRole,
+    add_worker_arguments,
+    effective_workers,
+    raise_nofile_limit,
+    run_supervisor,
+)
 
 if TYPE_CHECKING:
+    from mux.ops.accesslog import AccessLog
     from mux.server.server import Server
 
 #: Subcommands implemented elsewhere: name → module whose ``main(argv) -> int`` runs them.
@@ -151,6 +167,11 @@ _LIMIT_FLAGS: dict[str, tuple[str, str]] = {
         "SETTINGS_MAX_FRAME_SIZE HTTP/2 connections advertise and accept, bytes "
         "(16384 is RFC 9113's initial value; h2 buffers frames whole, hence the cap)",
     ),
+    "max_streams_per_connection": (
+        "max_streams_per_connection",
+        "streams a client may open on one mux/msgpack connection; the last one is served, "
+        "then GOAWAY(NO_ERROR) sends the client to a new connection",
+    ),
 }
 
 
@@ -207,11 +228,19 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             metavar="N",
             help=f"{text}; {low}..{high} (default: {defaults[name]})",
         )
+    add_worker_arguments(p)
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol v1/v2 header on every connection (from a trusted proxy)",
+    )
     p.add_argument(
         "--no-tune-allocator",
         action="store_true",
         help="leave glibc malloc's thresholds alone (see mux.allocator)",
     )
+    add_admin_argument(p, parse_listen)
+    add_access_log_arguments(p, default="off")
     for name, default in _TIMEOUT_FLAGS.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -284,6 +313,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         h2_max_frame_size=h2_frame_size,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        proxy_protocol=args.proxy_protocol,
         **timeouts,
     )
 
@@ -304,21 +334,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(handler: Handler, config: ServerConfig) -> None:
+async def _serve(
+    handler: Handler,
+    config: ServerConfig,
+    role: WorkerRole | None = None,
+    nofile: NofileLimit | None = None,
+    admin: tuple[str, int] | None = None,
+    access_log: AccessLog | None = None,
+) -> None:
     from mux.server.server import Server
 
     server = Server(handler, config)
+    # A worker among several: the supervisor serves the admin API and sums
+    # every worker's metrics (PROMETHEUS_MULTIPROC_DIR, see mux.admin.supervisor).
+    worker = role is not None and role.count > 1
+    ops = None
+    if admin is not None or access_log is not None:
+        from mux.ops.metrics import Ops
+
+        server.ops = ops = Ops(lambda: [server], access_log=access_log)
+    admin_server: Server | None = None
+
+    async def run_public(task_status: trio.TaskStatus[Server]) -> None:
+        await server.serve(task_status=task_status)
+        if admin_server is not None:  # drained: the admin listener goes too
+            admin_server.shutdown()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, server, nursery.cancel_scope)
         async with trio.open_nursery() as serving:
-            await serving.start(server.serve)
-            names = [
-                lst.socket.getsockname()
-                for lst in server.listeners
-                if isinstance(lst, trio.SocketListener)
-            ]
-            print("mux: serving on " + ", ".join(f"{n[0]}:{n[1]}" for n in names), flush=True)
+            await serving.start(run_public)
+            addresses = _bound(server)
+            lines = ["mux: serving on " + ", ".join(addresses)]
+            if admin is not None and not worker:
+                from mux.admin.app import start_admin
+                from mux.admin.serve import serve_sources
+
+                admin_server = await start_admin(serving, serve_sources(server), admin)
+                lines.append("mux: admin on " + ", ".join(_bound(admin_server)))
+            if worker and ops is not None:
+                from mux.ops.metrics import flush_periodically
+
+                nursery.start_soon(flush_periodically, ops)
+            if role is None:
+                print("\n".join(lines), flush=True)
+                if nofile is not None:
+                    nofile.log("mux serve")
+            else:
+                role.ready(addresses, lines, nofile)
+                nursery.start_soon(role.watch_supervisor, server.shutdown)
+        if ops is not None:
+            ops.flush()  # the last figures, for a supervisor still scraping
         nursery.cancel_scope.cancel()
+
+
+def _bound(server: Server) -> list[str]:
+    """``host:port`` of each socket listener of ``server``."""
+    names = [
+        lst.socket.getsockname() for lst in server.listeners if isinstance(lst, trio.SocketListener)
+    ]
+    return [f"{n[0]}:{n[1]}" for n in names]
 
 
 async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
@@ -334,10 +409,15 @@ async def _watch_signals(server: Server, scope: trio.CancelScope) -> None:
             server.shutdown()
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def _run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     from mux.logs import setup_logging
 
     setup_logging(args.log_level)
+    try:
+        role = None if args.worker_of is None else WorkerRole.parse(args.worker_of)
+    except ValueError as exc:
+        print(f"mux serve: {exc}", file=sys.stderr)
+        return 2
     try:
         handler = load_app(args.app, args.app_dir)
     except (ImportError, ValueError) as exc:
@@ -351,18 +431,56 @@ def _run_serve(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"mux serve: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    if args.admin is not None:
+        from mux.admin.app import check_admin_address
+
+        problem = check_admin_address(args.admin, [(host, port)])
+        if problem is not None:
+            print(f"mux serve: invalid configuration: {problem}", file=sys.stderr)
+            return 2
+    workers = 1 if role is not None else effective_workers(args.workers, "mux serve")
+    if workers > 1:
+        return supervise(
+            args.admin,
+            "mux serve",
+            lambda tasks, on_exit: run_supervisor(
+                argv,
+                workers,
+                listen=args.listen,
+                drain_timeout=args.drain_timeout,
+                prog="mux serve",
+                tasks=tasks,
+                on_exit=on_exit,
+            ),
+        )
+    access_log = open_access_log(args, "mux serve")
+    if isinstance(access_log, str):
+        print(access_log, file=sys.stderr)
+        return 2
+    nofile = raise_nofile_limit()
+    if role is not None:
+        config = attrs.evolve(config, reuse_port=True)
+    if args.worker_header or (role is not None and role.count > 1):
+        from mux.server.workertag import tag_responses
+
+        index = "1" if role is None else str(role.index)
+        handler = tag_responses(handler, WORKER_HEADER, index.encode())
     if not args.no_tune_allocator:
         from mux.allocator import tune_allocator
 
         tune_allocator()
     try:
-        trio.run(_serve, handler, config)
+        trio.run(_serve, handler, config, role, nofile, args.admin, access_log)
     except (OSError, BaseExceptionGroup) as exc:
         error = _bind_error(exc)
         if error is None:
             raise
-        print(f"mux serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        where = "" if error.startswith("admin ") else f" on {host}:{port}"
+        print(f"mux serve: cannot listen{where}: {error}", file=sys.stderr)
         return 1
+    finally:
+        if access_log is not None:
+            access_log.close()
     return 0
 
 
@@ -399,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _delegate(args_list[0], args_list[1:])
     args = build_parser().parse_args(args_list)
     if args.command == "serve":
-        return _run_serve(args)
+        return _run_serve(args, args_list)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

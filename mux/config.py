@@ -54,6 +54,7 @@ LIMIT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "connection_window": (65_535, 2**31 - 1),
     "max_frame_size": (1024, 2**24 - 1),
     "h2_max_frame_size": (H2_DEFAULT_FRAME_SIZE, H2_MAX_FRAME_SIZE),
+    "max_streams_per_connection": (1, 2**30),
 }
 
 
@@ -151,6 +152,13 @@ class ServerConfig:
         park_delay: an idle connection (no stream, nothing buffered) is parked
             after this long: it then holds no task, only its objects (see
             :mod:`mux.driver.parker`). ``None`` disables parking.
+        proxy_protocol: every connection must start with a PROXY protocol
+            header (v1 or v2, :mod:`mux.core.proxyproto`), read within
+            ``handshake_timeout`` before TLS and sniffing; its source becomes
+            the client address. Off: a PROXY header closes the connection.
+        reuse_port: set ``SO_REUSEPORT`` on the listening sockets, so that
+            several processes listen on one port (``--workers``, see
+            :mod:`mux.workers`).
     """
 
     host: str = DEFAULT_HOST
@@ -170,7 +178,9 @@ class ServerConfig:
     tls_key: str | None = None
     http1: bool = True
     park_delay: float | None = attrs.field(default=0.25, validator=_positive_or_none)
+    proxy_protocol: bool = False
     h2_max_frame_size: int = attrs.field(default=H2_DEFAULT_FRAME_SIZE)
+    reuse_port: bool = False
 
     @h2_max_frame_size.validator
     def _check_h2_frame_size(self, attribute: attrs.Attribute[int], value: int) -> None:

@@ -114,10 +114,13 @@ class PeerErrorCounter:
 
     def __init__(self) -> None:
         self._counts: collections.Counter[str] = collections.Counter()
+        #: Every kind counted since the process started (``mux_peer_errors_total``).
+        self.totals: collections.Counter[str] = collections.Counter()
 
     def note(self, kind: str) -> None:
         """Count one connection closed for ``kind`` (an error code name or a few words)."""
         self._counts[kind] += 1
+        self.totals[kind] += 1
 
     @property
     def pending(self) -> int:

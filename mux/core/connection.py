@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from mux.core import events as ev
+from mux.core.compiled import mypyc_attr
 from mux.core.connstate import DATA, HEADERS, PING, RST, WINDOW_UPDATE, pack_header
 from mux.core.flow import outstanding, update_due
 from mux.core.frames import (
@@ -70,6 +71,7 @@ BY_REFERENCE: Final = 16384
 FRAME_PROGRESS: Final = 4096
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MuxConnection(FrameReceiver):
     """The mux/msgpack engine for one connection (client or server side).
 

@@ -33,6 +33,7 @@ from typing import Final
 
 from mux.core import events as ev
 from mux.core.codec import FrameDecoder
+from mux.core.compiled import mypyc_attr
 from mux.core.flow import BDP_PING, WindowTuner, grown_target, outstanding, update_due
 from mux.core.frames import (
     HEADER_STRUCT,
@@ -68,6 +69,7 @@ def protocol_error(message: str) -> RemoteProtocolError:
     return RemoteProtocolError(message, ErrorCode.PROTOCOL_ERROR)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ConnectionState:
     """Every field of one mux connection, and the helpers that keep them consistent.
 

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 from mux.core import events as ev
 from mux.core.codec import Oversized
+from mux.core.compiled import error_code as code_from_int
+from mux.core.compiled import mypyc_attr
 from mux.core.connstate import PING, SETTINGS, ConnectionState, pack_header, protocol_error
 from mux.core.flow import BDP_PING, credit
 from mux.core.frames import (
@@ -32,10 +34,10 @@ from mux.errors import (
     FlowControlError,
     FrameSizeError,
     RemoteProtocolError,
-    code_from_int,
 )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ControlReceiver(ConnectionState):
     """Handlers of the control frame types (a base of FrameReceiver)."""
 

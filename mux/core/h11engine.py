@@ -14,6 +14,16 @@ Flow control is TCP's: ``acknowledge_received_data`` is a no-op and the send
 window is unbounded while a response body may be sent. The driver gets
 backpressure by not reading while the application is not consuming.
 
+Early responses: a response complete before the request body keeps the
+connection; the driver reads and drops the rest of the body (bounded, see
+:mod:`mux.driver.lifecycle`), and once it ends the next cycle starts. Past the
+bound the driver resets the stream, and a reset closes the connection.
+
+``Expect: 100-continue``: ``100 Continue`` is queued as soon as such a request
+head is parsed, so it always precedes the final response (h11 refuses one
+after it). A response is sent with ``Connection: close`` when the connection
+will close after it (a graceful shutdown, a reset).
+
 Pipelining: h11 parses a second request only after the first response is
 complete. The driver calls :meth:`H11Engine.pending_events` after finishing a
 response (after ``send_data(..., end_stream=True)`` or ``end_stream``): it
@@ -187,12 +197,21 @@ class H11Engine:
             )
             if no_body and self._wants_h2c(event):
                 return self._upgrade(event, headers)
+            if self._conn.they_are_waiting_for_100_continue:
+                # The client holds its body back until told: tell it now
+                # (before any final response can exist), not after its timeout.
+                go_on = h11.InformationalResponse(status_code=100, headers=[], reason=_reason(100))
+                self._send(go_on)
             return [ev.RequestReceived(sid, headers, end_stream=no_body)]
         if isinstance(event, h11.Data):
             return [ev.DataReceived(sid, bytes(event.data), len(event.data))]
         if isinstance(event, h11.EndOfMessage):
             trailers = [(bytes(n), bytes(v)) for n, v in event.headers]
             ended: list[Event] = [ev.TrailersReceived(sid, trailers)] if trailers else []
+            if self._conn.our_state is h11.DONE:
+                # The rest of a request body after an early response ended
+                # (the driver discarded it): the connection is reusable.
+                self._next_cycle()
             return [*ended, ev.StreamEnded(sid)]
         return []  # h11.ConnectionClosed: reported as ConnectionClosed by receive_data
 
@@ -289,6 +308,8 @@ class H11Engine:
                     status_code=status, headers=fields, reason=_reason(status)
                 )
             )
+        if self._must_close and not any(n == b"connection" for n, _ in fields):
+            fields.append((b"connection", b"close"))  # closing after it: say so
         self._send(h11.Response(status_code=status, headers=fields, reason=_reason(status)))
         self._response_started = True
         if end_stream:
@@ -317,10 +338,14 @@ class H11Engine:
     def _finish(self) -> None:
         self._response_started = False
         if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
-            self._conn.start_next_cycle()
-            self._stream_id += 2
-        elif self._conn.our_state is h11.DONE:
-            self._must_close = True  # request body unread: cannot reuse the connection
+            self._next_cycle()
+        # Otherwise the request body is still coming (an early response): the
+        # next cycle starts once it ends (_translate); if the driver gives up
+        # discarding it, it resets the stream and the connection closes.
+
+    def _next_cycle(self) -> None:
+        self._conn.start_next_cycle()
+        self._stream_id += 2
 
     def reset_stream(self, stream_id: int, error_code: ErrorCode = ErrorCode.CANCEL) -> None:
         """HTTP/1.1 cannot reset an exchange: the connection must close."""

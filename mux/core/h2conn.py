@@ -38,6 +38,10 @@ overriding h2's per-frame handlers (``_receive_headers_frame`` and
 * **Outbound headers are checked before anything changes**
   (:class:`mux.core.h2send.OutboundPaths`, which this class extends); a
   refused list raises :class:`SendRefused`.
+* **Common frames skip h2's machinery** with h2's exact effects: a server's
+  new request (here), a client's response and DATA on open streams
+  (:class:`mux.core.h2recv.InboundPaths`), requests, responses, DATA and
+  END_STREAM sent (:class:`mux.core.h2send.OutboundPaths`).
 
 PRIORITY information never reaches this class: the engine strips it.
 """
@@ -73,7 +77,7 @@ from hyperframe.frame import FRAMES, RstStreamFrame, WindowUpdateFrame
 
 from mux.core.h2compact import CompactSettings, FrameDispatch, LazyHeaderTable
 from mux.core.h2memo import _REQUEST_FLAGS, HeaderMemo, SendRefused, _plain_key
-from mux.core.h2send import OutboundPaths
+from mux.core.h2recv import InboundPaths
 from mux.core.h2stream import _FastStream
 
 __all__ = ["CompressionError", "HardenedH2Connection", "HeaderMemo", "SendRefused", "_FastStream"]
@@ -83,6 +87,7 @@ _BLOCK_TYPES = frozenset({0x1, 0x5, 0x9})
 _END_HEADERS = 0x4
 #: HEADERS flags the fast path does not handle: PADDED, PRIORITY.
 _HEADERS_EXTRAS = 0x8 | 0x20
+_PADDED = 0x8
 _GOAWAY_INPUTS = frozenset({ConnectionInputs.SEND_GOAWAY, ConnectionInputs.RECV_GOAWAY})
 
 
@@ -108,11 +113,12 @@ _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
 _SERVER_OPEN = ConnectionState.SERVER_OPEN
 
 
-class HardenedH2Connection(OutboundPaths):
+class HardenedH2Connection(InboundPaths):
     """``H2Connection`` with stream-scoped errors and bounded closed-stream memory."""
 
     def __init__(self, config: H2Configuration, closed_stream_memory: int) -> None:
         super().__init__(config=config)
+        self._client_side: bool = config.client_side
         self.state_machine = _GoAwayTolerantStateMachine()
         self._compact(config)
         #: True once we queued a GOAWAY: new inbound streams are refused.
@@ -161,8 +167,16 @@ class HardenedH2Connection(OutboundPaths):
             header = len(payload).to_bytes(3, "big") + bytes((ftype, flags))
             return self.receive_data(header + stream_id.to_bytes(4, "big") + payload)
         try:
-            if ftype == 0x1 and not flags & _HEADERS_EXTRAS:
-                events = self._fast_headers(flags, stream_id, payload)
+            if ftype == 0x0 and not flags & _PADDED:
+                events = self.fast_data(flags, stream_id, payload)
+                if events is not None:
+                    return events
+            elif ftype == 0x1 and not flags & _HEADERS_EXTRAS:
+                events = (
+                    self.fast_response(flags, stream_id, payload)
+                    if self._client_side
+                    else self._fast_headers(flags, stream_id, payload)
+                )
                 if events is not None:
                     return events
             return self._receive_frame(_parse_frame(ftype, flags, stream_id, payload))

@@ -48,6 +48,7 @@ from h2.config import H2Configuration
 from h2.exceptions import FlowControlError as H2FlowControlError
 from h2.exceptions import H2Error, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes
+from h2.stream import StreamState
 from hyperframe.frame import GoAwayFrame, RstStreamFrame
 
 from mux.core import events as ev
@@ -79,6 +80,7 @@ from mux.errors import (
 from mux.wording import plain_text
 
 _DEFAULT_WINDOW = 65_535
+_STREAM_CLOSED = StreamState.CLOSED
 _KNOWN_TYPES = frozenset(range(0xB))
 _STREAM_TYPES = frozenset({DATA, HEADERS, CONTINUATION})
 _HEADER_EVENTS = (
@@ -263,8 +265,8 @@ class H2Engine:
     def _stream_state(self, stream_id: int) -> str:
         """ "idle", "open" or "closed" (our view, RFC 9113 §5.1)."""
         stream = self._h2.streams.get(stream_id)
-        if stream is not None:
-            return "closed" if stream.closed else "open"
+        if stream is not None:  # h2's ``stream.closed``, without the property
+            return "closed" if stream.state_machine.state is _STREAM_CLOSED else "open"
         outbound = stream_id % 2 == int(self.client_side)
         highest = (
             self._h2.highest_outbound_stream_id if outbound else self._h2.highest_inbound_stream_id
@@ -495,10 +497,12 @@ class H2Engine:
         size = self._h2.max_outbound_frame_size
         chunks = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
         self._data_frames_sent += len(chunks)
+        h2c = self._h2
         with _local_errors():
             for index, chunk in enumerate(chunks):
-                last = index == len(chunks) - 1
-                self._h2.send_data(stream_id, chunk, end_stream=end_stream and last)
+                last = end_stream and index == len(chunks) - 1
+                if not h2c.fast_send_data(stream_id, chunk, last):
+                    h2c.send_data(stream_id, chunk, end_stream=last)
         self._guard.credit()
 
     def end_stream(self, stream_id: int) -> None:
@@ -525,10 +529,15 @@ class H2Engine:
 
     def local_flow_control_window(self, stream_id: int) -> int:
         """Bytes we may send on the stream now (0 when it is closed)."""
+        h2c = self._h2
+        stream = h2c.streams.get(stream_id)
+        if stream is not None and stream.state_machine.state is not _STREAM_CLOSED:
+            # h2's local_flow_control_window for a stream it holds, inlined
+            return min(h2c.outbound_flow_control_window, stream.outbound_flow_control_window)
         if self._stream_state(stream_id) != "open":
             return 0
         try:
-            return int(self._h2.local_flow_control_window(stream_id))
+            return int(h2c.local_flow_control_window(stream_id))
         except H2Error:
             return 0
 

@@ -53,6 +53,10 @@ _CLIENT_REQUEST_FLAGS = HeaderValidationFlags(
 _CLIENT_TRAILER_FLAGS = HeaderValidationFlags(
     is_client=True, is_trailer=True, is_response_header=False, is_push_promise=False
 )
+#: h2's validation flags for a response a client receives.
+_CLIENT_RESPONSE_FLAGS = HeaderValidationFlags(
+    is_client=True, is_trailer=False, is_response_header=True, is_push_promise=False
+)
 
 
 def _table_token(table: Any, *extra: int) -> tuple[Any, ...]:

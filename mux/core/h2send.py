@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from h2.connection import ConnectionState, H2Connection
+from h2.connection import AllowedStreamIDs, ConnectionState, H2Connection
 from h2.stream import StreamClosedBy, StreamState
 
 from mux.core.h2memo import (
@@ -38,6 +38,9 @@ _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_REMOTE
 _HALF_CLOSED_LOCAL = StreamState.HALF_CLOSED_LOCAL
 #: Connection states in which sending HEADERS/DATA changes nothing.
 _SENDING = frozenset({ConnectionState.CLIENT_OPEN, ConnectionState.SERVER_OPEN})
+_CLIENT_OPEN = ConnectionState.CLIENT_OPEN
+#: ``prepare_send_headers``'s mark for a request opening a new stream.
+_NEW_STREAM = "new stream"
 #: Highest stream id (RFC 9113 §5.1.1).
 _MAX_STREAM_ID = 2**31 - 1
 #: A frame header: 24-bit length (as 8 + 16 bits), type, flags, stream id.
@@ -50,9 +53,11 @@ class OutboundPaths(H2Connection):
     _memo: HeaderMemo
 
     def _sendable(self, stream_id: int) -> Any:
-        """The stream's machine if a server may send on it without any
+        """The stream if we may send DATA or END_STREAM on it without any
         connection-level effect (the stream exists and is open for sending,
-        the connection is open), else None."""
+        its request or response was sent or received, the connection is
+        open), else None. Client and server streams alike: h2's SEND_DATA and
+        SEND_END_STREAM transitions do not depend on the role."""
         if self.state_machine.state not in _SENDING:
             return None
         stream = self.streams.get(stream_id)
@@ -60,9 +65,9 @@ class OutboundPaths(H2Connection):
             return None
         machine = stream.state_machine
         state = machine.state
-        if (state is not _HALF_CLOSED_REMOTE and state is not _OPEN) or machine.client is not False:
+        if (state is not _HALF_CLOSED_REMOTE and state is not _OPEN) or machine.client is None:
             return None
-        return machine
+        return stream
 
     def prepare_send_headers(self, stream_id: int, headers: Any, end_stream: bool) -> Any:
         """Everything h2's ``send_headers`` would check (and what it lets
@@ -82,7 +87,9 @@ class OutboundPaths(H2Connection):
             raise SendRefused("the connection is closed")
         stream = self.streams.get(stream_id)
         if stream is None or (stream.state_machine.state is _IDLE and self.config.client_side):
-            return self._prepare_request(stream_id, headers, stream is None), None
+            entry = self._prepare_request(stream_id, headers, stream is None)
+            new = stream is None and self.state_machine.state is _CLIENT_OPEN
+            return entry, _NEW_STREAM if new else None
         machine = stream.state_machine
         state = machine.state
         if (state is not _OPEN and state is not _HALF_CLOSED_REMOTE) or machine.client is None:
@@ -117,12 +124,15 @@ class OutboundPaths(H2Connection):
 
     def fast_send_headers(self, stream_id: int, prepared: Any, end_stream: bool) -> bool:
         """h2's ``send_headers`` for a server's final response or trailers,
-        :meth:`prepare_send_headers` having checked the state and the list:
-        same state changes, same HPACK block, same frames. Returns False,
-        having changed nothing, when the case is not that one (h2 does it)."""
+        or a client's request on a new stream, :meth:`prepare_send_headers`
+        having checked the state and the list: same state changes, same HPACK
+        block, same frames. Returns False, having changed nothing, when the
+        case is not one of those (h2 does it)."""
         entry, machine = prepared
         if machine is None:
             return False
+        if machine is _NEW_STREAM:
+            return self._fast_request(stream_id, entry, end_stream)
         if machine.headers_sent:  # h2's response_sent, in the same order as h2
             machine.trailers_sent = True
         else:
@@ -136,14 +146,59 @@ class OutboundPaths(H2Connection):
         self._write_header_block(stream_id, block, flags)
         return True
 
+    def _fast_request(self, stream_id: int, entry: list[Any], end_stream: bool) -> bool:
+        """h2's ``send_headers`` opening a client stream (connection already
+        CLIENT_OPEN): a new stream, IDLE -> OPEN (request sent), the request's
+        method and authority noted, the block written."""
+        if self.open_outbound_streams + 1 > self.remote_settings.max_concurrent_streams:
+            return False  # h2 raises TooManyStreamsError, before any change
+        if len(entry) < 6:  # h2 reads them from the list it encodes
+            entry += [_field(entry[0], b":method"), _field(entry[0], b":authority")]
+        stream = self._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+        machine = stream.state_machine
+        machine.state = _OPEN
+        machine.client = True
+        machine.headers_sent = True
+        block = self._memo.encode_entry(self.encoder, entry)
+        flags = 0x4
+        if end_stream:
+            machine.state = _HALF_CLOSED_LOCAL
+            flags = 0x5
+        stream._authority = entry[5]
+        stream.request_method = entry[4]
+        self._write_header_block(stream_id, block, flags)
+        return True
+
     def fast_end_stream(self, stream_id: int) -> bool:
         """h2's ``end_stream`` (or ``send_data(b"", end_stream=True)``) on a
-        stream a server may send on; False, having changed nothing, otherwise."""
-        machine = self._sendable(stream_id)
-        if machine is None:
+        stream we may send on; False, having changed nothing, otherwise."""
+        stream = self._sendable(stream_id)
+        if stream is None:
             return False
-        self._end_stream_state(machine)
+        self._end_stream_state(stream.state_machine)
         self._data_to_send += _FRAME_HEADER.pack(0, 0, 0x0, 0x1, stream_id)
+        return True
+
+    def fast_send_data(self, stream_id: int, data: bytes, end_stream: bool) -> bool:
+        """h2's ``send_data`` (no padding) of one frame's worth that both
+        windows allow, on a stream we may send on: same state changes, same
+        windows, same frame. False, having changed nothing, otherwise."""
+        size = len(data)
+        stream = self._sendable(stream_id)
+        if (
+            stream is None
+            or size > self.outbound_flow_control_window
+            or size > stream.outbound_flow_control_window
+            or size > self.max_outbound_frame_size
+        ):
+            return False
+        if end_stream:
+            self._end_stream_state(stream.state_machine)
+        stream.outbound_flow_control_window -= size
+        self.outbound_flow_control_window -= size
+        out = self._data_to_send
+        out += _FRAME_HEADER.pack(size >> 16, size & 0xFFFF, 0x0, int(end_stream), stream_id)
+        out += data
         return True
 
     @staticmethod
@@ -170,3 +225,12 @@ class OutboundPaths(H2Connection):
                 len(chunk) >> 16, len(chunk) & 0xFFFF, ftype, fflags, stream_id
             )
             out += chunk
+
+
+def _field(headers: list[Any], name: bytes) -> bytes | None:
+    """The first value of ``name`` (h2's ``extract_method_header`` and
+    ``authority_from_headers``; the validated list holds bytes)."""
+    for field_name, value in headers:
+        if field_name == name:
+            return bytes(value)
+    return None

@@ -48,6 +48,7 @@ from typing import ClassVar, Final, cast
 
 from mux.core import events as ev
 from mux.core.codec import DATA_PIECE, Oversized
+from mux.core.compiled import mypyc_attr
 from mux.core.connstate import (
     DATA,
     GOAWAY,
@@ -75,6 +76,7 @@ from mux.errors import (
 )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FrameReceiver(ControlReceiver):
     """The receive half of :class:`~mux.core.connection.MuxConnection`."""
 

@@ -89,6 +89,7 @@ class DriverBase:
         "_window_waiters",
         "bytes_received",
         "bytes_sent",
+        "client_address",
         "park_token",
     )
 
@@ -173,6 +174,9 @@ class DriverBase:
         self.bytes_sent = 0
         #: Total bytes read from the transport (statistics).
         self.bytes_received = 0
+        #: Server side: the client as ``(host, port)`` (the PROXY protocol source
+        #: or the socket peer), set by the server; ``None`` if unknown.
+        self.client_address: tuple[str, int] | None = None
 
     if TYPE_CHECKING:
 

@@ -118,7 +118,9 @@ class ConnectionDriver(ReaderMixin):
     @property
     def is_available(self) -> bool:
         """True while new streams may be opened (no GOAWAY, not closing)."""
-        return not (self._closing or self._goaway is not None or self._shutting_down)
+        if self._closing or self._goaway is not None or self._shutting_down:
+            return False
+        return not self._goaway_queued()
 
     @property
     def goaway(self) -> ev.GoAwayReceived | None:
@@ -279,8 +281,19 @@ class ConnectionDriver(ReaderMixin):
         self._wake_writer()
         return stream
 
+    def _goaway_queued(self) -> bool:
+        """The engine took the peer's GOAWAY, but its event waits in the dispatch
+        backlog: the engine refuses new streams already."""
+        backlog = self._backlog
+        return backlog is not None and any(type(e) is ev.GoAwayReceived for e in backlog)
+
     def _check_can_open(self) -> None:
-        if self._closing or self._goaway is not None or self._shutting_down:
+        if (
+            self._closing
+            or self._goaway is not None
+            or self._shutting_down
+            or self._goaway_queued()
+        ):
             last = self._goaway.last_stream_id if self._goaway is not None else None
             reason = self._error or "connection is shutting down (GOAWAY)"
             raise ConnectionClosed(

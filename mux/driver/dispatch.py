@@ -31,6 +31,7 @@ from mux.driver.timers import TimersMixin
 from mux.driver.tuning import KEEPALIVE_PING, MAX_RECEIVE_SIZE, RECEIVE_SIZE, SHUTDOWN_PING
 from mux.errors import ConnectionClosed, ErrorCode, RemoteProtocolError, code_name
 from mux.logs import peer_error
+from mux.ops.counters import DRIVER_COUNTERS
 
 if TYPE_CHECKING:
     from mux.driver.connection import ConnectionDriver
@@ -183,6 +184,7 @@ class ReaderMixin(TimersMixin):
             return self._engine.receive_data(data)
         except RemoteProtocolError as exc:
             peer_error(logger, code_name(exc.code), "closing connection: peer error %s", exc)
+            DRIVER_COUNTERS.goaway_sent[code_name(exc.code)] += 1  # the engine queued it
             self._close(ConnectionClosed(f"peer violated the protocol: {exc}", code=exc.code))
             return None
 
@@ -308,6 +310,7 @@ class ReaderMixin(TimersMixin):
 
     def _on_goaway(self, event: ev.GoAwayReceived) -> None:
         self._goaway = event
+        DRIVER_COUNTERS.goaway_received[code_name(event.error_code)] += 1
         last = event.last_stream_id
         if self._engine.client_side:
             for stream in [s for s in self._streams.values() if s.stream_id > last]:

@@ -9,7 +9,9 @@ for at most ``close_flush`` seconds, then cancel the nursery.
 
 **Lingering close** (as nginx and Apache do it): when the connection closes
 because of the peer (a protocol error or a frame/handshake timeout: a GOAWAY
-with an error code) and that GOAWAY went to the kernel whole, closing the TCP
+with an error code), or once a server's streams-per-connection cap sent its
+final GOAWAY and the streams are done (the client may still be sending streams
+it opened before it read the GOAWAY), and that GOAWAY went to the kernel whole, closing the TCP
 socket at once would find the peer's unread bytes in our receive buffer, and
 the kernel would answer with RST. An RST discards what we sent and the peer
 did not read yet (our own kernel drops its unsent tail at once), so the peer
@@ -42,6 +44,9 @@ in-flight streams: they complete and PINGs are answered; then we send our own
 GOAWAY (NO_ERROR, the last stream processed: RFC 9113 §6.8) and close, naming
 the peer's error code if it carried one. An engine that the peer's GOAWAY
 closed at once (mux with an error code, spec 9.1) closes the driver at once.
+
+Every GOAWAY handed to the engine is counted by code
+(:data:`mux.ops.counters.DRIVER_COUNTERS`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import trio
 from mux.driver.tuning import LINGER, LINGER_BYTES, MAX_STREAM_ID, RECEIVE_SIZE, SHUTDOWN_PING
 from mux.driver.writer import WriterMixin
 from mux.errors import ConnectionClosed, ErrorCode, LocalProtocolError, StreamError, code_name
+from mux.ops.counters import DRIVER_COUNTERS
 
 if TYPE_CHECKING:
     from mux.driver.stream import Stream
@@ -93,9 +99,11 @@ class LifecycleMixin(WriterMixin):
         if self._engine.client_side:
             self._engine.close_connection(ErrorCode.NO_ERROR)
             self._final_goaway_sent = True
+            DRIVER_COUNTERS.goaway_sent["NO_ERROR"] += 1
         else:
             try:
                 self._engine.close_connection(ErrorCode.NO_ERROR, last_stream_id=MAX_STREAM_ID)
+                DRIVER_COUNTERS.goaway_sent["NO_ERROR"] += 1
                 self._engine.ping(SHUTDOWN_PING)
             except LocalProtocolError:
                 # The engine is past GOAWAY (e.g. h2 after the peer's GOAWAY):
@@ -163,6 +171,7 @@ class LifecycleMixin(WriterMixin):
         self._final_goaway_sent = True
         try:
             self._engine.close_connection(ErrorCode.NO_ERROR)
+            DRIVER_COUNTERS.goaway_sent["NO_ERROR"] += 1
         except LocalProtocolError:
             pass  # the engine is already past GOAWAY
         self._wake_writer()
@@ -205,6 +214,7 @@ class LifecycleMixin(WriterMixin):
         if goaway is not None:
             try:
                 self._engine.close_connection(goaway, debug_data=debug)
+                DRIVER_COUNTERS.goaway_sent[code_name(goaway)] += 1
             except LocalProtocolError:
                 pass
         for stream in list(self._streams.values()):
@@ -232,7 +242,7 @@ class LifecycleMixin(WriterMixin):
         return (
             LINGER > 0
             and code is not None
-            and code != ErrorCode.NO_ERROR
+            and (code != ErrorCode.NO_ERROR or self._streams_exhausted())
             and not self._shutting_down
             and self._goaway is None  # the peer ended it: nothing of ours to protect
             and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
@@ -240,6 +250,16 @@ class LifecycleMixin(WriterMixin):
             # EOF until the linger ran out (the conformance suite over TLS
             # waits for one after the GOAWAY).
             and type(self._transport) is trio.SocketStream
+        )
+
+    def _streams_exhausted(self) -> bool:
+        """A server closing after the final GOAWAY of its streams-per-connection
+        cap: the client may still be sending streams it opened before it read
+        the GOAWAY, and closing on them would reset what we sent last."""
+        return (
+            not self._engine.client_side
+            and self._final_goaway_sent
+            and getattr(self._engine, "streams_exhausted", False)
         )
 
     async def _linger(self) -> None:

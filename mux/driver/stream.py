@@ -111,9 +111,13 @@ class Stream:
         "deadline",
         "headers",
         "opened_at",
+        "received_bytes",
         "request_headers",
+        "sent_bytes",
+        "status",
         "stream_id",
         "trailers",
+        "upstream",
         "wait",
         "wait_since",
     )
@@ -159,8 +163,13 @@ class Stream:
         self._send_since = self._recv_since = self.wait_since = self._filled_since = 0.0
         #: Set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.
         self.wait = Wait.NONE
-        #: Body bytes received / handed to the engine (statistics).
-        self.bytes_in = self.bytes_out = 0
+        #: Operations (mux.ops): body bytes handed to the engine / received,
+        #: the ``:status`` we sent (b"" before), and the gateway's upstream
+        #: (cluster, endpoint, attempts) when it forwarded the stream.
+        self.sent_bytes = 0
+        self.received_bytes = 0
+        self.status = b""
+        self.upstream: tuple[str, str, int] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -169,6 +178,11 @@ class Stream:
         )
 
     # ----------------------------------------------------------------- state
+
+    @property
+    def client_address(self) -> tuple[str, int] | None:
+        """Server side: the connection's client ``(host, port)``, if known."""
+        return self._driver.client_address
 
     @property
     def is_done(self) -> bool:
@@ -227,6 +241,8 @@ class Stream:
         self._check_sendable()
         if self._headers_sent:
             raise LocalProtocolError(f"stream {self.stream_id}: headers already sent")
+        if headers and headers[0][0] == b":status":
+            self.status = headers[0][1]
         if end_stream or self._head:
             self._driver._engine.send_headers(self.stream_id, headers, end_stream=True)
             self._headers_sent = True
@@ -268,7 +284,7 @@ class Stream:
             size = min(window, total - offset, MAX_SEND_PIECE)
             piece = data if size == total else bytes(view[offset : offset + size])
             offset += size
-            self.bytes_out += size
+            self.sent_bytes += size
             driver = self._driver
             inline = size >= INLINE_SEND and driver._can_flush_inline()
             if size == total and not end_stream and not inline:
@@ -400,7 +416,7 @@ class Stream:
                 self._filled_since = self._driver._last_received
             self._chunks.append((data, flow))
             self._buffered += len(data)
-            self.bytes_in += len(data)
+            self.received_bytes += len(data)
         elif flow:
             self._driver._acknowledge(self.stream_id, flow)
         if end_stream:

@@ -23,6 +23,11 @@ lets other tasks run. Two shortcuts skip the flusher task:
   the unsent views (whole frames: ``_carry``) go to a flusher task;
 * an acknowledgement that queues a WINDOW_UPDATE writes it at once
   (:meth:`WriterMixin._send_now`).
+
+A send that fails (the peer reset the connection) on a client first feeds the
+engine what the peer sent before the reset and is still readable
+(:meth:`WriterMixin._take_received`): a GOAWAY there tells the streams the
+server never processed (safe to retry) from those it may have.
 """
 
 from __future__ import annotations
@@ -63,8 +68,17 @@ SEND_NOW_MAX = 4096
 _WRITEV: Callable[[int, list[memoryview]], int] | None = getattr(os, "writev", None)
 #: Bytes a flush may write without a scheduler round before it checkpoints.
 BURST = 1 << 20
+#: After a failed send, at most this many already received bytes are fed to
+#: the engine (:meth:`WriterMixin._take_received`) before the streams fail.
+DRAIN_BYTES = 1 << 20
 
 Buffer = bytes | memoryview
+
+
+def _reason(exc: BaseException) -> str:
+    """A transport error in words (``[Errno 104] Connection reset by peer``), no repr."""
+    cause = exc.__cause__
+    return str(cause) if isinstance(cause, OSError) else str(exc) or type(exc).__name__
 
 
 def _trim(views: list[memoryview], sent: int) -> None:
@@ -123,6 +137,11 @@ class WriterMixin(DriverBase):
     """The on-demand flusher task, deferred commits and window waiters."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def _feed(self, data: bytes) -> None:
+            """Defined by :class:`~mux.driver.dispatch.ReaderMixin`."""
 
     # ---------------------------------------------------------------- writer
 
@@ -210,7 +229,32 @@ class WriterMixin(DriverBase):
                     self._wake_window_waiters()
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._carry = None
-            self._close(ConnectionClosed(f"transport failed while sending: {exc!r}"))
+            if sock is not None and self._engine.client_side:
+                self._take_received(sock)
+            self._close(ConnectionClosed(f"transport failed while sending: {_reason(exc)}"))
+
+    def _take_received(self, sock: trio.socket.SocketType) -> None:
+        """A send failed: feed the engine what the peer sent before its reset.
+
+        Linux keeps bytes that arrived before an RST readable after it; they
+        may hold the peer's last GOAWAY, whose ``last_stream_id`` tells the
+        streams it never processed (safe to retry) from the others. Read
+        without waiting, at most :data:`DRAIN_BYTES`, before the streams fail.
+        Client side only: a server could answer nothing more, and must not
+        start handlers for requests it finds there. Plain TCP only: a TLS
+        record cannot be read past the reader task, which owns the stream.
+        """
+        left = DRAIN_BYTES
+        fd = sock.fileno()
+        while left > 0 and not self._closing:
+            try:
+                data = os.read(fd, min(left, 65536))
+            except OSError:  # nothing more (EAGAIN), or the reset itself
+                return
+            if not data:
+                return  # EOF: the close below says why
+            left -= len(data)
+            self._feed(data)
 
     def _next_round(self, sock: trio.socket.SocketType | None) -> Buffer:
         """Commit deferred streams and drain the engine into the next round.

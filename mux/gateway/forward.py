@@ -315,6 +315,7 @@ class Forwarder:
             await self._fail(stream, FailureKind.NO_ROUTE, f"no route for {request.path}")
             return
         cluster = self.clusters[route.config.cluster]
+        stream.upstream = (route.config.cluster, "", 0)  # for metrics and the access log
         deadline = trio.current_effective_deadline()
         overall = cluster.config.timeouts.overall
         if overall is not None:
@@ -401,6 +402,7 @@ class Forwarder:
         )
         stream.set_wait(Wait.UPSTREAM)  # until the exchange ends (the admin API shows it)
         async with cluster.open_call(upstream, waiter=stream) as opened:
+            stream.upstream = (route.config.cluster, opened.endpoint, opened.attempts)
             if end_stream or body is not None:  # the cluster sent the whole request
                 failure = await _pump_response(stream, opened, config.protocol)
             else:

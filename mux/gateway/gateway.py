@@ -5,12 +5,16 @@ Theory of operation
 :func:`run_gateway` runs one validated :class:`~mux.gateway.model.GatewayConfig`:
 
 1. ``open_clusters`` starts every cluster (pools, health checks) in its own
-   nursery;
-2. one :class:`~mux.gateway.forward.Forwarder` (route table + clusters) is the
+   nursery (a *generation*, :mod:`mux.ops.reload`: a reload starts a new one
+   and retires the old one once its requests finished);
+2. one :class:`~mux.gateway.forward.Forwarder` (route table + clusters),
+   behind the reload :class:`~mux.ops.reload.Switch`, is the
    handler of a ``mux.server.Server`` per listener (each serving mux, HTTP/2
    and, unless disabled, HTTP/1.1 on its port; TLS with ALPN when configured);
-3. the admin listener (:mod:`mux.gateway.admin`), when configured, is one more
-   ``Server``.
+3. the admin listener (:mod:`mux.admin.app`, shared with ``mux serve``), when
+   configured, is one more ``Server`` on its own address; with it (or an
+   access log) the listeners report to :class:`~mux.ops.metrics.Ops` and
+   the clusters are scraped by :class:`~mux.ops.upstream.UpstreamCollector`.
 
 ``task_status.started`` receives the :class:`Gateway` (its bound addresses,
 :meth:`Gateway.shutdown`). Shutdown drains like ``mux serve``: every listener
@@ -30,18 +34,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 import trio
 
+from mux.admin.app import AdminSources, check_admin_address, config_json, start_admin
+from mux.admin.registry import cluster_upstreams
 from mux.config import ServerConfig
-from mux.gateway.admin import admin_app
-from mux.gateway.cluster import open_clusters
+from mux.gateway.cluster import Cluster
 from mux.gateway.config import ConfigError, parse_address
-from mux.gateway.forward import Cluster, Forwarder
+from mux.gateway.forward import Forwarder
 from mux.gateway.model import (
     ClusterConfig,
     Endpoint,
@@ -51,7 +57,10 @@ from mux.gateway.model import (
     RouteConfig,
     UpstreamProtocol,
 )
-from mux.gateway.routes import build_table
+from mux.ops.accesslog import AccessLog
+from mux.ops.metrics import Ops, flush_periodically
+from mux.ops.reload import Reloader, Switch, run_generation
+from mux.ops.upstream import UpstreamCollector
 from mux.server.server import Server
 
 logger = logging.getLogger("mux.gateway")
@@ -76,10 +85,21 @@ class Gateway:
     """A running gateway."""
 
     config: GatewayConfig
-    forwarder: Forwarder
-    clusters: Mapping[str, Cluster]
+    switch: Switch
     servers: list[Server] = attrs.field(factory=list)
     admin: Server | None = None
+    ops: Ops | None = None
+    reloader: Reloader | None = None
+
+    @property
+    def forwarder(self) -> Forwarder:
+        """The current configuration's forwarder."""
+        return self.switch.current.forwarder
+
+    @property
+    def clusters(self) -> Mapping[str, Cluster]:
+        """The current configuration's clusters."""
+        return self.switch.current.clusters
 
     @property
     def addresses(self) -> list[str]:
@@ -111,17 +131,39 @@ class Gateway:
                 problems.append(f"cluster {name} has no healthy endpoint")
         return problems
 
+    def admin_sources(self) -> AdminSources:
+        """What the admin listener reports (see :mod:`mux.admin.app`)."""
+        return AdminSources(
+            kind="gateway",
+            servers=lambda: self.servers,
+            stats=self.stats,
+            ready=self.readiness_problems,
+            metrics=None if self.ops is None else self.ops.render_metrics,
+            config=lambda: config_json(self.config),
+            reload=None if self.reloader is None else self.reloader.reload,
+            upstreams=cluster_upstreams(lambda: self.clusters),
+        )
+
     def stats(self) -> dict[str, Any]:
-        return {
+        result = {
+            "pid": os.getpid(),  # which worker answered, with --workers
             "requests": self.forwarder.requests,
             "failures": dict(self.forwarder.failures),
             "connections": sum(s.connection_count for s in self.servers),
             "clusters": {name: c.snapshot() for name, c in self.clusters.items()},
+            "generations": len(self.switch.open_generations()),
         }
+        if self.reloader is not None:
+            result["reloads"] = {"applied": self.reloader.applied, "refused": self.reloader.refused}
+        if self.ops is not None:
+            result.update(self.ops.stats())
+        return result
 
 
-def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfig:
-    """The ``mux.server`` config of one listener.
+def server_config(
+    listener: ListenerConfig, drain_timeout: float, *, reuse_port: bool = False
+) -> ServerConfig:
+    """The ``mux.server`` config of one listener (``reuse_port``: see :mod:`mux.workers`).
 
     Raises:
         ConfigError: the listener asks for something this build cannot do.
@@ -140,8 +182,23 @@ def server_config(listener: ListenerConfig, drain_timeout: float) -> ServerConfi
         tls_cert=listener.tls.cert_file if listener.tls else None,
         tls_key=listener.tls.key_file if listener.tls else None,
         http1="http1" in listener.protocols,
+        reuse_port=reuse_port,
         **extra,
     )
+
+
+def admin_address(config: GatewayConfig) -> tuple[str, int] | None:
+    """Where the admin listener goes (None: nowhere). Raises ConfigError when it
+    would share a public listener's address."""
+    if config.admin is None:
+        return None
+    address = parse_address(config.admin)
+    assert not isinstance(address, str)  # validated with the config
+    public = [(lst.host, lst.port) for lst in config.listeners]
+    problem = check_admin_address(address, public)
+    if problem is not None:
+        raise ConfigError([f"{config.source or 'config'}: admin: {problem}"])
+    return address
 
 
 async def _start_server(nursery: trio.Nursery, server: Server) -> None:
@@ -157,29 +214,51 @@ async def run_gateway(
     config: GatewayConfig,
     *,
     drain_timeout: float = 30.0,
+    access_log: AccessLog | None = None,
+    reload: Callable[[], GatewayConfig] | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``config`` until :meth:`Gateway.shutdown` has drained it."""
-    configs = [server_config(listener, drain_timeout) for listener in config.listeners]
-    async with open_clusters(config.clusters) as clusters:
-        forwarder = Forwarder(build_table(config.routes), clusters)
-        gateway = Gateway(config, forwarder, clusters)
+    """Serve ``config`` until :meth:`Gateway.shutdown` has drained it.
+
+    ``access_log``: where finished requests are logged; ``reload``: reads the
+    configuration again for :meth:`Gateway.reloader` (SIGHUP, ``POST /reload``).
+    ``reuse_port``: every listener (admin included) sets SO_REUSEPORT, so that
+    the worker processes of ``--workers`` share them (:mod:`mux.workers`).
+    """
+    configs = [
+        server_config(listener, drain_timeout, reuse_port=reuse_port)
+        for listener in config.listeners
+    ]
+    address = admin_address(config)
+    async with trio.open_nursery() as generations:
+        switch = Switch(await generations.start(run_generation, config))
+        gateway = Gateway(config, switch)
+        if address is not None or access_log is not None:
+            gateway.ops = Ops(
+                lambda: gateway.servers,
+                access_log=access_log,
+                collectors=[UpstreamCollector(lambda: gateway.clusters)],
+            )
+        if reload is not None:
+            gateway.reloader = Reloader(
+                generations, switch, reload, functools.partial(setattr, gateway, "config")
+            )
         async with trio.open_nursery() as nursery:
             for server_conf in configs:
-                server = Server(forwarder, server_conf)
+                server = Server(switch, server_conf)
+                server.ops = gateway.ops
                 await _start_server(nursery, server)
                 gateway.servers.append(server)
-            if config.admin is not None:
-                address = parse_address(config.admin)
-                assert not isinstance(address, str)
-                admin = Server(
-                    admin_app(gateway),
-                    ServerConfig(host=address[0], port=address[1], drain_timeout=1.0),
+            if address is not None:
+                gateway.admin = await start_admin(
+                    nursery, gateway.admin_sources(), address, reuse_port=reuse_port
                 )
-                await _start_server(nursery, admin)
-                gateway.admin = admin
+                if reuse_port and gateway.ops is not None:  # a worker: see mux.ops.metrics
+                    nursery.start_soon(flush_periodically, gateway.ops)
             task_status.started(gateway)
         logger.info("gateway drained; closing upstream connections")
+        switch.retire_all()
 
 
 # ----------------------------------------------------------- embedded default
@@ -233,6 +312,8 @@ async def run_embedded(
     listen: tuple[str, int] = DEFAULT_LISTEN,
     admin: str | None = DEFAULT_ADMIN,
     drain_timeout: float = 30.0,
+    access_log: AccessLog | None = None,
+    reuse_port: bool = False,
     task_status: trio.TaskStatus[Gateway] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """The embedded default: demo upstreams and a gateway in front of them."""
@@ -240,7 +321,13 @@ async def run_embedded(
         config = embedded_config(ports, listen=listen, admin=admin)
         async with trio.open_nursery() as nursery:
             gateway: Gateway = await nursery.start(
-                functools.partial(run_gateway, config, drain_timeout=drain_timeout)
+                functools.partial(
+                    run_gateway,
+                    config,
+                    drain_timeout=drain_timeout,
+                    access_log=access_log,
+                    reuse_port=reuse_port,
+                )
             )
             task_status.started(gateway)
 

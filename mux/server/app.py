@@ -243,6 +243,11 @@ class Request:
         return default
 
     @property
+    def client(self) -> tuple[str, int] | None:
+        """The client ``(host, port)``: the PROXY protocol source, else the socket peer."""
+        return self.stream.client_address
+
+    @property
     def trailers(self) -> Headers | None:
         """The request trailers, once the body has been read to the end."""
         return self.stream.trailers

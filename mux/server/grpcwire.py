@@ -25,6 +25,7 @@ import re
 from typing import Final
 
 from mux.core.events import Headers
+from mux.wording import quote_bytes
 
 #: Largest message accepted by default (bytes), as grpcio's default.
 DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
@@ -95,7 +96,8 @@ def parse_grpc_timeout(value: bytes) -> float:
     """
     match = _TIMEOUT_RE.fullmatch(value)
     if match is None:
-        raise ValueError(f"invalid grpc-timeout {value!r}: 1-8 digits and a unit H/M/S/m/u/n")
+        shown = quote_bytes(value)
+        raise ValueError(f"invalid grpc-timeout {shown}: 1-8 digits and a unit H/M/S/m/u/n")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 

@@ -13,7 +13,11 @@ in :class:`trio.SSLStream`; the handshake must finish within the handshake
 timeout; the ALPN protocol it negotiated (``mux/1``, ``h2``, ``http/1.1``)
 chooses the engine, and without ALPN the decrypted bytes are sniffed as in
 cleartext. HTTP/1.1 requests see ``:scheme`` ``https`` and cannot upgrade to
-h2c there.
+h2c there. With :attr:`ServerConfig.proxy_protocol` a PROXY protocol header
+(:mod:`mux.server.proxyhead`) is read first, before TLS, within the handshake
+timeout; its source becomes the connection's client address
+(``ConnectionDriver.client_address``: ``Request.client``, the log context),
+otherwise the socket's peer is.
 
 Idle connections park (:mod:`mux.driver.parker`): after
 :attr:`ServerConfig.park_delay` seconds without a stream, a connection's task
@@ -26,6 +30,10 @@ close the connection without a reply. Each connection task (and a resumed
 one) sets the logging context (:mod:`mux.logs`: peer address, protocol; each
 handler task adds its stream id); closes caused by the peer are logged at
 DEBUG and summarised at INFO every minute by one server task.
+
+With :attr:`Server.ops` set (:mod:`mux.ops.observer`: metrics, access log)
+the server reports each connection's protocol and close, and each request
+when its handler task ends; ``None`` (the default) costs one attribute test.
 
 Every connection task ends in a catch-all that logs and closes that transport
 only: no exception from one connection ever reaches the server.
@@ -57,7 +65,8 @@ import os
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import cast
+from time import perf_counter
+from typing import TYPE_CHECKING, cast
 
 import trio
 
@@ -66,13 +75,19 @@ from mux.core.connection import MuxConnection
 from mux.core.engine import Engine
 from mux.core.h2engine import H2Engine
 from mux.core.h11engine import H11Engine
+from mux.core.proxyproto import signature_state
 from mux.core.sniff import NotAProtocol, Protocol, detect, protocol_for_alpn
 from mux.driver.connection import RECEIVE_SIZE, ConnectionDriver
 from mux.driver.parker import PARKING_SUPPORTED, Parker, can_park, socket_of
 from mux.driver.stream import Stream
 from mux.logs import PEER_ERRORS, SUMMARY_INTERVAL, describe_peer, peer_error, set_connection
 from mux.logs import set_stream as _set_stream
+from mux.reuseport import open_reuseport_listeners
 from mux.server.app import Handler, stream_handler
+from mux.server.proxyhead import ProxyHeaderMissing, peer_address, read_proxy_header
+
+if TYPE_CHECKING:
+    from mux.ops.observer import Observer
 
 logger = logging.getLogger("mux.server")
 
@@ -148,6 +163,8 @@ class Server:
         )
         #: The listeners being served (set once serving starts).
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
+        #: Metrics and access log hooks (:mod:`mux.ops.observer`); None: off.
+        self.ops: Observer | None = None
 
     @property
     def port(self) -> int:
@@ -168,6 +185,16 @@ class Server:
         """The live connections (parked ones too) → when each was accepted
         (``trio.current_time()``); read-only use, please."""
         return self._drivers
+
+    @property
+    def open_stream_count(self) -> int:
+        """Streams currently open on the running (not parked) connections."""
+        return sum(len(driver._streams) for driver in self._drivers)
+
+    @property
+    def drivers(self) -> frozenset[ConnectionDriver]:
+        """The connections being served (parked ones included)."""
+        return frozenset(self._drivers)
 
     @property
     def parked_count(self) -> int:
@@ -205,7 +232,10 @@ class Server:
     ) -> None:
         """Accept and serve connections until :meth:`shutdown` completes."""
         if listeners is None:
-            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+            if self.config.reuse_port:
+                listeners = await open_reuseport_listeners(self.config.host, self.config.port)
+            else:
+                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.listeners = list(listeners)
         try:
             await self._serve(task_status)
@@ -213,6 +243,8 @@ class Server:
             for driver in self._parker.close_all():
                 self._drivers.pop(driver, None)
                 self._connections -= 1
+                if self.ops is not None:
+                    self.ops.connection_closed(driver)
 
     async def _serve(self, task_status: trio.TaskStatus[Server]) -> None:
         async with trio.open_nursery() as connections:
@@ -260,24 +292,42 @@ class Server:
     async def _on_stream(self, stream: Stream) -> None:
         """The request handler, with the stream id in the logging context."""
         _set_stream(stream.stream_id)
-        await self._handle_stream(stream)
+        ops = self.ops
+        if ops is None:
+            await self._handle_stream(stream)
+            return
+        ops.request_started(stream)
+        started = perf_counter()
+        try:
+            await self._handle_stream(stream)
+        finally:
+            ops.request_done(stream, started)
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
         accepted = trio.current_time()
         driver: ConnectionDriver | None = None
         parked = False
-        _set_connection_context(transport, "tls" if self._ssl_context is not None else "tcp")
+        client, prefix = peer_address(transport), b""
+        _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
         try:
+            if self.config.proxy_protocol:
+                proxied = await self._read_proxy_header(transport)
+                if proxied is None:
+                    return
+                client, prefix = proxied[0] or client, proxied[1]
+                _set_connection_context(transport, "tls" if self._ssl_context else "tcp", client)
             if self._ssl_context is not None:
                 tls = await self._start_tls(transport)
                 if tls is None:
                     return
                 transport = tls
-            prefix, engine = await self._choose_engine(transport)
-            if engine is None or self._shutting_down:
+            prefix, engine = await self._choose_engine(transport, prefix)
+            if engine is None:
                 return
-            _set_connection_context(transport, engine.protocol)
+            _set_connection_context(transport, engine.protocol, client)
+            if self.ops is not None:
+                self.ops.connection_opened(engine.protocol)
             park_delay = self._park_delay
             driver = ConnectionDriver(
                 transport,
@@ -289,6 +339,11 @@ class Server:
                 can_park=None if park_delay is None else can_park,
                 park_delay=park_delay or 0.0,
             )
+            driver.client_address = client
+            if self._shutting_down:
+                # Its first bytes arrived as the drain began: serve what the
+                # peer sent, then close (GOAWAY; HTTP/1.1: Connection: close).
+                driver.start_graceful_shutdown()
             self._drivers[driver] = accepted
             parked = await self._drive(driver)
         except Exception:
@@ -297,6 +352,25 @@ class Server:
             if not parked:
                 await self._release(driver, transport)
 
+    async def _read_proxy_header(
+        self, transport: trio.abc.Stream
+    ) -> tuple[tuple[str, int] | None, bytes] | None:
+        """The PROXY header's client and the bytes after it (None: closed, logged)."""
+        timeout = self.config.handshake_timeout
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            try:
+                header, rest = await read_proxy_header(
+                    transport, exact=self._ssl_context is not None
+                )
+            except ProxyHeaderMissing as exc:
+                peer_error(logger, "PROXY header", "closing connection: %s", exc)
+                return None
+            return header.client, rest
+        peer_error(
+            logger, "timeout (PROXY header)", "closing connection: no PROXY header in %s s", timeout
+        )
+        return None
+
     def _resume(self, driver: ConnectionDriver) -> None:
         """Parker callback: continue a parked connection in a new task."""
         assert self._connection_nursery is not None
@@ -304,7 +378,7 @@ class Server:
 
     async def _resume_connection(self, driver: ConnectionDriver) -> None:
         parked = False
-        _set_connection_context(driver.transport, driver.engine.protocol)
+        _set_connection_context(driver.transport, driver.engine.protocol, driver.client_address)
         try:
             parked = await self._drive(driver)
         except Exception:
@@ -325,6 +399,8 @@ class Server:
     async def _release(self, driver: ConnectionDriver | None, transport: trio.abc.Stream) -> None:
         if driver is not None:
             self._drivers.pop(driver, None)
+        if self.ops is not None:
+            self.ops.connection_closed(driver)
         self._connections -= 1
         if self._shutting_down and not self._connections:
             self._drained.set()
@@ -348,31 +424,45 @@ class Server:
         peer_error(logger, "TLS handshake timeout", "TLS handshake timed out")
         return None
 
-    async def _choose_engine(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
+    async def _choose_engine(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
         """ALPN decides over TLS when it was negotiated; otherwise sniff."""
         if isinstance(transport, trio.SSLStream):
             protocol = protocol_for_alpn(transport.selected_alpn_protocol())
             if protocol is not None:
                 return b"", build_engine(protocol, self.config, tls=True)
-        return await self._sniff(transport)
+        return await self._sniff(transport, prefix)
 
-    async def _sniff(self, transport: trio.abc.Stream) -> tuple[bytes, Engine | None]:
-        """Read the first bytes and choose an engine (None: peer left or too slow)."""
+    async def _sniff(
+        self, transport: trio.abc.Stream, prefix: bytes = b""
+    ) -> tuple[bytes, Engine | None]:
+        """Read the first bytes and choose an engine (None: peer left or too slow).
+
+        ``prefix``: bytes already received (after a PROXY header). A PROXY
+        header here (a listener without ``proxy_protocol``, or a second one) is
+        not a protocol like any other; the log line says what it was.
+        """
         tls = isinstance(transport, trio.SSLStream)
-        prefix = b""
         timeout = self.config.handshake_timeout
+        read = not prefix
         with trio.move_on_after(timeout if timeout is not None else float("inf")):
             while True:  # detect() decides within MAX_REQUEST_LINE bytes
-                try:
-                    data = await transport.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    return prefix, None
-                if not data:
-                    return prefix, None
-                prefix += data
+                if read:
+                    try:
+                        data = await transport.receive_some(RECEIVE_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return prefix, None
+                    if not data:
+                        return prefix, None
+                    prefix += data
+                read = True
                 engine = select_engine(prefix, self.config, tls=tls)
                 if isinstance(engine, NotAProtocol):
-                    peer_error(logger, "not a protocol", "closing connection: %s", engine.reason)
+                    reason = engine.reason
+                    if signature_state(prefix):
+                        reason = "a PROXY protocol header where none is expected"
+                    peer_error(logger, "not a protocol", "closing connection: %s", reason)
                     return prefix, None
                 if engine is not None:
                     return prefix, engine

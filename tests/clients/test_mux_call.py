@@ -87,6 +87,7 @@ async def _call(*args: str) -> subprocess.CompletedProcess[bytes]:
         ("mux", b"mux/1 200"),
         ("h2", b"HTTP/2 200"),
         ("h1", b"HTTP/1.1 200"),
+        ("http1", b"HTTP/1.1 200"),
     ],
 )
 async def test_include_shows_status_headers_body_trailers(

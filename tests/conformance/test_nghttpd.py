@@ -49,7 +49,7 @@ def nghttpd_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int
     root: Path = tmp_path_factory.mktemp("htdocs")
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--no-tls", "-d", str(root), str(port)],
+        [binary, "--no-tls", "--address", "127.0.0.1", "-d", str(root), str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -16,7 +16,7 @@ import tracemalloc
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mux.core.frames import decode_headers
@@ -86,7 +86,8 @@ def _reference(payload: bytes) -> list[tuple[bytes, bytes]] | None:
     """The shape rules of Section 5.1 applied to a plain (trusted) msgpack decode."""
     try:
         items = msgpack.unpackb(payload, raw=True, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException):
+    except (ValueError, TypeError, msgpack.UnpackException):  # TypeError: a map key msgpack
+        # cannot hash (b"\x81\x80\x00", a map keyed by a map): malformed for us too
         return None
     if type(items) is not list or len(items) % 2:
         return None
@@ -121,6 +122,7 @@ def test_decoder_agrees_with_msgpack(items: list[object], form: str, trailer: by
 
 
 @given(st.binary(max_size=64))
+@example(b"\x81\x80\x00")  # a map keyed by a map: msgpack raises TypeError
 def test_decoder_agrees_with_msgpack_on_arbitrary_bytes(payload: bytes) -> None:
     """Arbitrary bytes: accepted exactly when they are a well-formed header list."""
     assert _decoded(payload) == _reference(payload)

@@ -78,6 +78,7 @@ _FLAGS = {
     "--connection-window": "connection_window",
     "--max-frame-size": "max_frame_size",
     "--h2-max-frame-size": "h2_max_frame_size",
+    "--max-streams-per-connection": "max_streams_per_connection",
 }
 
 

@@ -114,25 +114,55 @@ async def test_a_client_that_stops_sending_is_reset_after_the_discard_time(
     await peer.aclose()
 
 
-async def test_http11_early_response_reads_the_body_then_closes_cleanly(server: Server) -> None:
-    """HTTP/1.1 cannot reuse a connection whose request body was not read, but
-    the rest of the body is read (bounded) before the close: the client sees
-    the whole 404 and an orderly EOF, not a connection reset."""
+async def test_http11_early_response_reads_the_body_then_keeps_the_connection(
+    server: Server,
+) -> None:
+    """The rest of the body is read and dropped (bounded) after an early 404; once
+    it ends, the connection serves the next request (keep-alive), instead of
+    being closed (before: closed; before that: reset)."""
     sock = await trio.open_tcp_stream("127.0.0.1", server.port)
     head = b"POST /missing HTTP/1.1\r\nhost: x\r\ncontent-length: 200000\r\n\r\n"
     await sock.send_all(head + b"a" * 1000)
     received = b""
     with trio.fail_after(5):
-        while b"\r\n\r\n" not in received:
+        while not received.endswith(b"\r\n0\r\n\r\n"):  # the whole chunked 404
             chunk = await sock.receive_some(65536)
             assert chunk, "connection closed before the response"
             received += chunk
         assert received.startswith(b"HTTP/1.1 404")
+        assert b"connection: close" not in received.lower()
         await trio.sleep(0.1)  # the server is done with the response
         await sock.send_all(b"b" * 199_000)  # the rest of the body
-        # Before: the server closed at once with the body unread, so the kernel
-        # answered these bytes with RST (ECONNRESET here).
-        while chunk := await sock.receive_some(65536):
-            received += chunk
-    assert b"not found" in received.lower()
+        await sock.send_all(b"GET /bytes/3 HTTP/1.1\r\nhost: x\r\n\r\n")
+        second = b""
+        while not second.endswith(b"\r\n\r\n\x00\x01\x02"):
+            chunk = await sock.receive_some(65536)
+            assert chunk, "connection closed after the discarded body"
+            second += chunk
+    assert second.startswith(b"HTTP/1.1 200")
+    await sock.aclose()
+
+
+async def test_http11_body_past_the_discard_bound_closes_cleanly(server: Server) -> None:
+    """More body than DISCARD_BYTES after an early 404: the whole 404, then an
+    orderly EOF (the rest read and dropped, no reset)."""
+    sock = await trio.open_tcp_stream("127.0.0.1", server.port)
+    total = 2 * DISCARD_BYTES
+    head = b"POST /missing HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % total
+    await sock.send_all(head)
+    received = b""
+
+    async def send_body() -> None:
+        try:
+            for _ in range(total // 65536):
+                await sock.send_all(bytes(65536))
+        except trio.BrokenResourceError:
+            pass
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_body)
+            while chunk := await sock.receive_some(65536):
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 404") and b"not found" in received.lower()
     await sock.aclose()

@@ -77,8 +77,9 @@ class ChannelOptions:
             MAX_CONCURRENT_STREAMS.
         connect_timeout: bound on one connection attempt (TCP + handshake), seconds.
         backoff: reconnection backoff after a failed attempt.
-        timeouts: the driver's connection timers (keepalive, idle, ...).
-        protocol: ``"mux"`` or ``"h2"``; None: mux, or over TLS whatever
+        timeouts: the driver's connection timers (keepalive, idle, ...); a mux/msgpack
+            connection advertises ``keepalive_interval`` as its KEEPALIVE_INTERVAL.
+        protocol: ``"mux"``, ``"h2"`` or ``"http1"``; None: mux, or over TLS whatever
             the server picks by ALPN among ``mux/1`` and ``h2``.
         tls: a client :class:`ssl.SSLContext` (ALPN ids are set on it), or
             None for plain TCP (h2c with prior knowledge for ``"h2"``).
@@ -368,7 +369,11 @@ class Channel:
             )
         self.protocol = protocol
         factory = options.engine_factory
-        engine = factory() if factory is not None else make_engine(protocol)
+        engine = (
+            factory()
+            if factory is not None
+            else make_engine(protocol, options.timeouts.keepalive_interval)
+        )
         return ConnectionDriver(
             transport, engine, timeouts=options.timeouts, dispatch_batch=options.dispatch_batch
         )

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``mux call [URL | PATH] [--target HOST:PORT] [--protocol mux|h2|h1] [--tls]
+``mux call [URL | PATH] [--target HOST:PORT] [--protocol mux|h2|h1|http1] [--tls]
 [--insecure] [--cacert FILE] [-X METHOD] [-H 'name: value'] [-d DATA] [-i] [-v]``
 sends one request and streams the response body to stdout as it arrives
 (binary-safe; a newline is added only when stdout is a terminal and the body
@@ -11,10 +11,11 @@ and the trailers after it; ``-v`` writes the request and response heads and the
 trailers to stderr. Exit status: 0 for a 2xx response, 1 for any other status or
 failure (one line on stderr, never mixed into the body), 2 for a usage error.
 
-mux/msgpack and HTTP/2 go through the SDK (:func:`mux_client.connect`). The SDK
-has no HTTP/1.1 engine, so ``--protocol h1`` is a small h11 exchange over a Trio
-stream here. When a connection fails, :func:`_diagnose` looks again with a
-fresh socket so the message says what happened: "connection refused", a port
+mux/msgpack and HTTP/2 go through the SDK (:func:`mux_client.connect`).
+``--protocol h1`` (or ``http1``, the SDK's name for it) is a small h11 exchange
+over a Trio stream here, so ``-v`` shows the request exactly as sent. When a
+connection fails, :func:`_diagnose` looks again with a fresh socket so the
+message says what happened: "connection refused", a port
 that answers a TLS handshake while ``--tls`` was not given (a hint to add it),
 or a certificate that does not verify (a hint for ``--cacert``/``--insecure``).
 """
@@ -82,11 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--protocol",
-        choices=("mux", "h2", "h1"),
+        choices=("mux", "h2", "h1", "http1"),
         default=None,
-        metavar="mux|h2|h1",
-        help="mux (mux/msgpack), h2 (HTTP/2; h2c without TLS) or h1 (HTTP/1.1) "
-        "(default: mux; with TLS, what the server picks by ALPN among mux/1 and h2)",
+        metavar="mux|h2|h1|http1",
+        help="mux (mux/msgpack), h2 (HTTP/2; h2c without TLS) or h1, also spelled http1 "
+        "as in the SDK (HTTP/1.1 keep-alive) (default: mux; with TLS, what the server "
+        "picks by ALPN among mux/1 and h2)",
     )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument(
@@ -211,7 +213,7 @@ def build_request(args: argparse.Namespace, stdin: BinaryIO) -> _Request:
         host=host,
         port=port,
         target=target,
-        protocol=args.protocol,
+        protocol="h1" if args.protocol == "http1" else args.protocol,
         tls=_tls_context(args, use_tls),
         method=(args.method or ("POST" if args.data is not None else "GET")).upper(),
         path=path,

@@ -317,17 +317,20 @@ async def connect(
     """Open a client to ``target`` (``host:port``); connections open lazily.
 
     Args:
-        target: ``host:port`` of a mux server, or of any HTTP/2 server with
-            ``protocol="h2"`` or TLS.
+        target: ``host:port`` of a mux server, of any HTTP/2 server with
+            ``protocol="h2"`` or TLS, or of any HTTP/1.1 server with
+            ``protocol="http1"``.
         max_connections: connections to open at most (more only when every one
             is at the server's MAX_CONCURRENT_STREAMS).
         connect_timeout: bound on one connection attempt, seconds.
         backoff: a :class:`~mux_client.backoff.BackoffPolicy` for reconnection.
         max_attempts: attempts per call for transparent retries.
         timeout: default per-call deadline, seconds (None: none).
-        protocol: ``"mux"`` (mux/msgpack) or ``"h2"`` (HTTP/2: h2c with prior
-            knowledge, or over TLS); None: mux, or over TLS the server's ALPN
-            choice among ``mux/1`` and ``h2``.
+        protocol: ``"mux"`` (mux/msgpack), ``"h2"`` (HTTP/2: h2c with prior
+            knowledge, or over TLS) or ``"http1"`` (HTTP/1.1 keep-alive: one
+            request at a time per connection, ``max_connections`` of them);
+            None: mux, or over TLS the server's ALPN choice among ``mux/1``
+            and ``h2``.
         tls: an :class:`ssl.SSLContext` (its ALPN ids are set), True for a
             default verifying context, None/False for plain TCP.
         server_hostname: the name the certificate must match (default: host).

@@ -39,8 +39,14 @@ _ALPN: Final[dict[Protocol, str]] = {"mux": ALPN_MUX, "h2": ALPN_H2, "http1": AL
 _FROM_ALPN: Final[dict[str, Protocol]] = {ALPN_MUX: "mux", ALPN_H2: "h2", ALPN_HTTP1: "http1"}
 
 
-def make_engine(protocol: Protocol) -> Engine:
-    """A client-side engine for ``protocol`` with default limits."""
+def make_engine(protocol: Protocol, keepalive_interval: float | None = None) -> Engine:
+    """A client-side engine for ``protocol`` with default limits.
+
+    ``keepalive_interval`` (seconds; None: no keepalive PINGs) is the interval
+    the driver pings at: a mux/msgpack engine advertises it as
+    KEEPALIVE_INTERVAL (spec 9.3), so the server does not count those PINGs
+    toward its flood budget.
+    """
     if protocol == "h2":
         from mux.core.h2engine import H2Engine
 
@@ -52,7 +58,10 @@ def make_engine(protocol: Protocol) -> Engine:
     from mux.core.connection import MuxConnection
     from mux.core.limits import endpoint_limits
 
-    return MuxConnection(client_side=True, limits=endpoint_limits())
+    ms = 0 if keepalive_interval is None else max(1, round(keepalive_interval * 1000))
+    return MuxConnection(
+        client_side=True, limits=endpoint_limits(keepalive_interval_ms=min(ms, 2**32 - 1))
+    )
 
 
 def tls_context(
