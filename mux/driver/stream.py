@@ -69,6 +69,8 @@ MAX_SEND_PIECE = 1048576
 #: writing task itself (bulk: no task hand-off per write); smaller writes are
 #: left to the flusher, which joins the writes of one scheduler tick.
 INLINE_SEND = 65536
+#: The wait reason of a stream nothing holds (a module constant: no enum lookup per stream).
+_NO_WAIT = Wait.NONE
 #: Credit of chunks taken from one receive batch is returned in one
 #: acknowledgement when the batch is used up, or once this many bytes add up
 #: (a bulk reader's burst of four 256 KiB payloads costs one engine call).
@@ -159,10 +161,9 @@ class Stream:
         self.opened_at = driver._last_received if headers is not None else trio.current_time()
         #: Client side: the request headers sent (for the admin API).
         self.request_headers: Headers | None = None
-        self._send_wait = Wait.NONE
+        #: ``wait``: set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.
+        self._send_wait = self.wait = _NO_WAIT
         self._send_since = self._recv_since = self.wait_since = self._filled_since = 0.0
-        #: Set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.
-        self.wait = Wait.NONE
         #: Operations (mux.ops): body bytes handed to the engine / received,
         #: the ``:status`` we sent (b"" before), and the gateway's upstream
         #: (cluster, endpoint, attempts) when it forwarded the stream.
