@@ -40,6 +40,10 @@ A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowErro
 after resetting the stream with CANCEL. Waiting for send credit (silly-window
 floor, tiny-piece pacing, the send-stall timeout that resets with CANCEL) is
 :mod:`mux.driver.credit`.
+
+What a stream waits for (a window, the peer, the application's reason given
+to :meth:`Stream.set_wait`) is kept in slots where the wait happens, for the
+admin API's stream table (:mod:`mux.driver.waits`, :mod:`mux.admin.streams`).
 """
 
 from __future__ import annotations
