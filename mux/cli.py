@@ -62,6 +62,7 @@ DELEGATED = {
     "gateway": "mux.gateway.cli",
     "doctor": "mux.scale.cli",
     "bench": "mux.scale.benchcli",
+    "top": "mux.admin.top",
 }
 #: One-line descriptions of the delegated subcommands (``mux --help``).
 _DELEGATED_HELP = {
@@ -70,6 +71,7 @@ _DELEGATED_HELP = {
     "gateway": "run the mux gateway: route requests to upstream servers over pooled connections",
     "doctor": "check this machine's limits for N sessions and print the fixes",
     "bench": "load a mux or HTTP/2 server: requests/s, latency percentiles, held sessions",
+    "top": "live view of a server's admin API: connections, streams, req/s, why streams wait",
 }
 DEFAULT_APP = "mux.server.demo:app"
 

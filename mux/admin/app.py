@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from mux.admin import streams
+from mux.admin.registry import Upstreams
 from mux.config import ServerConfig
 from mux.server.app import Request, Response, Router
 from mux.server.server import Server
@@ -65,6 +67,8 @@ class AdminSources:
         metrics: the ``/metrics`` body and content type (None: no metrics).
         config: the running configuration as JSON-able data (None: no ``/config``).
         reload: re-read the configuration; returns the errors (empty: applied).
+        upstreams: the gateway's upstream connections, ``(cluster, driver)``
+            (listed by ``/streams`` and ``/connections``; None: none).
     """
 
     kind: str
@@ -74,12 +78,13 @@ class AdminSources:
     metrics: Callable[[], tuple[bytes, str]] | None = None
     config: Callable[[], dict[str, Any]] | None = None
     reload: Callable[[], Awaitable[list[str]]] | None = None
+    upstreams: Upstreams | None = None
 
 
 #: An extension: adds routes to the admin router (see the module docstring).
 Extension = Callable[[Router, AdminSources], None]
 #: The extensions ``mux serve`` and ``mux gateway`` install.
-EXTENSIONS: list[Extension] = []
+EXTENSIONS: list[Extension] = [streams.install]
 
 
 def _plain(value: Any) -> Any:

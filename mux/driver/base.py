@@ -87,6 +87,7 @@ class DriverBase:
         "_unyielded",
         "_upgraded_request",
         "_window_waiters",
+        "bytes_received",
         "bytes_sent",
         "client_address",
         "park_token",
@@ -171,6 +172,8 @@ class DriverBase:
         self._shutdown_ping_at: float | None = None
         #: Total bytes handed to the transport's send path (statistics).
         self.bytes_sent = 0
+        #: Total bytes read from the transport (statistics).
+        self.bytes_received = 0
         #: Server side: the client as ``(host, port)`` (the PROXY protocol source
         #: or the socket peer), set by the server; ``None`` if unknown.
         self.client_address: tuple[str, int] | None = None

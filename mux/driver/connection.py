@@ -273,6 +273,7 @@ class ConnectionDriver(ReaderMixin):
         stream_id = engine.get_next_available_stream_id()
         engine.send_headers(stream_id, headers, end_stream=end_stream)
         stream = Stream(self, stream_id, headers_sent=True)
+        stream.request_headers = headers
         self._streams[stream_id] = stream
         self._idle_since = self._park_at = None
         if end_stream:

@@ -21,8 +21,10 @@ flow-control attacks of threats.md:
   unfinished stream of a server connection is held so, the connection is
   closed with GOAWAY too (``_every_stream_held`` / ``_send_stall_timeout``).
 
-Each wait for credit is counted with its duration
-(:data:`mux.ops.counters.DRIVER_COUNTERS`, ``mux_flow_control_stall*`` metrics).
+While parked, the stream records which window holds it and since when
+(:func:`mux.driver.waits.send_wait`) for the admin API; each wait is counted
+with its duration (:data:`mux.ops.counters.DRIVER_COUNTERS`,
+``mux_flow_control_stall*`` metrics).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from mux.driver.waits import Wait, send_wait
 from mux.errors import ErrorCode
 from mux.ops.counters import DRIVER_COUNTERS
 
@@ -81,10 +84,12 @@ async def wait_for_credit(stream: Stream, want: int) -> int:
                 driver._send_stall_timeout(stall)
             stream._check_sendable()  # raises the StreamReset just recorded
         driver._add_window_waiter(stream)
-        waited_from = trio.current_time()
+        stream._send_wait = send_wait(driver._engine, stream.stream_id, driver._send_backlogged)
+        stream._send_since = waited_from = trio.current_time()
         try:
             with trio.move_on_at(stalled_at):
                 await stream._park()
         finally:
+            stream._send_wait = Wait.NONE
             driver._discard_window_waiter(stream)
             DRIVER_COUNTERS.stalled(trio.current_time() - waited_from)

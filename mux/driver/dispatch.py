@@ -143,6 +143,7 @@ class ReaderMixin(TimersMixin):
         """
         if self._deferred_data or self._pending_events is not None:
             return False
+        self.bytes_received += len(data)
         events = self._engine_events(data)
         if events:
             self._progress(events, trio.current_time())
@@ -161,6 +162,7 @@ class ReaderMixin(TimersMixin):
     def _feed(self, data: bytes) -> None:
         now = trio.current_time()
         self._last_received = now
+        self.bytes_received += len(data)
         if self._deferred_data:
             # A SETTINGS in ``data`` may shrink the windows deferred chunks fit in.
             self._commit_deferred()

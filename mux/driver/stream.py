@@ -40,6 +40,10 @@ A finite :attr:`Stream.deadline` makes every wait raise :class:`trio.TooSlowErro
 after resetting the stream with CANCEL. Waiting for send credit (silly-window
 floor, tiny-piece pacing, the send-stall timeout that resets with CANCEL) is
 :mod:`mux.driver.credit`.
+
+What a stream waits for (a window, the peer, the application's reason given
+to :meth:`Stream.set_wait`) is kept in slots where the wait happens, for the
+admin API's stream table (:mod:`mux.driver.waits`, :mod:`mux.admin.streams`).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ import trio
 
 from mux.core.events import Headers
 from mux.driver.credit import SEND_FLOOR, wait_for_credit
+from mux.driver.waits import Wait
 from mux.errors import ErrorCode, LocalProtocolError, StreamRefused, StreamReset
 
 if TYPE_CHECKING:
@@ -68,6 +73,8 @@ MAX_SEND_PIECE = 1048576
 #: writing task itself (bulk: no task hand-off per write); smaller writes are
 #: left to the flusher, which joins the writes of one scheduler tick.
 INLINE_SEND = 65536
+#: The wait reason of a stream nothing holds (a module constant: no enum lookup per stream).
+_NO_WAIT = Wait.NONE
 #: Credit of chunks taken from one receive batch is returned in one
 #: acknowledgement when the batch is used up, or once this many bytes add up
 #: (a bulk reader's burst of four 256 KiB payloads costs one engine call).
@@ -91,6 +98,7 @@ class Stream:
         "_discard_left",
         "_driver",
         "_error",
+        "_filled_since",
         "_handler_scope",
         "_head",
         "_headers_sent",
@@ -99,16 +107,25 @@ class Stream:
         "_peak_window",
         "_pending_data",
         "_pending_headers",
+        "_recv_since",
         "_remote_ended",
+        "_send_since",
+        "_send_wait",
         "_unacked",
+        "bytes_in",
+        "bytes_out",
         "deadline",
         "headers",
+        "opened_at",
         "received_bytes",
+        "request_headers",
         "sent_bytes",
         "status",
         "stream_id",
         "trailers",
         "upstream",
+        "wait",
+        "wait_since",
     )
 
     def __init__(
@@ -143,6 +160,14 @@ class Stream:
         self._head = head
         #: Request body bytes still discarded after an early response (-1: not discarding).
         self._discard_left = -1
+        # What it waits for (mux.driver.waits): the time a wait began, 0.0: none.
+        # A request arrives in a read: that read's time costs no clock call.
+        self.opened_at = driver._last_received if headers is not None else trio.current_time()
+        #: Client side: the request headers sent (for the admin API).
+        self.request_headers: Headers | None = None
+        #: ``wait``: set by the application (:meth:`set_wait`), e.g. the gateway's forwarder.
+        self._send_wait = self.wait = _NO_WAIT
+        self._send_since = self._recv_since = self.wait_since = self._filled_since = 0.0
         #: Operations (mux.ops): body bytes handed to the engine / received,
         #: the ``:status`` we sent (b"" before), and the gateway's upstream
         #: (cluster, endpoint, attempts) when it forwarded the stream.
@@ -193,6 +218,13 @@ class Stream:
     def buffered_bytes(self) -> int:
         """Received body bytes waiting for the application."""
         return self._buffered
+
+    def set_wait(self, reason: Wait) -> None:
+        """Say what the application waits for on this stream's behalf
+        (:attr:`Wait.NONE`: nothing); shown by the admin API."""
+        if reason is not self.wait:
+            self.wait = reason
+            self.wait_since = trio.current_time() if reason else 0.0
 
     # ------------------------------------------------------------------ send
 
@@ -330,7 +362,7 @@ class Stream:
         while self.headers is None:
             if self._error is not None:
                 raise self._error.with_traceback(None)
-            await self._park()
+            await self._park_receiving()
         await trio.lowlevel.checkpoint_if_cancelled()
         return self.headers
 
@@ -359,7 +391,7 @@ class Stream:
                 return b""
             if self._error is not None:
                 raise self._error.with_traceback(None)
-            await self._park()
+            await self._park_receiving()
 
     async def receive_trailers(self) -> Headers | None:
         """Drain the body and return the trailers (None if there were none)."""
@@ -385,6 +417,8 @@ class Stream:
         if data:
             if self._chunks is None:
                 self._chunks = deque()
+            if not self._buffered:  # since when the application has data to take
+                self._filled_since = self._driver._last_received
             self._chunks.append((data, flow))
             self._buffered += len(data)
             self.received_bytes += len(data)
@@ -517,6 +551,14 @@ class Stream:
     async def _wait_for_credit(self, want: int) -> int:
         """Wait for send credit (:func:`mux.driver.credit.wait_for_credit`)."""
         return await wait_for_credit(self, want)
+
+    async def _park_receiving(self) -> None:
+        """Park until the peer's next frame (:attr:`Wait.PEER` meanwhile)."""
+        self._recv_since = trio.current_time()
+        try:
+            await self._park()
+        finally:
+            self._recv_since = 0.0
 
     async def _park(self) -> None:
         if self._lot is None:

@@ -189,19 +189,27 @@ class Cluster:
 
     # ------------------------------------------------------------------ calls
 
-    def open_call(self, request: UpstreamRequest) -> AbstractAsyncContextManager[UpstreamCall]:
-        """Forward ``request``; see the module docstring. Raises :class:`GatewayError`."""
-        return self._open_call(request)
+    def open_call(
+        self, request: UpstreamRequest, *, waiter: Stream | None = None
+    ) -> AbstractAsyncContextManager[UpstreamCall]:
+        """Forward ``request``; see the module docstring. Raises :class:`GatewayError`.
+
+        ``waiter`` (the downstream stream) is told while the pool waits for a
+        stream slot or a connection (:meth:`Stream.set_wait`).
+        """
+        return self._open_call(request, waiter)
 
     @asynccontextmanager
-    async def _open_call(self, request: UpstreamRequest) -> AsyncIterator[UpstreamCall]:
+    async def _open_call(
+        self, request: UpstreamRequest, waiter: Stream | None = None
+    ) -> AsyncIterator[UpstreamCall]:
         self.breakers.enter_request()
         try:
             deadline = request.deadline
             overall = self.config.timeouts.overall
             if overall is not None:
                 deadline = min(deadline, trio.current_time() + overall)
-            ep, ticket, call, stream, attempts = await self._start(request, deadline)
+            ep, ticket, call, stream, attempts = await self._start(request, deadline, waiter)
             failed = False
             scope = trio.CancelScope(deadline=deadline)
             try:
@@ -228,7 +236,7 @@ class Cluster:
             self.breakers.leave_request()
 
     async def _start(
-        self, request: UpstreamRequest, deadline: float
+        self, request: UpstreamRequest, deadline: float, waiter: Stream | None = None
     ) -> tuple[EndpointState, Ticket, Call, Stream, int]:
         tried: set[str] = set()
         attempts = 0
@@ -261,10 +269,10 @@ class Cluster:
             )
             try:
                 if try_deadline == math.inf:  # no scope to pay for
-                    ticket, call, stream = await self._attempt(ep, request, phase)
+                    ticket, call, stream = await self._attempt(ep, request, phase, waiter)
                     return ep, ticket, call, stream, attempts
                 with trio.CancelScope(deadline=try_deadline) as scope:
-                    ticket, call, stream = await self._attempt(ep, request, phase)
+                    ticket, call, stream = await self._attempt(ep, request, phase, waiter)
                 if not scope.cancelled_caught:
                     return ep, ticket, call, stream, attempts
                 error = GatewayError(
@@ -298,7 +306,11 @@ class Cluster:
                 raise error
 
     async def _attempt(
-        self, ep: EndpointState, request: UpstreamRequest, phase: list[Phase]
+        self,
+        ep: EndpointState,
+        request: UpstreamRequest,
+        phase: list[Phase],
+        waiter: Stream | None = None,
     ) -> tuple[Ticket, Call, Stream]:
         """One try on ``ep``; ``phase[0]`` says how far it got (for a timeout)."""
         channel = ep.channel
@@ -308,7 +320,7 @@ class Cluster:
         if waits:
             self.breakers.enter_pending()
         try:
-            ticket, driver = await channel.acquire()
+            ticket, driver = await channel.acquire(waiter)
         finally:
             if waits:
                 self.breakers.leave_pending()

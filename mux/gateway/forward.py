@@ -27,7 +27,9 @@ over mux, HTTP/2 or HTTP/1.1 alike). For each request it:
    downstream. Each pump holds at most one chunk: a chunk is taken from one side
    (which returns its flow-control credit there) only after the previous one was
    accepted by the other side's window, so flow control is the only buffer and
-   a slow reader stalls the upstream through the windows;
+   a slow reader stalls the upstream through the windows. Meanwhile the
+   downstream stream says it waits for the :attr:`~mux.driver.waits.Wait.UPSTREAM`
+   (the cluster refines it while the pool waits for a slot or a connect);
 4. maps failures through :mod:`mux.gateway.errormap`: before the response
    head, an error status (gRPC: trailers-only status); after it, a reset with
    the mapped code (gRPC: status trailers).
@@ -51,6 +53,7 @@ import trio
 
 from mux.core.events import Headers
 from mux.driver.stream import Stream
+from mux.driver.waits import Wait
 from mux.errors import ConnectionClosed, ErrorCode, StreamError
 from mux.gateway import errormap
 from mux.gateway.errors import FailureKind, GatewayError
@@ -89,7 +92,9 @@ class Cluster(Protocol):
     name: str
     config: ClusterConfig
 
-    def open_call(self, request: UpstreamRequest) -> AbstractAsyncContextManager[UpstreamCall]: ...
+    def open_call(
+        self, request: UpstreamRequest, *, waiter: Stream | None = None
+    ) -> AbstractAsyncContextManager[UpstreamCall]: ...
 
     def has_healthy_endpoint(self) -> bool: ...
 
@@ -395,7 +400,8 @@ class Forwarder:
             idempotent=route.config.idempotent,
             scheme="https" if config.tls is not None else "http",
         )
-        async with cluster.open_call(upstream) as opened:
+        stream.set_wait(Wait.UPSTREAM)  # until the exchange ends (the admin API shows it)
+        async with cluster.open_call(upstream, waiter=stream) as opened:
             stream.upstream = (route.config.cluster, opened.endpoint, opened.attempts)
             if end_stream or body is not None:  # the cluster sent the whole request
                 failure = await _pump_response(stream, opened, config.protocol)

@@ -43,6 +43,7 @@ import attrs
 import trio
 
 from mux.admin.app import AdminSources, check_admin_address, config_json, start_admin
+from mux.admin.registry import cluster_upstreams
 from mux.config import ServerConfig
 from mux.gateway.cluster import Cluster
 from mux.gateway.config import ConfigError, parse_address
@@ -140,6 +141,7 @@ class Gateway:
             metrics=None if self.ops is None else self.ops.render_metrics,
             config=lambda: config_json(self.config),
             reload=None if self.reloader is None else self.reloader.reload,
+            upstreams=cluster_upstreams(lambda: self.clusters),
         )
 
     def stats(self) -> dict[str, Any]:

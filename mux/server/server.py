@@ -147,7 +147,9 @@ class Server:
         self.config = config if config is not None else ServerConfig()
         self._handle_stream = stream_handler(handler)
         self._timeouts = self.config.connection_timeouts()
-        self._drivers: set[ConnectionDriver] = set()
+        #: The connection registry: every live driver (parked ones too) and
+        #: when its connection was accepted; read by the admin API.
+        self._drivers: dict[ConnectionDriver, float] = {}
         self._connections = 0
         self._connection_nursery: trio.Nursery | None = None
         self._parker = Parker(self._resume)
@@ -177,6 +179,12 @@ class Server:
     def connection_count(self) -> int:
         """Connections currently open."""
         return self._connections
+
+    @property
+    def registry(self) -> dict[ConnectionDriver, float]:
+        """The live connections (parked ones too) → when each was accepted
+        (``trio.current_time()``); read-only use, please."""
+        return self._drivers
 
     @property
     def open_stream_count(self) -> int:
@@ -233,7 +241,7 @@ class Server:
             await self._serve(task_status)
         finally:
             for driver in self._parker.close_all():
-                self._drivers.discard(driver)
+                self._drivers.pop(driver, None)
                 self._connections -= 1
                 if self.ops is not None:
                     self.ops.connection_closed(driver)
@@ -297,6 +305,7 @@ class Server:
 
     async def _handle_connection(self, transport: trio.abc.Stream) -> None:
         self._connections += 1
+        accepted = trio.current_time()
         driver: ConnectionDriver | None = None
         parked = False
         client, prefix = peer_address(transport), b""
@@ -335,7 +344,7 @@ class Server:
                 # Its first bytes arrived as the drain began: serve what the
                 # peer sent, then close (GOAWAY; HTTP/1.1: Connection: close).
                 driver.start_graceful_shutdown()
-            self._drivers.add(driver)
+            self._drivers[driver] = accepted
             parked = await self._drive(driver)
         except Exception:
             logger.exception("connection failed; closing it (the server keeps serving)")
@@ -389,7 +398,7 @@ class Server:
 
     async def _release(self, driver: ConnectionDriver | None, transport: trio.abc.Stream) -> None:
         if driver is not None:
-            self._drivers.discard(driver)
+            self._drivers.pop(driver, None)
         if self.ops is not None:
             self.ops.connection_closed(driver)
         self._connections -= 1

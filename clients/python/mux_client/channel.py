@@ -48,6 +48,8 @@ import trio
 from mux.config import ConnectionTimeouts
 from mux.core.engine import Engine
 from mux.driver.connection import ConnectionDriver
+from mux.driver.stream import Stream
+from mux.driver.waits import Wait
 from mux.errors import MuxError
 from mux_client.backoff import Backoff, BackoffPolicy
 from mux_client.errors import ClientClosedError, ConnectError
@@ -170,20 +172,24 @@ class Channel:
         """The pooled connections (connecting, ready or draining)."""
         return list(self._conns.values())
 
-    async def acquire(self) -> tuple[Ticket, ConnectionDriver]:
+    async def acquire(self, waiter: Stream | None = None) -> tuple[Ticket, ConnectionDriver]:
         """Wait for a stream slot on a ready connection.
+
+        ``waiter`` (a gateway's downstream stream) is told what the wait is for
+        (``Wait.STREAM_SLOT``, ``Wait.UPSTREAM_CONNECT``; :meth:`Stream.set_wait`),
+        and its previous reason is restored afterwards.
 
         Raises:
             ConnectError: connecting failed, or a backoff is in force.
             ClientClosedError: the client is closed.
         """
         while True:
-            ticket, driver = await self._acquire_once()
+            ticket, driver = await self._acquire_once(waiter)
             if self._limits and not self._still_good(ticket, driver):
                 continue
             return ticket, driver
 
-    async def _acquire_once(self) -> tuple[Ticket, ConnectionDriver]:
+    async def _acquire_once(self, waiter: Stream | None) -> tuple[Ticket, ConnectionDriver]:
         if self._closed:
             raise ClientClosedError()
         self._refresh()
@@ -195,11 +201,15 @@ class Channel:
             if ready and conn is not None and conn.driver is not None:
                 return ticket, conn.driver
         self._act(settled)
+        previous = Wait.NONE if waiter is None else waiter.wait
         try:
-            return ticket, await self._wait_ready(ticket)
+            return ticket, await self._wait_ready(ticket, waiter)
         except BaseException:
             self.release(ticket)
             raise
+        finally:
+            if waiter is not None:
+                waiter.set_wait(previous)
 
     def _still_good(self, ticket: Ticket, driver: ConnectionDriver) -> bool:
         """Count the call against its connection; False (ticket released) if the
@@ -225,9 +235,11 @@ class Channel:
         """True when a call arriving now would open a new connection."""
         return self._book.would_open(trio.current_time())
 
-    async def _wait_ready(self, ticket: Ticket) -> ConnectionDriver:
+    async def _wait_ready(self, ticket: Ticket, waiter: Stream | None = None) -> ConnectionDriver:
         while True:
             if not ticket.is_settled():
+                if waiter is not None:
+                    waiter.set_wait(Wait.STREAM_SLOT)
                 event = self._waiters[ticket] = trio.Event()
                 try:
                     await event.wait()
@@ -241,6 +253,8 @@ class Channel:
             if conn is None:
                 raise ConnectError(self.target, "connection closed")
             if not conn.ready.is_set():
+                if waiter is not None:
+                    waiter.set_wait(Wait.UPSTREAM_CONNECT)
                 await conn.ready.wait()
             if conn.failure is not None or conn.driver is None:
                 raise ConnectError(self.target, conn.failure or "connection closed")
