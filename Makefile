@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Third-party peers the interop tests talk to, as command:debian-package pairs.
 # Missing ones are installed with apt-get when possible; otherwise their tests skip.
 PEERS := nghttp:nghttp2-client h2load:nghttp2-client nghttpd:nghttp2-server curl:curl \
-  haproxy:haproxy
+  haproxy:haproxy chromium:chromium tmux:tmux
 # Peers only the benchmarks need.
 BENCH_PEERS := nginx:nginx
 # Whether missing peers may be installed: root with apt-get (`make test CAN_APT=` never tries).
