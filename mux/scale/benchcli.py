@@ -343,6 +343,11 @@ def run(args: argparse.Namespace) -> int:
                 + ("" if hold else f"{rate:,.0f} req/s  done {sum(p.done for p in procs):,}  ")
                 + f"errors {sum(p.errors for p in procs):,}"
             )
+        now = time.monotonic()
+        if now - last_tick > 0.05 or not series:  # the last partial second (a short run's only one)
+            done = sum(p.done for p in procs)
+            elapsed = max(now - last_tick, 1e-3)
+            series.append((now - started, (done - last_done) / elapsed, sum(p.open for p in procs)))
     except KeyboardInterrupt:
         progress.done()
         for p in procs:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import attrs
 import h2.config
 import h2.connection
+import h2.events
 import h2.errors
 import httpx
 import trio
@@ -223,6 +224,13 @@ async def test_an_h2c_upgrade_is_counted_as_the_http1_connection_it_began_as() -
                 head += await sock.receive_some(65536)
         assert head.startswith(b"HTTP/1.1 101")
         await sock.send_all(conn.data_to_send())  # the client preface, after the 101
+        events = conn.receive_data(head[head.index(b"\r\n\r\n") + 4 :])
+        with trio.fail_after(5):  # the upgraded request's response, to its end
+            while not any(isinstance(e, h2.events.StreamEnded) for e in events):
+                data = await sock.receive_some(65536)
+                assert data, "closed before the upgraded request's response ended"
+                events += conn.receive_data(data)
+                await sock.send_all(conn.data_to_send())
         await eventually(lambda: s.server.open_stream_count == 0)
         await sock.aclose()
         await eventually(lambda: not s.server.connection_count)
