@@ -55,8 +55,9 @@ from mux_client.pool import DEFAULT_MAX_STREAMS, PoolBook, Ticket
 from mux_client.transport import Protocol, make_engine, open_transport
 
 #: Seconds between full refreshes of what the book knows of the connections it
-#: did not pick (the picked one is always checked before use).
-REFRESH_INTERVAL = 0.01
+#: did not pick (the picked one is always checked before use); a waiting caller
+#: refreshes at once.
+REFRESH_INTERVAL = 0.1
 
 
 def default_engine() -> Engine:
