@@ -14,7 +14,10 @@ per request for each tree and upstream protocol.
 
 ``--profile FILE`` runs the gateway of the first tree under ``cProfile`` for one
 round (h2load as above) and writes the stats to ``FILE``; the gateway exits on
-SIGINT, which lets cProfile write its file.
+SIGINT, which lets cProfile write its file. Then (or with ``--breakdown FILE``
+alone) it prints where the profiled time went, by layer: each function's own
+time summed per module group, as a share of the total and per request (under
+the profiler, so several times the real cost; the shares are what matter).
 
 Usage: ``python bench/gateway_cpu.py --tree /tmp/base --tree . [-n 20000]
 [--rounds 3] [--kind h2,h1] [--profile out.prof]``
@@ -23,8 +26,10 @@ Usage: ``python bench/gateway_cpu.py --tree /tmp/base --tree . [-n 20000]
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import os
+import pstats
 import signal
 import statistics
 import subprocess
@@ -73,6 +78,44 @@ def one(tree: Path, up: Upstream, kind: str, n: int, pool: int, workdir: Path) -
         return (cpu_seconds(pid) - cpu0) * 1e6 / run.ok
 
 
+#: (path fragment, layer) pairs, the first match wins.
+LAYERS = [
+    ("/trio/", "trio: scheduler, tasks, cancel scopes, epoll"),
+    ("/h2/", "h2 / hpack libraries"),
+    ("/hpack/", "h2 / hpack libraries"),
+    ("/h11/", "h11 library"),
+    ("/mux/core/", "mux/core: protocol engines (downstream and upstream)"),
+    ("/mux/driver/", "mux/driver: connection and stream drivers (both sides)"),
+    ("/mux/server/", "mux/server: downstream request and handler glue"),
+    ("/mux/gateway/forward", "gateway forward.py: route, headers, pumps"),
+    ("/mux/gateway/", "gateway cluster, balancer, breakers, outlier, routes"),
+    ("/mux_client/pool", "SDK pool book and channel"),
+    ("/mux_client/channel", "SDK pool book and channel"),
+    ("/mux_client/", "SDK calls"),
+]
+
+
+def breakdown(path: str) -> None:
+    """Print each layer's share of the profiled time (own time, per request)."""
+    stats = pstats.Stats(path).stats  # type: ignore[attr-defined]
+    totals: collections.Counter[str] = collections.Counter()
+    requests = 0
+    for (file, _, func), (_, ncalls, own, _, _) in stats.items():
+        layer = next((name for part, name in LAYERS if part in file), None)
+        if layer is None:
+            io = any(k in func for k in ("writev", "recv", "send", "epoll", "close", "poll"))
+            layer = "C built-ins: socket I/O" if file == "~" and io else "other (built-ins, stdlib)"
+        totals[layer] += own
+        if file.endswith("mux/gateway/routes.py") and func == "match":
+            requests = ncalls
+    total = sum(totals.values())
+    print(f"\n{path}: {total:.2f} s profiled, {requests} requests routed")
+    print("| layer | share | µs/req under cProfile |\n|---|---:|---:|")
+    for layer, own in totals.most_common():
+        per = own * 1e6 / requests if requests else 0.0
+        print(f"| {layer} | {own / total * 100:.1f}% | {per:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tree", action="append", type=Path, required=True)
@@ -81,7 +124,11 @@ def main() -> None:
     parser.add_argument("--kind", default="h2,h1")
     parser.add_argument("--pool", type=int, default=1024)
     parser.add_argument("--profile")
+    parser.add_argument("--breakdown", help="only print the breakdown of this profile")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown(args.breakdown)
+        return
     kinds = args.kind.split(",")
     with tempfile.TemporaryDirectory() as tmp, upstream("c", Path(tmp)) as up:
         workdir = Path(tmp)
@@ -90,6 +137,7 @@ def main() -> None:
             with mux_gateway(tree, up, kinds[0], args.pool, workdir, args.profile) as (url, _):
                 h2load(url, clients=8, streams=100, n=WARMUP + args.n)
             print(f"profile written to {args.profile}")
+            breakdown(args.profile)
             return
         results: dict[tuple[str, str], list[float]] = {}
         for r in range(args.rounds):
