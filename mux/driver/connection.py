@@ -284,7 +284,7 @@ class ConnectionDriver(ReaderMixin):
         """The engine took the peer's GOAWAY, but its event waits in the dispatch
         backlog: the engine refuses new streams already."""
         backlog = self._backlog
-        # ``in map(type, ...)`` runs in C: the backlog may hold hundreds of events.
+        # ``in map(type, ...)`` runs in C: the backlog may hold many events.
         return backlog is not None and ev.GoAwayReceived in map(type, backlog)
 
     def _check_can_open(self) -> None:
