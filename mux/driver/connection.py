@@ -285,7 +285,8 @@ class ConnectionDriver(ReaderMixin):
         """The engine took the peer's GOAWAY, but its event waits in the dispatch
         backlog: the engine refuses new streams already."""
         backlog = self._backlog
-        return backlog is not None and any(type(e) is ev.GoAwayReceived for e in backlog)
+        # ``in map(type, ...)`` runs in C: the backlog may hold many events.
+        return backlog is not None and ev.GoAwayReceived in map(type, backlog)
 
     def _check_can_open(self) -> None:
         if (

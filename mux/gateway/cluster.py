@@ -53,6 +53,7 @@ import math
 import random
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
 
 import attrs
 import trio
@@ -197,43 +198,7 @@ class Cluster:
         ``waiter`` (the downstream stream) is told while the pool waits for a
         stream slot or a connection (:meth:`Stream.set_wait`).
         """
-        return self._open_call(request, waiter)
-
-    @asynccontextmanager
-    async def _open_call(
-        self, request: UpstreamRequest, waiter: Stream | None = None
-    ) -> AsyncIterator[UpstreamCall]:
-        self.breakers.enter_request()
-        try:
-            deadline = request.deadline
-            overall = self.config.timeouts.overall
-            if overall is not None:
-                deadline = min(deadline, trio.current_time() + overall)
-            ep, ticket, call, stream, attempts = await self._start(request, deadline, waiter)
-            failed = False
-            scope = trio.CancelScope(deadline=deadline)
-            try:
-                if deadline == math.inf:
-                    yield UpstreamCall(call, ep.key, attempts)
-                else:
-                    with scope:
-                        yield UpstreamCall(call, ep.key, attempts)
-            except CallError:
-                failed = True
-                raise
-            finally:
-                failed = failed or _upstream_fault(stream)
-                call.abort()
-                ep.channel.release(ticket)
-                ep.active -= 1
-                if failed or call.status:
-                    self._record(ep, not is_failure(call.status, failed))
-            if scope.cancelled_caught:
-                raise GatewayError(
-                    FailureKind.TIMEOUT, f"{request.what}: deadline exceeded", endpoint=ep.key
-                )
-        finally:
-            self.breakers.leave_request()
+        return _OpenCall(self, request, waiter)
 
     async def _start(
         self, request: UpstreamRequest, deadline: float, waiter: Stream | None = None
@@ -379,11 +344,12 @@ class Cluster:
 
     def _record(self, ep: EndpointState, ok: bool) -> None:
         """Feed one outcome to outlier detection."""
+        now = trio.current_time()
+        allowed = False  # a success ejects nothing: no need to count the ejected
         if not ok:
             ep.failures += 1
-        now = trio.current_time()
-        ejected = sum(1 for e in self.endpoints if e.outlier.is_ejected(now))
-        allowed = may_eject(ejected, len(self.endpoints), self.config.outlier)
+            ejected = sum(1 for e in self.endpoints if e.outlier.is_ejected(now))
+            allowed = may_eject(ejected, len(self.endpoints), self.config.outlier)
         ep.outlier.record(ok, now, self.config.outlier, may_eject=allowed)
 
     # ------------------------------------------------------------------ admin
@@ -419,6 +385,86 @@ class Cluster:
         self._closed = True
         for ep in self.endpoints:
             await ep.channel.aclose()
+
+
+class _OpenCall:
+    """:meth:`Cluster.open_call`'s context: pick, send, then release and record.
+
+    A plain class rather than an ``@asynccontextmanager`` generator: no async
+    generator, hook or generator frame per forwarded request. ``__aenter__``
+    starts the call (with retries) and, under a deadline, enters a cancel scope
+    that ``__aexit__`` leaves: the body runs within the deadline; a body cut
+    short by it is a TIMEOUT. ``__aexit__`` always aborts what is left of the
+    call, releases its stream slot and records the outcome.
+    """
+
+    __slots__ = (
+        "_call",
+        "_cluster",
+        "_ep",
+        "_request",
+        "_scope",
+        "_stream",
+        "_ticket",
+        "_waiter",
+    )
+
+    def __init__(
+        self, cluster: Cluster, request: UpstreamRequest, waiter: Stream | None = None
+    ) -> None:
+        self._cluster = cluster
+        self._request = request
+        self._waiter = waiter
+        self._scope: trio.CancelScope | None = None
+
+    async def __aenter__(self) -> UpstreamCall:
+        cluster, request = self._cluster, self._request
+        cluster.breakers.enter_request()
+        try:
+            deadline = request.deadline
+            overall = cluster.config.timeouts.overall
+            if overall is not None:
+                deadline = min(deadline, trio.current_time() + overall)
+            ep, ticket, call, stream, attempts = await cluster._start(
+                request, deadline, self._waiter
+            )
+        except BaseException:
+            cluster.breakers.leave_request()
+            raise
+        self._ep, self._ticket, self._call, self._stream = ep, ticket, call, stream
+        if deadline != math.inf:  # no scope to pay for without a deadline
+            self._scope = trio.CancelScope(deadline=deadline)
+            self._scope.__enter__()
+        return UpstreamCall(call, ep.key, attempts)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        cluster, ep, call, scope = self._cluster, self._ep, self._call, self._scope
+        try:
+            failed = isinstance(exc, CallError)
+            try:
+                if scope is not None:
+                    scope.__exit__(exc_type, exc, tb)  # swallows its own Cancelled
+            finally:
+                failed = failed or _upstream_fault(self._stream)
+                call.abort()
+                ep.channel.release(self._ticket)
+                ep.active -= 1
+                if failed or call.status:
+                    cluster._record(ep, not is_failure(call.status, failed))
+            if scope is not None and scope.cancelled_caught:
+                raise GatewayError(
+                    FailureKind.TIMEOUT,
+                    f"{self._request.what}: deadline exceeded",
+                    endpoint=ep.key,
+                )
+            return False
+        finally:
+            cluster.breakers.leave_request()
 
 
 #: Methods whose requests may be retried after the connection closed before

@@ -104,31 +104,51 @@ class Cluster(Protocol):
 # ------------------------------------------------------------------- headers
 
 
-def _connection_tokens(headers: Sequence[tuple[bytes, bytes]]) -> set[bytes]:
-    names: set[bytes] = set()
+_NO_TOKENS: frozenset[bytes] = frozenset()
+
+
+def _connection_tokens(headers: Sequence[tuple[bytes, bytes]]) -> frozenset[bytes] | set[bytes]:
+    names: set[bytes] | None = None
     for name, value in headers:
         if name == b"connection":
+            names = names or set()
             names.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return names
+    return _NO_TOKENS if names is None else names
 
 
-def strip_hop_by_hop(headers: Sequence[tuple[bytes, bytes]], *, keep_te: bool) -> Headers:
+def strip_hop_by_hop(
+    headers: Sequence[tuple[bytes, bytes]],
+    *,
+    keep_te: bool,
+    collect: Mapping[bytes, list[bytes]] | None = None,
+) -> Headers:
     """``headers`` without hop-by-hop fields (and those ``connection`` names).
 
     ``keep_te``: a ``te`` listing ``trailers`` becomes ``te: trailers``.
+    ``collect``: fields named there are left out too, their values appended to
+    its lists (for :func:`_combine_collected`, in the same pass).
     """
     named = _connection_tokens(headers)
     out: Headers = []
     te_trailers = False
     for name, value in headers:
-        if name in HOP_BY_HOP or name in named or name.startswith(b":"):
+        if name in HOP_BY_HOP or name in named or name[:1] == b":":
             if name == b"te" and b"trailers" in (t.strip().lower() for t in value.split(b",")):
                 te_trailers = True
+            continue
+        if collect is not None and name in collect:
+            collect[name].append(value)
             continue
         out.append((name, value))
     if keep_te and te_trailers:
         out.append((b"te", b"trailers"))
     return out
+
+
+def _combine_collected(headers: Headers, name: bytes, existing: list[bytes], value: bytes) -> None:
+    """Append the field ``name``: its ``existing`` values (taken out in order by
+    :func:`strip_hop_by_hop`) then ``value``, comma-joined."""
+    headers.append((name, b", ".join([*existing, value]) if existing else value))
 
 
 def via_value(protocol: str) -> bytes:
@@ -143,13 +163,6 @@ def forwarded_for(address: str | None) -> bytes:
     if ":" in address:
         return f'"[{address}]"'.encode()
     return address.encode()
-
-
-def _combine(headers: Headers, name: bytes, value: bytes) -> Headers:
-    """Append ``value`` to the (comma-joined) field ``name``."""
-    existing = [v for n, v in headers if n == name]
-    rest = [(n, v) for n, v in headers if n != name]
-    return [*rest, (name, b", ".join([*existing, value]))]
 
 
 def grpc_timeout_value(seconds: float) -> bytes:
@@ -172,13 +185,19 @@ def upstream_headers(
     now: float,
 ) -> Headers:
     """The regular headers sent upstream for a request (see the module docstring)."""
-    headers = strip_hop_by_hop(request_headers, keep_te=True)
-    headers = _combine(headers, b"via", via_value(downstream_protocol))
-    headers = _combine(headers, b"x-forwarded-for", (client or "unknown").encode())
+    # One pass: hop-by-hop fields out, and the existing via / x-forwarded-for /
+    # forwarded values taken out in order, to be appended combined at the end.
+    via: list[bytes] = []
+    xff: list[bytes] = []
+    fwd: list[bytes] = []
+    collect = {b"via": via, b"x-forwarded-for": xff, b"forwarded": fwd}
+    headers = strip_hop_by_hop(request_headers, keep_te=True, collect=collect)
+    _combine_collected(headers, b"via", via, via_value(downstream_protocol))
+    _combine_collected(headers, b"x-forwarded-for", xff, (client or "unknown").encode())
     forwarded = b"for=" + forwarded_for(client) + b";proto=" + (scheme or "http").encode()
     if authority:
         forwarded += b';host="' + authority.encode("latin-1").replace(b'"', b"") + b'"'
-    headers = _combine(headers, b"forwarded", forwarded)
+    _combine_collected(headers, b"forwarded", fwd, forwarded)
     if deadline != math.inf:
         remaining = max(deadline - now, 0.001)
         if grpc:
@@ -190,9 +209,11 @@ def upstream_headers(
 
 def response_headers(headers: Sequence[tuple[bytes, bytes]], upstream: UpstreamProtocol) -> Headers:
     """The upstream's response headers as sent downstream (hop-by-hop out, ``via`` in)."""
-    out = strip_hop_by_hop(headers, keep_te=False)
+    via: list[bytes] = []
+    out = strip_hop_by_hop(headers, keep_te=False, collect={b"via": via})
     proto = "http/1.1" if upstream is UpstreamProtocol.HTTP1 else "h2"
-    return _combine(out, b"via", via_value(proto))
+    _combine_collected(out, b"via", via, via_value(proto))
+    return out
 
 
 # ------------------------------------------------------------------ the peer

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 import attrs
 import h2.config
 import h2.connection
-import h2.events
 import h2.errors
+import h2.events
 import httpx
 import trio
 from prometheus_client.parser import text_string_to_metric_families

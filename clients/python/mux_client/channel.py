@@ -56,6 +56,11 @@ from mux_client.errors import ClientClosedError, ConnectError
 from mux_client.pool import DEFAULT_MAX_STREAMS, PoolBook, Ticket
 from mux_client.transport import Protocol, make_engine, open_transport
 
+#: Seconds between full refreshes of what the book knows of the connections it
+#: did not pick (the picked one is always checked before use); a waiting caller
+#: refreshes at once.
+REFRESH_INTERVAL = 0.1
+
 
 def default_engine() -> Engine:
     """A client-side mux/msgpack engine with default limits."""
@@ -156,6 +161,8 @@ class Channel:
         self._conns: dict[int, PooledConnection] = {}
         self._waiters: dict[Ticket, trio.Event] = {}
         self._closed = False
+        #: When :meth:`_refresh` next runs before a call (it also runs on demand).
+        self._next_refresh = float("-inf")
         #: Per-connection limits to apply (or the HTTP/1.1 reuse check).
         self._limits = (
             options.protocol == "http1"
@@ -192,14 +199,25 @@ class Channel:
     async def _acquire_once(self, waiter: Stream | None) -> tuple[Ticket, ConnectionDriver]:
         if self._closed:
             raise ClientClosedError()
-        self._refresh()
-        settled = self._book.request(trio.current_time())
-        ticket = settled[-1]
-        if ticket.key is not None and not ticket.opens and len(settled) == 1:
+        now = trio.current_time()
+        if self._book.waiting or now >= self._next_refresh:
+            self._refresh()
+        while True:
+            settled = self._book.request(now)
+            ticket = settled[-1]
+            if ticket.key is None or ticket.opens or len(settled) != 1:
+                break
             conn = self._conns.get(ticket.key)  # fast path: a slot on a ready connection
             ready = conn is not None and conn.ready.is_set() and conn.failure is None
-            if ready and conn is not None and conn.driver is not None:
+            if not (ready and conn is not None and conn.driver is not None):
+                break
+            if self._fresh(conn, conn.driver, now):
                 return ticket, conn.driver
+            # What the book knows of this connection is stale: learn it all, pick again.
+            self.release(ticket)
+            self._refresh()
+        if not ticket.is_settled():
+            self._refresh()  # a connection that went away may free a place for it
         self._act(settled)
         previous = Wait.NONE if waiter is None else waiter.wait
         try:
@@ -313,9 +331,27 @@ class Channel:
             if event is not None:
                 event.set()
 
+    def _fresh(self, conn: PooledConnection, driver: ConnectionDriver, now: float) -> bool:
+        """True when the book is up to date about ``conn`` (the one a call is about to use)."""
+        max_age = self._options.max_age
+        if max_age is not None and not conn.retired and now - conn.created >= max_age:
+            return False
+        book = self._book.conns.get(conn.key)
+        return (
+            driver.is_available
+            and book is not None
+            and book.max_streams == driver.engine.max_outbound_streams
+        )
+
     def _refresh(self) -> None:
-        """Feed the book what the drivers learnt (limits, GOAWAY)."""
+        """Feed the book what the drivers learnt (limits, GOAWAY).
+
+        O(connections), so not on every call: before a call when callers wait,
+        at most every :data:`REFRESH_INTERVAL` otherwise, and whenever the
+        connection the book picked turns out to have changed (:meth:`_fresh`).
+        """
         now = trio.current_time()
+        self._next_refresh = now + REFRESH_INTERVAL
         max_age = self._options.max_age
         for conn in list(self._conns.values()):
             driver = conn.driver
