@@ -22,7 +22,9 @@ until its EOF, for at most :data:`~mux.driver.tuning.LINGER` seconds and
 :data:`~mux.driver.tuning.LINGER_BYTES` bytes, in the ``run`` task (no extra
 task, nothing kept). Plain TCP only: TLS has no half-close, so a TLS peer
 would see no EOF until the linger ran out. It is not done when the peer
-closed first, the transport broke, the GOAWAY is not out whole, or the local
+closed first, the transport broke, the GOAWAY is not out whole (judged when
+the close flush ends: frames queued after the nursery is cancelled, such as
+refusals of the client's late streams, are dropped and do not count), or the local
 side asked to end the connection (:meth:`LifecycleMixin._stop_linger`: ``aclose``, a graceful
 shutdown, which also stops a linger under way); an outside cancellation (a
 server's drain timeout) interrupts it like any wait.
