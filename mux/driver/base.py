@@ -41,6 +41,7 @@ class DriverBase:
         "_backlog",
         "_can_park",
         "_carry",
+        "_close_flushed",
         "_closed",
         "_closing",
         "_deferred",
@@ -153,6 +154,8 @@ class DriverBase:
         self._unyielded = 0
         self._active_handlers = 0
         self._closing = False
+        #: Everything queued before the close went to the kernel (LifecycleMixin._finish_close).
+        self._close_flushed = False
         self._error: ConnectionClosed | None = None
         self._goaway: ev.GoAwayReceived | None = None
         self._shutting_down = False

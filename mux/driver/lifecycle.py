@@ -22,7 +22,9 @@ until its EOF, for at most :data:`~mux.driver.tuning.LINGER` seconds and
 :data:`~mux.driver.tuning.LINGER_BYTES` bytes, in the ``run`` task (no extra
 task, nothing kept). Plain TCP only: TLS has no half-close, so a TLS peer
 would see no EOF until the linger ran out. It is not done when the peer
-closed first, the transport broke, the GOAWAY is not out whole, or the local
+closed first, the transport broke, the GOAWAY is not out whole (judged when
+the close flush ends: frames queued after the nursery is cancelled, such as
+refusals of the client's late streams, are dropped and do not count), or the local
 side asked to end the connection (:meth:`LifecycleMixin._stop_linger`: ``aclose``, a graceful
 shutdown, which also stops a linger under way); an outside cancellation (a
 server's drain timeout) interrupts it like any wait.
@@ -230,6 +232,13 @@ class LifecycleMixin(WriterMixin):
                 if self._flush_done is None:
                     self._flush_done = trio.Event()
                 await self._flush_done.wait()
+        # Judged now, not when ``run`` decides to linger: once the nursery is
+        # cancelled, the reader may still queue frames (answers to the peer's
+        # late frames) whose flusher dies cancelled, leaving them in ``_carry``;
+        # they must not cancel the linger that protects what went out before.
+        self._close_flushed = not (
+            self._flushing or self._dirty or self._carry or self._unsent or self._sending
+        )
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -245,7 +254,7 @@ class LifecycleMixin(WriterMixin):
             and (code != ErrorCode.NO_ERROR or self._streams_exhausted())
             and not self._shutting_down
             and self._goaway is None  # the peer ended it: nothing of ours to protect
-            and not (self._flushing or self._dirty or self._carry or self._unsent or self._sending)
+            and self._close_flushed  # our last bytes (GOAWAY, responses) are out whole
             # Plain TCP only: TLS cannot half-close, so the peer would see no
             # EOF until the linger ran out (the conformance suite over TLS
             # waits for one after the GOAWAY).
