@@ -167,7 +167,9 @@ async def _watch_signals(
 def main(argv: Sequence[str]) -> int:
     """Entry point of ``mux gateway``; returns the exit status."""
     args = build_parser().parse_args(list(argv))
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    from mux.logs import setup_logging
+
+    setup_logging(args.log_level)  # the same lines as mux serve: time, level, peer context
     if args.check_config is not None:
         try:
             load_config(args.check_config)
