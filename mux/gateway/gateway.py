@@ -244,19 +244,23 @@ async def run_gateway(
             gateway.reloader = Reloader(
                 generations, switch, reload, functools.partial(setattr, gateway, "config")
             )
-        async with trio.open_nursery() as nursery:
-            for server_conf in configs:
-                server = Server(switch, server_conf)
-                server.ops = gateway.ops
-                await _start_server(nursery, server)
-                gateway.servers.append(server)
-            if address is not None:
-                gateway.admin = await start_admin(
-                    nursery, gateway.admin_sources(), address, reuse_port=reuse_port
-                )
-                if reuse_port and gateway.ops is not None:  # a worker: see mux.ops.metrics
-                    nursery.start_soon(flush_periodically, gateway.ops)
-            task_status.started(gateway)
+        # The outer nursery holds what runs only while the servers do (a worker's
+        # metrics flusher): it is cancelled once every server has drained.
+        async with trio.open_nursery() as alongside:
+            async with trio.open_nursery() as nursery:
+                for server_conf in configs:
+                    server = Server(switch, server_conf)
+                    server.ops = gateway.ops
+                    await _start_server(nursery, server)
+                    gateway.servers.append(server)
+                if address is not None:
+                    gateway.admin = await start_admin(
+                        nursery, gateway.admin_sources(), address, reuse_port=reuse_port
+                    )
+                    if reuse_port and gateway.ops is not None:  # a worker: see mux.ops.metrics
+                        alongside.start_soon(flush_periodically, gateway.ops)
+                task_status.started(gateway)
+            alongside.cancel_scope.cancel()  # flush_periodically flushes once more on its way out
         logger.info("gateway drained; closing upstream connections")
         switch.retire_all()
 

@@ -4,6 +4,7 @@ figures (prometheus-client multi-process mode), proven by requests each worker t
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import sys
 from pathlib import Path
@@ -83,3 +84,12 @@ async def test_gateway_workers_reload_on_sighup_and_sum_metrics(tmp_path: Path) 
                     break
                 await trio.sleep(0.2)
         assert total == 10
+        # SIGTERM drains every worker and the supervisor exits 0 (a worker's metrics
+        # flusher once kept its gateway running after the drain: workers outlived it).
+        mux.process.terminate()
+        with trio.fail_after(15):
+            await mux.process.wait()
+        assert mux.process.returncode == 0
+        for pid in seen:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
